@@ -1,0 +1,46 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { systemClock } from '../../shared/clock.ts';
+import { parseScanConfig } from '../../shared/config.ts';
+import { createDb } from '../../shared/db/connect.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { createSqsPayoutQueue } from '../../shared/payout-queue.ts';
+import { resolveDatabaseConnection } from '../../shared/secrets.ts';
+import type { ScanDeps } from './scan-eligible-sessions.ts';
+
+export const log = createLogger('payouts-scan');
+
+let deps: Promise<ScanDeps> | undefined;
+
+/** Built once per cold start, on the first invocation; a failed start is retried next time. */
+export function scanDeps(): Promise<ScanDeps> {
+  deps ??= buildScanDeps().catch((error: unknown) => {
+    deps = undefined;
+    throw error;
+  });
+  return deps;
+}
+
+async function buildScanDeps(): Promise<ScanDeps> {
+  const config = parseScanConfig(process.env);
+  const db = createDb(await resolveDatabaseConnection(config.database), {
+    maxConnections: 2,
+    onPoolError: (error) => log.warn('Idle database connection lost', { error: error.message }),
+  });
+  // Region and endpoint come from the environment (AWS_REGION, AWS_ENDPOINT_URL_SQS) as usual.
+  const sqs = new SQSClient({ maxAttempts: 3 });
+  return {
+    db,
+    queue: createSqsPayoutQueue(sqs, config.queueUrl),
+    clock: systemClock,
+    log,
+    sleep: (ms) => sleep(ms),
+    config: {
+      graceHours: config.graceHours,
+      paused: config.paused,
+      pageSize: config.pageSize,
+      sendConcurrency: 10,
+      sendRetries: 3,
+    },
+  };
+}

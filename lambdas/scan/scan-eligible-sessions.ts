@@ -1,0 +1,110 @@
+import pMap from 'p-map';
+import type { Clock } from '../../shared/clock.ts';
+import type { Db } from '../../shared/db/database.ts';
+import {
+  type EligibleCursor,
+  findEligibleSessionPage,
+} from '../../shared/db/sessions.repository.ts';
+import { ScanIncompleteError } from '../../shared/errors.ts';
+import type { Log } from '../../shared/logger.ts';
+import { eligibilityCutoff } from '../../shared/payout-policy.ts';
+import { type PayoutQueue, SQS_BATCH_LIMIT } from '../../shared/payout-queue.ts';
+
+/**
+ * Pages through the eligible sessions in (session_end_time, id) order, keyset only, and puts one
+ * message per session on the payout queue. Every id is either enqueued or named in the error
+ * thrown after the rest were sent: an id is never dropped silently.
+ */
+
+export interface ScanDeps {
+  db: Db;
+  queue: PayoutQueue;
+  clock: Clock;
+  log: Log;
+  sleep: (ms: number) => Promise<void>;
+  config: {
+    graceHours: number;
+    paused: boolean;
+    pageSize: number;
+    /** SendMessageBatch calls in flight at once. */
+    sendConcurrency: number;
+    /** Extra tries for entries SQS refused or calls that threw. */
+    sendRetries: number;
+  };
+}
+
+export interface ScanSummary {
+  enqueued: number;
+  failed: number;
+  pages: number;
+  paused: boolean;
+  cutoff: string;
+  durationMs: number;
+}
+
+export async function scanEligibleSessions(deps: ScanDeps): Promise<ScanSummary> {
+  const startedAt = deps.clock.now();
+  const cutoff = eligibilityCutoff(startedAt, deps.config.graceHours);
+  const summary = {
+    enqueued: 0,
+    failed: 0,
+    pages: 0,
+    paused: deps.config.paused,
+    cutoff: cutoff.toISOString(),
+  };
+  if (deps.config.paused) {
+    deps.log.warn('Payouts paused; scan enqueued nothing', { cutoff: summary.cutoff });
+    return { ...summary, durationMs: 0 };
+  }
+  const failedIds: string[] = [];
+  let after: EligibleCursor | undefined;
+  do {
+    const page = await findEligibleSessionPage(deps.db, {
+      cutoff,
+      after,
+      limit: deps.config.pageSize,
+    });
+    if (page.ids.length > 0) summary.pages += 1;
+    const failedOnPage = await enqueueSessions(deps, page.ids);
+    summary.enqueued += page.ids.length - failedOnPage.length;
+    failedIds.push(...failedOnPage);
+    after = page.next;
+  } while (after);
+  summary.failed = failedIds.length;
+  const result = { ...summary, durationMs: deps.clock.now().getTime() - startedAt.getTime() };
+  if (failedIds.length > 0) {
+    deps.log.error('Scan could not enqueue every eligible session', { ...result, failedIds });
+    throw new ScanIncompleteError(failedIds, summary.enqueued);
+  }
+  deps.log.info('Scan finished', result);
+  return result;
+}
+
+/** Resolves to the ids that stayed unsent after every retry. */
+async function enqueueSessions(deps: ScanDeps, ids: readonly string[]): Promise<string[]> {
+  const batches: string[][] = [];
+  for (let index = 0; index < ids.length; index += SQS_BATCH_LIMIT) {
+    batches.push(ids.slice(index, index + SQS_BATCH_LIMIT));
+  }
+  const unsent = await pMap(batches, (batch) => sendWithRetries(deps, batch), {
+    concurrency: deps.config.sendConcurrency,
+  });
+  return unsent.flat();
+}
+
+async function sendWithRetries(deps: ScanDeps, batch: string[]): Promise<string[]> {
+  let pending = batch;
+  for (let attempt = 0; pending.length > 0 && attempt <= deps.config.sendRetries; attempt += 1) {
+    if (attempt > 0) await deps.sleep(100 * 2 ** attempt);
+    try {
+      pending = (await deps.queue.sendBatch(pending)).failedIds;
+    } catch (error) {
+      deps.log.warn('SendMessageBatch failed; retrying', {
+        attempt,
+        size: pending.length,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+  return pending;
+}

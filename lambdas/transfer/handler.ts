@@ -1,0 +1,21 @@
+import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { handlePayoutRecord } from './handle-payout-record.ts';
+import { log, transferDeps } from './transfer-deps.ts';
+
+/** SQS → one paySession per record, reported as a partial batch response. */
+export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
+  log.addContext(context);
+  const deps = await transferDeps();
+  // A processor per invocation: it holds the batch's state, and invocations may overlap locally.
+  const processor = new BatchProcessor(EventType.SQS);
+  return processPartialResponse(
+    event,
+    (record: SQSRecord) => handlePayoutRecord(deps, record),
+    processor,
+    {
+      context,
+      throwOnFullBatchFailure: false,
+    },
+  );
+}

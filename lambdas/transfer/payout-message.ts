@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { MalformedMessageError } from '../../shared/errors.ts';
+
+/** The body the scan puts on the payout queue: {"sessionId":"<uuid>"}. */
+const payoutMessageSchema = z.object({
+  // guid, not uuid: Postgres accepts any 8-4-4-4-12 hex value, whatever its version bits.
+  sessionId: z.guid({ error: 'sessionId must be a uuid' }),
+});
+
+export type PayoutMessage = z.infer<typeof payoutMessageSchema>;
+
+export function parsePayoutMessage(body: string): PayoutMessage {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new MalformedMessageError('body is not JSON');
+  }
+  const result = payoutMessageSchema.safeParse(json);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const reason =
+      issue?.code === 'invalid_type' && issue.path[0] === 'sessionId' && issue.input === undefined
+        ? 'sessionId is missing'
+        : issue?.path.length
+          ? issue.message
+          : 'body is not a JSON object';
+    throw new MalformedMessageError(reason);
+  }
+  return result.data;
+}

@@ -1,0 +1,49 @@
+import { systemClock } from '../../shared/clock.ts';
+import { parseTransferConfig } from '../../shared/config.ts';
+import { createDb } from '../../shared/db/connect.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { resolveDatabaseConnection, resolveStripeKey } from '../../shared/secrets.ts';
+import { createStripeClient, STRIPE_CALL_BUDGET_MS } from '../../shared/stripe-client.ts';
+import type { PaySessionDeps } from './pay-session.ts';
+
+export const log = createLogger('payouts-transfer');
+
+// A lease outlives the slowest possible Stripe call, so two holders are never in flight at once.
+const LEASE_MS = STRIPE_CALL_BUDGET_MS + 30_000;
+// One SQS batch is at most 10 records processed in parallel.
+const MAX_DB_CONNECTIONS = 10;
+
+let deps: Promise<PaySessionDeps> | undefined;
+
+/** Built once per cold start, on the first invocation; a failed start is retried next time. */
+export function transferDeps(): Promise<PaySessionDeps> {
+  deps ??= buildTransferDeps().catch((error: unknown) => {
+    deps = undefined;
+    throw error;
+  });
+  return deps;
+}
+
+async function buildTransferDeps(): Promise<PaySessionDeps> {
+  const config = parseTransferConfig(process.env);
+  const [connection, stripeKey] = await Promise.all([
+    resolveDatabaseConnection(config.database),
+    resolveStripeKey(config.stripeKey),
+  ]);
+  const db = createDb(connection, {
+    maxConnections: MAX_DB_CONNECTIONS,
+    onPoolError: (error) => log.warn('Idle database connection lost', { error: error.message }),
+  });
+  return {
+    db,
+    stripe: createStripeClient(stripeKey, config.stripeApiBase),
+    clock: systemClock,
+    log,
+    config: {
+      feeBps: config.feeBps,
+      graceHours: config.graceHours,
+      paused: config.paused,
+      leaseMs: LEASE_MS,
+    },
+  };
+}

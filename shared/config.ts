@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.ts';
+
+/**
+ * Environment variables are parsed here once into typed values (CONTRACT.md, "Runtime configuration").
+ * A bad variable fails at start with one line naming it; values are never echoed (some are secrets).
+ */
+
+const integerIn = (min: number, max: number) =>
+  z
+    .string()
+    .trim()
+    .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+const flag = z.enum(['true', 'false'], { error: 'must be "true" or "false"' });
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
+
+const commonSchema = z.object({
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// connection string')
+    .optional(),
+  DB_SECRET_ARN: z.string().startsWith('arn:', 'must be a Secrets Manager ARN').optional(),
+  PAYOUT_GRACE_HOURS: integerIn(0, 24 * 365).default(24),
+  PAYOUTS_PAUSED: flag.default('false'),
+});
+
+const scanSchema = commonSchema.extend({
+  PAYOUT_QUEUE_URL: httpUrl,
+  SCAN_PAGE_SIZE: integerIn(1, 10_000).default(1000),
+});
+
+const transferSchema = commonSchema.extend({
+  STRIPE_SECRET_KEY: z
+    .string()
+    .regex(/^(sk|rk)_\w+$/, 'must be a Stripe secret key')
+    .optional(),
+  STRIPE_SECRET_ARN: z.string().startsWith('arn:', 'must be a Secrets Manager ARN').optional(),
+  STRIPE_API_BASE: httpUrl.optional(),
+  PLATFORM_FEE_BPS: integerIn(0, 10_000).default(2000),
+});
+
+export type DatabaseSource = { url: string } | { secretArn: string };
+export type StripeKeySource = { key: string } | { secretArn: string };
+
+export interface ScanConfig {
+  database: DatabaseSource;
+  graceHours: number;
+  paused: boolean;
+  queueUrl: string;
+  pageSize: number;
+}
+
+export interface TransferConfig {
+  database: DatabaseSource;
+  graceHours: number;
+  paused: boolean;
+  stripeKey: StripeKeySource;
+  stripeApiBase: string | undefined;
+  feeBps: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+export function parseScanConfig(env: Env): ScanConfig {
+  const vars = parseOrThrow(scanSchema, env);
+  return {
+    database: databaseSource(vars),
+    graceHours: vars.PAYOUT_GRACE_HOURS,
+    paused: vars.PAYOUTS_PAUSED === 'true',
+    queueUrl: vars.PAYOUT_QUEUE_URL,
+    pageSize: vars.SCAN_PAGE_SIZE,
+  };
+}
+
+export function parseTransferConfig(env: Env): TransferConfig {
+  const vars = parseOrThrow(transferSchema, env);
+  return {
+    database: databaseSource(vars),
+    graceHours: vars.PAYOUT_GRACE_HOURS,
+    paused: vars.PAYOUTS_PAUSED === 'true',
+    stripeKey: stripeKeySource(vars),
+    stripeApiBase: vars.STRIPE_API_BASE,
+    feeBps: vars.PLATFORM_FEE_BPS,
+  };
+}
+
+function databaseSource(vars: z.infer<typeof commonSchema>): DatabaseSource {
+  if (vars.DATABASE_URL) return { url: vars.DATABASE_URL };
+  if (vars.DB_SECRET_ARN) return { secretArn: vars.DB_SECRET_ARN };
+  throw new ConfigError('Invalid configuration: DATABASE_URL or DB_SECRET_ARN must be set');
+}
+
+function stripeKeySource(vars: z.infer<typeof transferSchema>): StripeKeySource {
+  if (vars.STRIPE_SECRET_KEY) return { key: vars.STRIPE_SECRET_KEY };
+  if (vars.STRIPE_SECRET_ARN) return { secretArn: vars.STRIPE_SECRET_ARN };
+  throw new ConfigError(
+    'Invalid configuration: STRIPE_SECRET_KEY or STRIPE_SECRET_ARN must be set',
+  );
+}
+
+function parseOrThrow<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
+  // Empty strings count as unset, as they do for most tools that read the environment.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const result = schema.safeParse(present);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join('.');
+    return issue.code === 'invalid_type' && issue.input === undefined
+      ? `${name} is required`
+      : `${name} ${issue.message}`;
+  });
+  throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+}

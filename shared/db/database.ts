@@ -1,0 +1,16 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { MentorsTable } from './mentors.table.ts';
+import type { PayoutAttemptsTable } from './payout-attempts.table.ts';
+import type { PayoutsTable } from './payouts.table.ts';
+import type { SessionsTable } from './sessions.table.ts';
+
+export interface Database {
+  mentors: MentorsTable;
+  sessions: SessionsTable;
+  payout_attempts: PayoutAttemptsTable;
+  payouts: PayoutsTable;
+}
+
+export type Db = Kysely<Database>;
+/** Repository functions take either the pool or an open transaction. */
+export type DbOrTrx = Kysely<Database> | Transaction<Database>;

@@ -1,0 +1,7 @@
+import type { Migration } from 'kysely';
+import * as payoutSchema from './0001-payout-schema.ts';
+
+/** Listed statically so that bundles and tests need no file-system lookup; names sort in order. */
+export const migrations: Record<string, Migration> = {
+  '0001-payout-schema': payoutSchema,
+};

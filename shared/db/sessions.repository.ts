@@ -1,0 +1,112 @@
+import { sql } from 'kysely';
+import type { DbOrTrx } from './database.ts';
+
+export interface SessionForPayout {
+  id: string;
+  mentorId: string;
+  status: string;
+  payoutStatus: string;
+  sessionEndTime: Date;
+  priceAmount: number;
+  refundedAmount: number;
+  currency: string;
+  stripeChargeId: string | null;
+  stripeAccountId: string | null;
+}
+
+/** Loads a session with its mentor's account and locks the session row until the transaction ends. */
+export async function findSessionForPayoutForUpdate(
+  trx: DbOrTrx,
+  sessionId: string,
+): Promise<SessionForPayout | undefined> {
+  const row = await trx
+    .selectFrom('sessions')
+    .leftJoin('mentors', 'mentors.id', 'sessions.mentor_id')
+    .select([
+      'sessions.id',
+      'sessions.mentor_id',
+      'sessions.status',
+      'sessions.payout_status',
+      'sessions.session_end_time',
+      'sessions.price_amount',
+      'sessions.refunded_amount',
+      'sessions.currency',
+      'sessions.stripe_charge_id',
+      'mentors.stripe_account_id',
+    ])
+    .where('sessions.id', '=', sessionId)
+    .forUpdate('sessions')
+    .executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    id: row.id,
+    mentorId: row.mentor_id,
+    status: row.status,
+    payoutStatus: row.payout_status,
+    sessionEndTime: row.session_end_time,
+    priceAmount: row.price_amount,
+    refundedAmount: row.refunded_amount,
+    currency: row.currency,
+    stripeChargeId: row.stripe_charge_id,
+    stripeAccountId: row.stripe_account_id,
+  };
+}
+
+/** Moves a pending session to a final payout status; false if it was no longer pending. */
+export async function settleSessionPayoutStatus(
+  trx: DbOrTrx,
+  sessionId: string,
+  status: 'paid_out' | 'not_payable',
+): Promise<boolean> {
+  const result = await trx
+    .updateTable('sessions')
+    .set({ payout_status: status })
+    .where('id', '=', sessionId)
+    .where('payout_status', '=', 'pending')
+    .executeTakeFirst();
+  return result.numUpdatedRows === 1n;
+}
+
+/**
+ * Keyset position in the eligible-session order. endTime is Postgres's own text form of the
+ * timestamp, because a JS Date drops the microseconds and would skip or repeat ties.
+ */
+export interface EligibleCursor {
+  endTime: string;
+  id: string;
+}
+
+export interface EligiblePage {
+  ids: string[];
+  next: EligibleCursor | undefined;
+}
+
+/** One page of eligible session ids in (session_end_time, id) order; served by sessions_payout_eligible_idx. */
+export async function findEligibleSessionPage(
+  db: DbOrTrx,
+  options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
+): Promise<EligiblePage> {
+  const { cutoff, after, limit } = options;
+  let query = db
+    .selectFrom('sessions')
+    .select(['id', sql<string>`session_end_time::text`.as('end_time')])
+    .where('status', '=', 'confirmed')
+    .where('payout_status', '=', 'pending')
+    .where('session_end_time', '<', cutoff)
+    .orderBy('session_end_time')
+    .orderBy('id')
+    .limit(limit);
+  if (after) {
+    query = query.where(
+      sql`(session_end_time, id)`,
+      '>',
+      sql`(${after.endTime}::timestamptz, ${after.id}::uuid)`,
+    );
+  }
+  const rows = await query.execute();
+  const last = rows.at(-1);
+  return {
+    ids: rows.map((row) => row.id),
+    next: rows.length === limit && last ? { endTime: last.end_time, id: last.id } : undefined,
+  };
+}

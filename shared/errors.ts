@@ -1,0 +1,66 @@
+/**
+ * Errors split by what the caller does with them:
+ * - PermanentPayoutError: retrying minutes later cannot help; record it for admin review and acknowledge.
+ * - TransientPayoutError: throw it on, so SQS redelivers the message and finally dead-letters it.
+ */
+export class PayoutError extends Error {
+  constructor(
+    message: string,
+    readonly code: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'PayoutError';
+  }
+}
+
+export class PermanentPayoutError extends PayoutError {
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, code, options);
+    this.name = 'PermanentPayoutError';
+  }
+}
+
+export class TransientPayoutError extends PayoutError {
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
+    super(message, code, options);
+    this.name = 'TransientPayoutError';
+  }
+}
+
+/** Another invocation holds the payout's lease right now; SQS brings the message back later. */
+export class PayoutInProgressError extends TransientPayoutError {
+  constructor(sessionId: string) {
+    super(`Payout for session ${sessionId} is in progress elsewhere`, 'payout_in_progress');
+    this.name = 'PayoutInProgressError';
+  }
+}
+
+/** An SQS body that is not {"sessionId":"<uuid>"}; it is never acknowledged, so it ends in the DLQ. */
+export class MalformedMessageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MalformedMessageError';
+  }
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The scan could not enqueue every eligible session; it throws after sending all it could. */
+export class ScanIncompleteError extends Error {
+  constructor(
+    readonly failedSessionIds: readonly string[],
+    readonly enqueued: number,
+  ) {
+    super(
+      `Scan enqueued ${enqueued} sessions but could not enqueue ${failedSessionIds.length}: ` +
+        `${failedSessionIds.slice(0, 10).join(', ')}${failedSessionIds.length > 10 ? ', …' : ''}`,
+    );
+    this.name = 'ScanIncompleteError';
+  }
+}

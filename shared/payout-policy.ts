@@ -1,0 +1,62 @@
+/**
+ * Payout rules (../shared/CONTRACT.md, "Eligibility and amount"):
+ * - eligible: status 'confirmed', payout_status 'pending', ended strictly before now - grace hours
+ * - kept = price - refunded; fee = round_half_up(kept * feeBps / 10000); net = kept - fee
+ * - net <= 0: nothing is transferred and the session becomes 'not_payable'
+ * All amounts are integers in the currency's minor unit; no floating point anywhere.
+ */
+
+export interface PayableSession {
+  status: string;
+  payoutStatus: string;
+  sessionEndTime: Date;
+  priceAmount: number;
+  refundedAmount: number;
+}
+
+export type Ineligibility = 'not_confirmed' | 'already_paid_out' | 'not_payable' | 'too_recent';
+
+export type Eligibility = { eligible: true } | { eligible: false; reason: Ineligibility };
+
+export interface NetAmount {
+  kept: number;
+  fee: number;
+  net: number;
+}
+
+const HOUR_MS = 3_600_000;
+const BPS_DENOMINATOR = 10_000n;
+
+/** Sessions that ended strictly before this instant are old enough to pay. */
+export function eligibilityCutoff(now: Date, graceHours: number): Date {
+  return new Date(now.getTime() - graceHours * HOUR_MS);
+}
+
+export function checkEligibility(
+  session: PayableSession,
+  now: Date,
+  graceHours: number,
+): Eligibility {
+  if (session.status !== 'confirmed') return { eligible: false, reason: 'not_confirmed' };
+  if (session.payoutStatus === 'paid_out') return { eligible: false, reason: 'already_paid_out' };
+  if (session.payoutStatus !== 'pending') return { eligible: false, reason: 'not_payable' };
+  if (session.sessionEndTime.getTime() >= eligibilityCutoff(now, graceHours).getTime()) {
+    return { eligible: false, reason: 'too_recent' };
+  }
+  return { eligible: true };
+}
+
+/** BigInt inside so that kept * feeBps cannot lose precision for any safe-integer amount. */
+export function netAmount(
+  session: Pick<PayableSession, 'priceAmount' | 'refundedAmount'>,
+  feeBps: number,
+): NetAmount {
+  const kept = BigInt(session.priceAmount) - BigInt(session.refundedAmount);
+  const fee = kept > 0n ? roundHalfUpDivide(kept * BigInt(feeBps), BPS_DENOMINATOR) : 0n;
+  return { kept: Number(kept), fee: Number(fee), net: Number(kept - fee) };
+}
+
+/** Rounds numerator / denominator to the nearest integer, halves up; both non-negative. */
+export function roundHalfUpDivide(numerator: bigint, denominator: bigint): bigint {
+  return (numerator * 2n + denominator) / (denominator * 2n);
+}

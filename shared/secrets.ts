@@ -1,0 +1,56 @@
+import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
+import type pg from 'pg';
+import { z } from 'zod';
+import type { DatabaseSource, StripeKeySource } from './config.ts';
+import { ConfigError } from './errors.ts';
+
+// Secrets are cached per container and re-read after this long, so a rotation takes effect.
+const SECRET_MAX_AGE_SECONDS = 300;
+
+const rdsSecretSchema = z.object({
+  host: z.string().min(1),
+  port: z.coerce.number().int().positive().default(5432),
+  username: z.string().min(1),
+  password: z.string().min(1),
+  dbname: z.string().min(1).default('postgres'),
+});
+
+/** DATABASE_URL locally; in Lambda, the RDS-format secret named by DB_SECRET_ARN. */
+export async function resolveDatabaseConnection(
+  source: DatabaseSource,
+): Promise<string | pg.PoolConfig> {
+  if ('url' in source) return source.url;
+  const raw = await getSecret(source.secretArn, {
+    transform: 'json',
+    maxAge: SECRET_MAX_AGE_SECONDS,
+  });
+  const parsed = rdsSecretSchema.safeParse(raw);
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map((issue) => issue.path.join('.')).join(', ');
+    throw new ConfigError(
+      `Secret DB_SECRET_ARN is not an RDS credentials secret (bad fields: ${fields})`,
+    );
+  }
+  const { host, port, username, password, dbname } = parsed.data;
+  return {
+    host,
+    port,
+    user: username,
+    password,
+    database: dbname,
+    ssl: { rejectUnauthorized: true },
+  };
+}
+
+/** STRIPE_SECRET_KEY locally; in Lambda, the secret named by STRIPE_SECRET_ARN (the bare key). */
+export async function resolveStripeKey(source: StripeKeySource): Promise<string> {
+  if ('key' in source) return source.key;
+  const raw = await getSecret(source.secretArn, { maxAge: SECRET_MAX_AGE_SECONDS });
+  const key = typeof raw === 'string' ? raw.trim() : '';
+  if (!/^(sk|rk)_\w+$/.test(key)) {
+    throw new ConfigError(
+      'Secret STRIPE_SECRET_ARN does not hold a Stripe secret key (sk_… or rk_…)',
+    );
+  }
+  return key;
+}

@@ -1,0 +1,45 @@
+import Stripe from 'stripe';
+import { PermanentPayoutError, TransientPayoutError } from './errors.ts';
+
+/**
+ * Sorts a failed Stripe call by what the payout should do next (CONTRACT.md, "Outcomes"):
+ * - permanent: Stripe refused the request and retrying minutes later cannot fix it (restricted or
+ *   missing destination, missing capability, invalid request): record for admin review.
+ * - transient: the outcome may change on retry (network, timeout, 5xx, 429, balance_insufficient),
+ *   or a human must look before anything is retried (bad API key, idempotency conflict): let SQS
+ *   retry and finally dead-letter the message, which alarms.
+ */
+const TRANSIENT_INVALID_REQUEST_CODES = new Set([
+  'balance_insufficient',
+  'lock_timeout',
+  'rate_limit',
+]);
+
+export function classifyStripeError(error: unknown): PermanentPayoutError | TransientPayoutError {
+  if (!(error instanceof Stripe.errors.StripeError)) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new TransientPayoutError(`Stripe call failed: ${message}`, 'stripe_call_failed', {
+      cause: error,
+    });
+  }
+  const code = error.code ?? stripeTypeCode(error);
+  const message = error.message;
+  if (
+    error instanceof Stripe.errors.StripeInvalidRequestError &&
+    !TRANSIENT_INVALID_REQUEST_CODES.has(code)
+  ) {
+    return new PermanentPayoutError(message, code, { cause: error });
+  }
+  return new TransientPayoutError(message, code, { cause: error });
+}
+
+function stripeTypeCode(error: Stripe.errors.StripeError): string {
+  if (error instanceof Stripe.errors.StripeConnectionError) return 'stripe_connection_error';
+  if (error instanceof Stripe.errors.StripeRateLimitError) return 'rate_limit';
+  if (error instanceof Stripe.errors.StripeAPIError) return 'stripe_api_error';
+  if (error instanceof Stripe.errors.StripeAuthenticationError)
+    return 'stripe_authentication_error';
+  if (error instanceof Stripe.errors.StripePermissionError) return 'stripe_permission_error';
+  if (error instanceof Stripe.errors.StripeIdempotencyError) return 'idempotency_error';
+  return error.type ?? 'stripe_error';
+}
