@@ -109,9 +109,7 @@ function parseOrThrow<S extends z.ZodType>(schema: S, env: Env): z.output<S> {
   if (result.success) return result.data;
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join('.');
-    return issue.code === 'invalid_type' && issue.input === undefined
-      ? `${name} is required`
-      : `${name} ${issue.message}`;
+    return present[name] === undefined ? `${name} is required` : `${name} ${issue.message}`;
   });
   throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
 }

@@ -16,16 +16,13 @@ export function parsePayoutMessage(body: string): PayoutMessage {
   } catch {
     throw new MalformedMessageError('body is not JSON');
   }
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw new MalformedMessageError('body is not a JSON object');
+  }
+  if (!('sessionId' in json)) throw new MalformedMessageError('sessionId is missing');
   const result = payoutMessageSchema.safeParse(json);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    const reason =
-      issue?.code === 'invalid_type' && issue.path[0] === 'sessionId' && issue.input === undefined
-        ? 'sessionId is missing'
-        : issue?.path.length
-          ? issue.message
-          : 'body is not a JSON object';
-    throw new MalformedMessageError(reason);
+    throw new MalformedMessageError(result.error.issues[0]?.message ?? 'body is malformed');
   }
   return result.data;
 }

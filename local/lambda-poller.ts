@@ -1,0 +1,139 @@
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { lambdaContext } from './lambda-events.ts';
+
+/**
+ * Does locally what Lambda's SQS event source mapping does in AWS: receive up to 10 messages,
+ * invoke the handler, delete what it acknowledged, and let the batch item failures come back.
+ * A failed message is made visible again at once instead of after the visibility timeout.
+ */
+export interface PollerOptions {
+  sqs: SQSClient;
+  queueUrl: string;
+  queueArn: string;
+  handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
+  batchSize?: number;
+  /** Stops after this many handler invocations even if messages remain. */
+  maxInvocations?: number;
+}
+
+export interface PollerReport {
+  invocations: number;
+  acknowledged: number;
+  failed: number;
+}
+
+export async function drainQueue(options: PollerOptions): Promise<PollerReport> {
+  const report: PollerReport = { invocations: 0, acknowledged: 0, failed: 0 };
+  const maxInvocations = options.maxInvocations ?? 10_000;
+  while (report.invocations < maxInvocations) {
+    const received = await options.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: options.queueUrl,
+        MaxNumberOfMessages: options.batchSize ?? 10,
+        MessageSystemAttributeNames: ['All'],
+        WaitTimeSeconds: 0,
+      }),
+    );
+    const messages = received.Messages ?? [];
+    if (messages.length === 0) {
+      if (await isDrained(options)) break;
+      continue;
+    }
+    const failedIds = await invoke(options, messages);
+    report.invocations += 1;
+    await settle(options, messages, failedIds, report);
+  }
+  return report;
+}
+
+async function invoke(options: PollerOptions, messages: Message[]): Promise<Set<string>> {
+  const event: SQSEvent = {
+    Records: messages.map((message) => toRecord(message, options.queueArn)),
+  };
+  try {
+    const response = await options.handler(event, lambdaContext('payouts-transfer'));
+    return new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
+  } catch {
+    // A handler that throws fails the whole batch, as in Lambda.
+    return new Set(messages.map((message) => message.MessageId ?? ''));
+  }
+}
+
+async function settle(
+  options: PollerOptions,
+  messages: Message[],
+  failedIds: Set<string>,
+  report: PollerReport,
+): Promise<void> {
+  const entries = messages.map((message, index) => ({
+    Id: String(index),
+    ReceiptHandle: message.ReceiptHandle ?? '',
+    failed: failedIds.has(message.MessageId ?? ''),
+  }));
+  const done = entries.filter((entry) => !entry.failed);
+  const failed = entries.filter((entry) => entry.failed);
+  report.acknowledged += done.length;
+  report.failed += failed.length;
+  if (done.length > 0) {
+    await options.sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: options.queueUrl,
+        Entries: done.map(({ Id, ReceiptHandle }) => ({ Id, ReceiptHandle })),
+      }),
+    );
+  }
+  if (failed.length > 0) {
+    await options.sqs.send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: options.queueUrl,
+        Entries: failed.map(({ Id, ReceiptHandle }) => ({
+          Id,
+          ReceiptHandle,
+          VisibilityTimeout: 0,
+        })),
+      }),
+    );
+  }
+}
+
+async function isDrained(options: PollerOptions): Promise<boolean> {
+  const { Attributes = {} } = await options.sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: options.queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Attributes.ApproximateNumberOfMessages === '0' &&
+    Attributes.ApproximateNumberOfMessagesNotVisible === '0'
+  );
+}
+
+function toRecord(message: Message, queueArn: string): SQSRecord {
+  const attributes = message.Attributes ?? {};
+  return {
+    messageId: message.MessageId ?? '',
+    receiptHandle: message.ReceiptHandle ?? '',
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? '1',
+      SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
+      SenderId: attributes.SenderId ?? 'local',
+      ApproximateFirstReceiveTimestamp:
+        attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: message.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: 'us-east-1',
+  };
+}

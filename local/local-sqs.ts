@@ -1,0 +1,56 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
+import { MAX_RECEIVE_COUNT } from '../lambdas/transfer/handle-payout-record.ts';
+
+/** fauxqs in-process: the payout queue with a RedrivePolicy to its DLQ, as infra defines them. */
+export interface LocalSqs {
+  readonly endpoint: string;
+  readonly queueUrl: string;
+  readonly queueArn: string;
+  readonly dlqUrl: string;
+  readonly sqs: SQSClient;
+  stop(): Promise<void>;
+}
+
+let dnsIntercepted = false;
+
+export async function startLocalSqs(
+  options: { queueName?: string; visibilityTimeoutSeconds?: number } = {},
+): Promise<LocalSqs> {
+  // fauxqs queue URLs live under sqs.<region>.localhost, which glibc does not resolve.
+  if (!dnsIntercepted) {
+    interceptLocalhostDns();
+    dnsIntercepted = true;
+  }
+  const server = await startFauxqs({ port: 0, logger: false });
+  const name = options.queueName ?? 'payouts';
+  const dlq = server.createQueue(`${name}-dlq`, {
+    attributes: { MessageRetentionPeriod: String(14 * 24 * 3600) },
+  });
+  const queue = server.createQueue(name, {
+    attributes: {
+      VisibilityTimeout: String(options.visibilityTimeoutSeconds ?? 30),
+      RedrivePolicy: JSON.stringify({
+        deadLetterTargetArn: dlq.queueArn,
+        maxReceiveCount: MAX_RECEIVE_COUNT,
+      }),
+    },
+  });
+  const endpoint = `http://127.0.0.1:${server.port}`;
+  const sqs = new SQSClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+  return {
+    endpoint,
+    queueUrl: queue.queueUrl,
+    queueArn: queue.queueArn,
+    dlqUrl: dlq.queueUrl,
+    sqs,
+    async stop() {
+      sqs.destroy();
+      await server.stop();
+    },
+  };
+}

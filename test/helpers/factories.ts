@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import type { Db } from '../../shared/db/database.ts';
+import type { NewSession } from '../../shared/db/sessions.table.ts';
+
+export const HOUR_MS = 3_600_000;
+
+export async function insertMentor(
+  db: Db,
+  overrides: { id?: string; stripeAccountId?: string | null } = {},
+): Promise<string> {
+  const id = overrides.id ?? randomUUID();
+  await db
+    .insertInto('mentors')
+    .values({
+      id,
+      stripe_account_id:
+        overrides.stripeAccountId === undefined
+          ? `acct_${randomUUID().slice(0, 16)}`
+          : overrides.stripeAccountId,
+    })
+    .execute();
+  return id;
+}
+
+/** A session that is eligible by default: confirmed, pending, ended 48 h before `now`. */
+export async function insertSession(
+  db: Db,
+  mentorId: string,
+  overrides: Partial<NewSession> & { endedHoursAgo?: number; now?: Date } = {},
+): Promise<string> {
+  const { endedHoursAgo = 48, now = new Date(), ...columns } = overrides;
+  const id = columns.id ?? randomUUID();
+  await db
+    .insertInto('sessions')
+    .values({
+      id,
+      mentor_id: mentorId,
+      status: 'confirmed',
+      session_end_time: new Date(now.getTime() - endedHoursAgo * HOUR_MS),
+      price_amount: 10_000,
+      currency: 'usd',
+      stripe_charge_id: null,
+      ...columns,
+    })
+    .execute();
+  return id;
+}
+
+export async function sessionPayoutStatus(db: Db, sessionId: string): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('sessions')
+    .select('payout_status')
+    .where('id', '=', sessionId)
+    .executeTakeFirst();
+  return row?.payout_status;
+}
+
+export async function attemptsFor(db: Db, sessionId: string) {
+  return db
+    .selectFrom('payout_attempts')
+    .selectAll()
+    .where('session_id', '=', sessionId)
+    .orderBy('id')
+    .execute();
+}

@@ -1,0 +1,134 @@
+import { describe, expect, it } from 'vitest';
+import { parseScanConfig, parseTransferConfig } from '../../shared/config.ts';
+import { ConfigError } from '../../shared/errors.ts';
+
+const TRANSFER_ENV = {
+  DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/payouts',
+  STRIPE_SECRET_KEY: 'sk_test_abc',
+};
+const SCAN_ENV = {
+  DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/payouts',
+  PAYOUT_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/payouts',
+};
+
+function configError(parse: () => unknown): ConfigError {
+  try {
+    parse();
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('parseTransferConfig', () => {
+  it('applies the contract defaults', () => {
+    expect(parseTransferConfig(TRANSFER_ENV)).toEqual({
+      database: { url: TRANSFER_ENV.DATABASE_URL },
+      graceHours: 24,
+      paused: false,
+      stripeKey: { key: 'sk_test_abc' },
+      stripeApiBase: undefined,
+      feeBps: 2000,
+    });
+  });
+
+  it('reads secrets from Secrets Manager ARNs when no local values are given', () => {
+    const config = parseTransferConfig({
+      DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:db',
+      STRIPE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:stripe',
+    });
+    expect(config.database).toEqual({ secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:db' });
+    expect(config.stripeKey).toEqual({
+      secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:stripe',
+    });
+  });
+
+  it('turns the kill switch on only for "true"', () => {
+    expect(parseTransferConfig({ ...TRANSFER_ENV, PAYOUTS_PAUSED: 'true' }).paused).toBe(true);
+    expect(parseTransferConfig({ ...TRANSFER_ENV, PAYOUTS_PAUSED: 'false' }).paused).toBe(false);
+  });
+
+  it('names a malformed kill switch instead of guessing', () => {
+    const error = configError(() =>
+      parseTransferConfig({ ...TRANSFER_ENV, PAYOUTS_PAUSED: 'yes' }),
+    );
+    expect(error.message).toBe('Invalid configuration: PAYOUTS_PAUSED must be "true" or "false"');
+  });
+
+  it('names a fee that is not a whole number', () => {
+    const error = configError(() =>
+      parseTransferConfig({ ...TRANSFER_ENV, PLATFORM_FEE_BPS: '20%' }),
+    );
+    expect(error.message).toBe(
+      'Invalid configuration: PLATFORM_FEE_BPS must be a whole number from 0 to 10000',
+    );
+  });
+
+  it('names a fee above 100 %', () => {
+    const error = configError(() =>
+      parseTransferConfig({ ...TRANSFER_ENV, PLATFORM_FEE_BPS: '10001' }),
+    );
+    expect(error.message).toBe('Invalid configuration: PLATFORM_FEE_BPS must be at most 10000');
+  });
+
+  it('names a missing Stripe key', () => {
+    const error = configError(() =>
+      parseTransferConfig({ DATABASE_URL: TRANSFER_ENV.DATABASE_URL }),
+    );
+    expect(error.message).toBe(
+      'Invalid configuration: STRIPE_SECRET_KEY or STRIPE_SECRET_ARN must be set',
+    );
+  });
+
+  it('does not echo a malformed secret key', () => {
+    const error = configError(() =>
+      parseTransferConfig({ ...TRANSFER_ENV, STRIPE_SECRET_KEY: 'pk_live_notsecretbutwrong' }),
+    );
+    expect(error.message).toBe(
+      'Invalid configuration: STRIPE_SECRET_KEY must be a Stripe secret key',
+    );
+    expect(error.message).not.toContain('pk_live_notsecretbutwrong');
+  });
+
+  it('names a bad STRIPE_API_BASE and a bad grace period together on one line', () => {
+    const error = configError(() =>
+      parseTransferConfig({
+        ...TRANSFER_ENV,
+        STRIPE_API_BASE: 'localhost',
+        PAYOUT_GRACE_HOURS: '-1',
+      }),
+    );
+    expect(error.message).toContain('PAYOUT_GRACE_HOURS must be a whole number');
+    expect(error.message).toContain('STRIPE_API_BASE must be an http(s) URL');
+    expect(error.message).not.toContain('\n');
+  });
+});
+
+describe('parseScanConfig', () => {
+  it('requires the queue URL', () => {
+    const error = configError(() => parseScanConfig({ DATABASE_URL: SCAN_ENV.DATABASE_URL }));
+    expect(error.message).toBe('Invalid configuration: PAYOUT_QUEUE_URL is required');
+  });
+
+  it('names a missing database', () => {
+    const error = configError(() =>
+      parseScanConfig({ PAYOUT_QUEUE_URL: SCAN_ENV.PAYOUT_QUEUE_URL }),
+    );
+    expect(error.message).toBe('Invalid configuration: DATABASE_URL or DB_SECRET_ARN must be set');
+  });
+
+  it('treats an empty variable as unset', () => {
+    expect(parseScanConfig({ ...SCAN_ENV, PAYOUT_GRACE_HOURS: '' }).graceHours).toBe(24);
+  });
+
+  it('parses a custom grace period and page size', () => {
+    const config = parseScanConfig({
+      ...SCAN_ENV,
+      PAYOUT_GRACE_HOURS: '48',
+      SCAN_PAGE_SIZE: '250',
+    });
+    expect(config.graceHours).toBe(48);
+    expect(config.pageSize).toBe(250);
+  });
+});
