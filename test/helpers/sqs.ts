@@ -1,20 +1,8 @@
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SQSClient } from '@aws-sdk/client-sqs';
+import { receiveAll } from '../../local/queue-peek.ts';
 
-/** Receives every message currently on a queue (hiding each for a minute) and returns the bodies. */
 export async function receiveAllBodies(sqs: SQSClient, queueUrl: string): Promise<string[]> {
-  const bodies: string[] = [];
-  for (;;) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: queueUrl,
-        MaxNumberOfMessages: 10,
-        VisibilityTimeout: 60,
-        WaitTimeSeconds: 0,
-      }),
-    );
-    if (Messages.length === 0) return bodies;
-    bodies.push(...Messages.map((message) => message.Body ?? ''));
-  }
+  return (await receiveAll(sqs, queueUrl)).map((message) => message.body);
 }
 
 export async function receiveAllSessionIds(sqs: SQSClient, queueUrl: string): Promise<string[]> {
