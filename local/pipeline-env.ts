@@ -2,13 +2,13 @@
 export function localPipelineEnv(options: {
   databaseUrl: string;
   queueUrl: string;
-  sqsEndpoint: string;
   stripeApiBase: string;
 }): Record<string, string> {
   return {
     DATABASE_URL: options.databaseUrl,
     PAYOUT_QUEUE_URL: options.queueUrl,
-    AWS_ENDPOINT_URL_SQS: options.sqsEndpoint,
+    // The queue URL's own origin: the SDK sends there anyway, and warns when the two differ.
+    AWS_ENDPOINT_URL_SQS: new URL(options.queueUrl).origin,
     AWS_REGION: 'us-east-1',
     AWS_ACCESS_KEY_ID: 'local',
     AWS_SECRET_ACCESS_KEY: 'local',

@@ -1,0 +1,130 @@
+import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import { vi } from 'vitest';
+import { lambdaContext, scheduledEvent } from '../../local/lambda-events.ts';
+import { drainQueue } from '../../local/lambda-poller.ts';
+import { type LocalSqs, startLocalSqs } from '../../local/local-sqs.ts';
+import { localPipelineEnv } from '../../local/pipeline-env.ts';
+import {
+  type StripeStandIn,
+  startStripeStandIn,
+} from '../../local/stripe-stand-in/stripe-stand-in.ts';
+import { receiveAllBodies } from './sqs.ts';
+import { createTestDatabase, type TestDatabase } from './test-database.ts';
+
+/**
+ * The whole pipeline on real stand-ins, driven through the real Lambda handlers: a fresh database,
+ * fauxqs with the payout queue and its DLQ, and the Stripe stand-in.
+ */
+export interface Pipeline {
+  database: TestDatabase;
+  sqs: LocalSqs;
+  stripe: StripeStandIn;
+  /** Re-imports both handlers with the current environment, as a cold start does. */
+  coldStart(env?: Record<string, string>): Promise<void>;
+  scan(): Promise<{ enqueued: number }>;
+  transfer(
+    event: SQSEvent,
+  ): ReturnType<typeof import('../../lambdas/transfer/handler.ts')['handler']>;
+  enqueue(body: string): Promise<void>;
+  drain(options?: { maxInvocations?: number; batchSize?: number }): ReturnType<typeof drainQueue>;
+  deadLetters(): Promise<string[]>;
+  queueDepth(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+type Handlers = {
+  scan: typeof import('../../lambdas/scan/handler.ts')['handler'];
+  transfer: typeof import('../../lambdas/transfer/handler.ts')['handler'];
+};
+
+export async function startPipeline(): Promise<Pipeline> {
+  const [database, sqs, stripe] = await Promise.all([
+    createTestDatabase(),
+    startLocalSqs({ queueName: `payouts-${crypto.randomUUID().slice(0, 8)}` }),
+    startStripeStandIn(),
+  ]);
+  let handlers: Handlers | undefined;
+  const loaded = () => {
+    if (!handlers) throw new Error('call coldStart() first');
+    return handlers;
+  };
+  const pipeline: Pipeline = {
+    database,
+    sqs,
+    stripe,
+    async coldStart(env = {}) {
+      vi.unstubAllEnvs();
+      const base = localPipelineEnv({
+        databaseUrl: database.url,
+        queueUrl: sqs.queueUrl,
+        stripeApiBase: stripe.url,
+      });
+      for (const [name, value] of Object.entries({ ...base, ...env })) vi.stubEnv(name, value);
+      vi.resetModules();
+      const [scan, transfer] = await Promise.all([
+        import('../../lambdas/scan/handler.ts'),
+        import('../../lambdas/transfer/handler.ts'),
+      ]);
+      handlers = { scan: scan.handler, transfer: transfer.handler };
+    },
+    scan: () => loaded().scan(scheduledEvent(), lambdaContext('payouts-scan')),
+    transfer: (event) => loaded().transfer(event, lambdaContext('payouts-transfer')),
+    async enqueue(body) {
+      await sqs.sqs.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: body }));
+    },
+    drain: (options = {}) =>
+      drainQueue({
+        sqs: sqs.sqs,
+        queueUrl: sqs.queueUrl,
+        queueArn: sqs.queueArn,
+        handler: (event) => loaded().transfer(event, lambdaContext('payouts-transfer')),
+        ...options,
+      }),
+    deadLetters: () => receiveAllBodies(sqs.sqs, sqs.dlqUrl),
+    async queueDepth() {
+      const { Attributes = {} } = await sqs.sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: sqs.queueUrl,
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      return (
+        Number(Attributes.ApproximateNumberOfMessages) +
+        Number(Attributes.ApproximateNumberOfMessagesNotVisible)
+      );
+    },
+    async stop() {
+      vi.unstubAllEnvs();
+      await Promise.all([database.close(), sqs.stop(), stripe.close()]);
+    },
+  };
+  await pipeline.coldStart();
+  return pipeline;
+}
+
+/** An SQS event as Lambda delivers it, one record per body. */
+export function sqsEvent(bodies: string[], receiveCount = 1): SQSEvent {
+  return {
+    Records: bodies.map(
+      (body, index): SQSRecord => ({
+        messageId: `m-${index}-${crypto.randomUUID()}`,
+        receiptHandle: `rh-${index}`,
+        body,
+        attributes: {
+          ApproximateReceiveCount: String(receiveCount),
+          SentTimestamp: String(Date.now()),
+          SenderId: 'test',
+          ApproximateFirstReceiveTimestamp: String(Date.now()),
+        },
+        messageAttributes: {},
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:payouts',
+        awsRegion: 'us-east-1',
+      }),
+    ),
+  };
+}
+
+export const body = (sessionId: string) => JSON.stringify({ sessionId });
