@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { systemClock } from '../../shared/clock.ts';
+import { oncePerColdStart } from '../../shared/cold-start.ts';
 import { parseScanConfig } from '../../shared/config.ts';
 import { createDb } from '../../shared/db/connect.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -10,16 +11,7 @@ import type { ScanDeps } from './scan-eligible-sessions.ts';
 
 export const log = createLogger('payouts-scan');
 
-let deps: Promise<ScanDeps> | undefined;
-
-/** Built once per cold start, on the first invocation; a failed start is retried next time. */
-export function scanDeps(): Promise<ScanDeps> {
-  deps ??= buildScanDeps().catch((error: unknown) => {
-    deps = undefined;
-    throw error;
-  });
-  return deps;
-}
+export const scanDeps = oncePerColdStart(buildScanDeps);
 
 async function buildScanDeps(): Promise<ScanDeps> {
   const config = parseScanConfig(process.env);

@@ -1,6 +1,7 @@
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
 import type { Db, DbOrTrx } from '../../shared/db/database.ts';
+import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
 import {
   findPayout,
   finishPayoutGeneration,
@@ -17,6 +18,7 @@ import {
   settleSessionPayoutStatus,
 } from '../../shared/db/sessions.repository.ts';
 import {
+  type PayoutError,
   PayoutInProgressError,
   PermanentPayoutError,
   type TransientPayoutError,
@@ -195,16 +197,7 @@ async function recordPaid(
     });
     if (!finished) return false;
     await settleSessionPayoutStatus(trx, sessionId, 'paid_out');
-    await recordAttempt(trx, {
-      session_id: sessionId,
-      outcome: 'paid',
-      stripe_transfer_id: transfer.id,
-      amount: payout.amount,
-      currency: payout.currency,
-      idempotency_key: idempotencyKey(payout),
-      error_code: null,
-      error_message: null,
-    });
+    await recordAttempt(trx, payoutAttempt(payout, 'paid', { transferId: transfer.id }));
     return true;
   });
   if (!recorded) {
@@ -250,16 +243,7 @@ async function recordRefusal(
   const sessionId = payout.session_id;
   await deps.db.transaction().execute(async (trx) => {
     await finishPayoutGeneration(trx, payout, { state: 'refused' });
-    await recordAttempt(trx, {
-      session_id: sessionId,
-      outcome: 'failed',
-      error_code: error.code,
-      error_message: error.message,
-      amount: payout.amount,
-      currency: payout.currency,
-      idempotency_key: idempotencyKey(payout),
-      stripe_transfer_id: null,
-    });
+    await recordAttempt(trx, payoutAttempt(payout, 'failed', { error }));
   });
   deps.log.error('Payout refused by Stripe; held for admin review', {
     sessionId,
@@ -281,16 +265,7 @@ async function releaseForRetry(
   try {
     await deps.db.transaction().execute(async (trx) => {
       await releasePayoutLease(trx, payout);
-      await recordAttempt(trx, {
-        session_id: sessionId,
-        outcome: 'retrying',
-        error_code: error.code,
-        error_message: error.message,
-        amount: payout.amount,
-        currency: payout.currency,
-        idempotency_key: idempotencyKey(payout),
-        stripe_transfer_id: null,
-      });
+      await recordAttempt(trx, payoutAttempt(payout, 'retrying', { error }));
     });
   } catch (recordError) {
     // The lease then simply expires; the redelivery is what matters.
@@ -344,6 +319,24 @@ async function recordFailure(
   });
   deps.log.error('Payout not possible; held for admin review', { sessionId, code });
   return { kind: 'done', result: { outcome: 'failed', sessionId, code, message } };
+}
+
+/** The admin-review row for an outcome of a claimed payout. */
+function payoutAttempt(
+  payout: Payout,
+  outcome: 'paid' | 'failed' | 'retrying',
+  detail: { transferId?: string; error?: PayoutError },
+): NewPayoutAttempt {
+  return {
+    session_id: payout.session_id,
+    outcome,
+    error_code: detail.error?.code ?? null,
+    error_message: detail.error?.message ?? null,
+    stripe_transfer_id: detail.transferId ?? null,
+    amount: payout.amount,
+    currency: payout.currency,
+    idempotency_key: idempotencyKey(payout),
+  };
 }
 
 /** The same on every retry of a generation; a new generation only after Stripe refused. */

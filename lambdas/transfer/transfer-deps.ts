@@ -1,4 +1,5 @@
 import { systemClock } from '../../shared/clock.ts';
+import { oncePerColdStart } from '../../shared/cold-start.ts';
 import { parseTransferConfig } from '../../shared/config.ts';
 import { createDb } from '../../shared/db/connect.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -13,16 +14,7 @@ const LEASE_MS = STRIPE_CALL_BUDGET_MS + 30_000;
 // One SQS batch is at most 10 records processed in parallel.
 const MAX_DB_CONNECTIONS = 10;
 
-let deps: Promise<PaySessionDeps> | undefined;
-
-/** Built once per cold start, on the first invocation; a failed start is retried next time. */
-export function transferDeps(): Promise<PaySessionDeps> {
-  deps ??= buildTransferDeps().catch((error: unknown) => {
-    deps = undefined;
-    throw error;
-  });
-  return deps;
-}
+export const transferDeps = oncePerColdStart(buildTransferDeps);
 
 async function buildTransferDeps(): Promise<PaySessionDeps> {
   const config = parseTransferConfig(process.env);
