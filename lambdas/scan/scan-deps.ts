@@ -5,11 +5,14 @@ import { oncePerColdStart } from '../../shared/cold-start.ts';
 import { parseScanConfig } from '../../shared/config.ts';
 import { createDb } from '../../shared/db/connect.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { SERVICE } from '../../shared/metric-names.ts';
+import { createMetrics } from '../../shared/metrics.ts';
 import { createSqsPayoutQueue } from '../../shared/payout-queue.ts';
 import { resolveDatabaseConnection } from '../../shared/secrets.ts';
 import type { ScanDeps } from './scan-eligible-sessions.ts';
 
-export const log = createLogger('payouts-scan');
+export const log = createLogger(SERVICE.scan);
+export const metrics = createMetrics(SERVICE.scan);
 
 export const scanDeps = oncePerColdStart(buildScanDeps);
 

@@ -1,3 +1,4 @@
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import type { SQSRecord } from 'aws-lambda';
 import {
   MalformedMessageError,
@@ -6,6 +7,9 @@ import {
 } from '../../shared/errors.ts';
 import { type PayoutResult, type PaySessionDeps, paySession } from './pay-session.ts';
 import { parsePayoutMessage } from './payout-message.ts';
+import { recordPayoutOutcome, recordPayoutRetry } from './payout-metrics.ts';
+
+export type TransferDeps = PaySessionDeps & { metrics: Metrics };
 
 /** Must match the queue's RedrivePolicy maxReceiveCount (infra). */
 export const MAX_RECEIVE_COUNT = 5;
@@ -15,7 +19,7 @@ export const MAX_RECEIVE_COUNT = 5;
  * redelivers and, after MAX_RECEIVE_COUNT receives, moves to the DLQ.
  */
 export async function handlePayoutRecord(
-  deps: PaySessionDeps,
+  deps: TransferDeps,
   record: SQSRecord,
 ): Promise<PayoutResult> {
   const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
@@ -35,8 +39,11 @@ export async function handlePayoutRecord(
     throw error;
   }
   try {
-    return await paySession(deps, sessionId);
+    const result = await paySession(deps, sessionId);
+    recordPayoutOutcome(deps.metrics, result);
+    return result;
   } catch (error) {
+    recordPayoutRetry(deps.metrics);
     const code = error instanceof TransientPayoutError ? error.code : 'unexpected_error';
     const details = {
       sessionId,

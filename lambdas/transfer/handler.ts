@@ -1,7 +1,7 @@
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { handlePayoutRecord } from './handle-payout-record.ts';
-import { log, transferDeps } from './transfer-deps.ts';
+import { log, metrics, transferDeps } from './transfer-deps.ts';
 
 /** SQS → one paySession per record, reported as a partial batch response. */
 export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
@@ -9,13 +9,14 @@ export async function handler(event: SQSEvent, context: Context): Promise<SQSBat
   const deps = await transferDeps();
   // A processor per invocation: it holds the batch's state, and invocations may overlap locally.
   const processor = new BatchProcessor(EventType.SQS);
-  return processPartialResponse(
-    event,
-    (record: SQSRecord) => handlePayoutRecord(deps, record),
-    processor,
-    {
-      context,
-      throwOnFullBatchFailure: false,
-    },
-  );
+  try {
+    return await processPartialResponse(
+      event,
+      (record: SQSRecord) => handlePayoutRecord(deps, record),
+      processor,
+      { context, throwOnFullBatchFailure: false },
+    );
+  } finally {
+    if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();
+  }
 }

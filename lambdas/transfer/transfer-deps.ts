@@ -3,11 +3,14 @@ import { oncePerColdStart } from '../../shared/cold-start.ts';
 import { parseTransferConfig } from '../../shared/config.ts';
 import { createDb } from '../../shared/db/connect.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { SERVICE } from '../../shared/metric-names.ts';
+import { createMetrics } from '../../shared/metrics.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../../shared/secrets.ts';
 import { createStripeClient, STRIPE_CALL_BUDGET_MS } from '../../shared/stripe-client.ts';
-import type { PaySessionDeps } from './pay-session.ts';
+import type { TransferDeps } from './handle-payout-record.ts';
 
-export const log = createLogger('payouts-transfer');
+export const log = createLogger(SERVICE.transfer);
+export const metrics = createMetrics(SERVICE.transfer);
 
 // A lease outlives the slowest possible Stripe call, so two holders are never in flight at once.
 const LEASE_MS = STRIPE_CALL_BUDGET_MS + 30_000;
@@ -16,7 +19,7 @@ const MAX_DB_CONNECTIONS = 10;
 
 export const transferDeps = oncePerColdStart(buildTransferDeps);
 
-async function buildTransferDeps(): Promise<PaySessionDeps> {
+async function buildTransferDeps(): Promise<TransferDeps> {
   const config = parseTransferConfig(process.env);
   const [connection, stripeKey] = await Promise.all([
     resolveDatabaseConnection(config.database),
@@ -31,6 +34,7 @@ async function buildTransferDeps(): Promise<PaySessionDeps> {
     stripe: createStripeClient(stripeKey, config.stripeApiBase),
     clock: systemClock,
     log,
+    metrics,
     config: {
       feeBps: config.feeBps,
       graceHours: config.graceHours,

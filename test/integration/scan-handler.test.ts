@@ -56,6 +56,12 @@ describe('scan handler', () => {
     const summary = await runScan();
 
     expect(summary).toMatchObject({ enqueued: 2, failed: 0, pages: 1, paused: false });
+    expect(logs.metric('ScanCompleted')).toEqual([
+      { value: 1, dimensions: { service: 'payouts-scan' } },
+    ]);
+    expect(logs.metric('SessionsEnqueued')).toEqual([
+      { value: 2, dimensions: { service: 'payouts-scan' } },
+    ]);
     expect(typeof summary.durationMs).toBe('number');
     const enqueued = await receiveAllSessionIds(queue.sqs, queue.queueUrl);
     expect(enqueued.sort()).toEqual([...eligible].sort());
@@ -107,6 +113,7 @@ describe('scan handler', () => {
     expect(summary).toMatchObject({ enqueued: 0, paused: true });
     expect(await receiveAllSessionIds(queue.sqs, queue.queueUrl)).toEqual([]);
     expect(logs.find('WARN', 'Payouts paused; scan enqueued nothing')).toHaveLength(1);
+    expect(logs.metric('ScanCompleted')).toEqual([]);
   });
 
   it('fails with one line naming a malformed variable', async () => {

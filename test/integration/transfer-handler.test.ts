@@ -103,6 +103,32 @@ describe('transfer handler on the demo marketplace', () => {
     ]);
   });
 
+  it('emits EMF metrics: paid count and amount per currency, failures by code', () => {
+    const paidAmounts = logs
+      .metric('PaidAmount')
+      .map(({ value, dimensions }) => [dimensions.currency, value]);
+    const failedByCode = logs
+      .metric('PayoutsFailed')
+      .filter(({ dimensions }) => 'code' in dimensions)
+      .map(({ dimensions }) => dimensions.code);
+
+    expect(paidAmounts.sort()).toEqual([
+      ['eur', 4800],
+      ['jpy', 4000],
+      ['usd', 9600],
+    ]);
+    expect(logs.metric('PayoutsPaid').reduce((sum, { value }) => sum + Number(value), 0)).toBe(3);
+    expect(failedByCode.sort()).toEqual([
+      'insufficient_capabilities_for_transfer',
+      'no_connected_account',
+    ]);
+    expect(
+      logs
+        .metric('PayoutsFailed')
+        .every(({ dimensions }) => dimensions.service === 'payouts-transfer'),
+    ).toBe(true);
+  });
+
   it('scenario 2: acknowledges the refused message: asked once, nothing retried or dead-lettered', async () => {
     const posts = pipeline.stripe
       .requests()

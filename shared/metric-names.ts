@@ -1,0 +1,22 @@
+/**
+ * The CloudWatch metrics the Lambdas emit (EMF, via Powertools Metrics) and the alarms and
+ * dashboard read. Constants only: infra imports this file and nothing else of the runtime code.
+ */
+export const METRICS_NAMESPACE = 'Payouts';
+
+export const SERVICE = { scan: 'payouts-scan', transfer: 'payouts-transfer' } as const;
+
+export const METRIC = {
+  /** Count, dimension service: one per successful scan run. */
+  scanCompleted: 'ScanCompleted',
+  /** Count, dimension service. */
+  sessionsEnqueued: 'SessionsEnqueued',
+  /** Count, dimension service. */
+  payoutsPaid: 'PayoutsPaid',
+  /** Minor units, dimensions service + currency. */
+  paidAmount: 'PaidAmount',
+  /** Count, dimension service (all codes) and service + code. */
+  payoutsFailed: 'PayoutsFailed',
+  /** Count, dimension service: transient failures SQS will redeliver. */
+  payoutsRetrying: 'PayoutsRetrying',
+} as const;
