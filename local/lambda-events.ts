@@ -16,7 +16,7 @@ export function scheduledEvent(time = new Date()): ScheduledEvent {
 }
 
 /** Enough of a Lambda context for Powertools and our handlers. */
-export function lambdaContext(functionName: string): Context {
+export function lambdaContext(functionName: string, remainingTimeMs = 300_000): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName,
@@ -26,7 +26,7 @@ export function lambdaContext(functionName: string): Context {
     awsRequestId: crypto.randomUUID(),
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: 'local',
-    getRemainingTimeInMillis: () => 60_000,
+    getRemainingTimeInMillis: () => remainingTimeMs,
     done: () => {},
     fail: () => {},
     succeed: () => {},

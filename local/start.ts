@@ -16,6 +16,8 @@ import { startStripeStandIn } from './stripe-stand-in/stripe-stand-in.ts';
  */
 const started = Date.now();
 process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
+// EMF metric lines are for CloudWatch; locally they would only bury the report.
+process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 // Node 20 is this project's local runtime by decision; the Lambdas themselves run on nodejs22.x.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 

@@ -5,6 +5,7 @@ import {
   PayoutInProgressError,
   TransientPayoutError,
 } from '../../shared/errors.ts';
+import { STRIPE_CALL_BUDGET_MS } from '../../shared/stripe-client.ts';
 import { type PayoutResult, type PaySessionDeps, paySession } from './pay-session.ts';
 import { parsePayoutMessage } from './payout-message.ts';
 import { recordPayoutOutcome, recordPayoutRetry } from './payout-metrics.ts';
@@ -14,6 +15,9 @@ export type TransferDeps = PaySessionDeps & { metrics: Metrics };
 /** Must match the queue's RedrivePolicy maxReceiveCount (infra). */
 export const MAX_RECEIVE_COUNT = 5;
 
+/** A payout is started only with time for its slowest Stripe call and the database around it. */
+export const MIN_TIME_FOR_PAYOUT_MS = STRIPE_CALL_BUDGET_MS + 15_000;
+
 /**
  * One SQS record: returning acknowledges it, throwing makes it a batch item failure that SQS
  * redelivers and, after MAX_RECEIVE_COUNT receives, moves to the DLQ.
@@ -21,6 +25,7 @@ export const MAX_RECEIVE_COUNT = 5;
 export async function handlePayoutRecord(
   deps: TransferDeps,
   record: SQSRecord,
+  remainingTimeMs: () => number,
 ): Promise<PayoutResult> {
   const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
   const lastReceive = receiveCount >= MAX_RECEIVE_COUNT;
@@ -37,6 +42,14 @@ export async function handlePayoutRecord(
       receiveCount,
     });
     throw error;
+  }
+  if (remainingTimeMs() < MIN_TIME_FOR_PAYOUT_MS) {
+    // Records run one after another; one started now could be cut off by the function timeout.
+    deps.log.info('Too little time left in this invocation; payout deferred to a redelivery', {
+      sessionId,
+      remainingMs: remainingTimeMs(),
+    });
+    throw new TransientPayoutError('Deferred: too little time left in this invocation', 'deferred');
   }
   try {
     const result = await paySession(deps, sessionId);

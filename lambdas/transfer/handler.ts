@@ -3,7 +3,10 @@ import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda'
 import { handlePayoutRecord } from './handle-payout-record.ts';
 import { log, metrics, transferDeps } from './transfer-deps.ts';
 
-/** SQS → one paySession per record, reported as a partial batch response. */
+/**
+ * SQS → one paySession per record, reported as a partial batch response. Records run one after
+ * another, so the event source's maxConcurrency bounds the Stripe request rate (see README).
+ */
 export async function handler(event: SQSEvent, context: Context): Promise<SQSBatchResponse> {
   log.addContext(context);
   const deps = await transferDeps();
@@ -12,9 +15,10 @@ export async function handler(event: SQSEvent, context: Context): Promise<SQSBat
   try {
     return await processPartialResponse(
       event,
-      (record: SQSRecord) => handlePayoutRecord(deps, record),
+      (record: SQSRecord) =>
+        handlePayoutRecord(deps, record, () => context.getRemainingTimeInMillis()),
       processor,
-      { context, throwOnFullBatchFailure: false },
+      { context, throwOnFullBatchFailure: false, processInParallel: false },
     );
   } finally {
     if (metrics.hasStoredMetrics()) metrics.publishStoredMetrics();

@@ -23,8 +23,10 @@ export interface Pipeline {
   /** Re-imports both handlers with the current environment, as a cold start does. */
   coldStart(env?: Record<string, string>): Promise<void>;
   scan(): Promise<{ enqueued: number }>;
+  /** Invokes the transfer handler once; remainingTimeMs is what the Lambda context reports. */
   transfer(
     event: SQSEvent,
+    remainingTimeMs?: number,
   ): ReturnType<typeof import('../../lambdas/transfer/handler.ts')['handler']>;
   enqueue(body: string): Promise<void>;
   drain(options?: { maxInvocations?: number; batchSize?: number }): ReturnType<typeof drainQueue>;
@@ -69,7 +71,8 @@ export async function startPipeline(): Promise<Pipeline> {
       handlers = { scan: scan.handler, transfer: transfer.handler };
     },
     scan: () => loaded().scan(scheduledEvent(), lambdaContext('payouts-scan')),
-    transfer: (event) => loaded().transfer(event, lambdaContext('payouts-transfer')),
+    transfer: (event, remainingTimeMs) =>
+      loaded().transfer(event, lambdaContext('payouts-transfer', remainingTimeMs)),
     async enqueue(body) {
       await sqs.sqs.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: body }));
     },
