@@ -1,6 +1,6 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { interceptLocalhostDns, startFauxqs } from 'fauxqs';
-import { MAX_RECEIVE_COUNT } from '../lambdas/transfer/handle-payout-record.ts';
+import { MAX_RECEIVE_COUNT } from '../shared/runtime-limits.ts';
 
 /** fauxqs in-process: the payout queue with a RedrivePolicy to its DLQ, as infra defines them. */
 export interface LocalSqs {

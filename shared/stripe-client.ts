@@ -1,12 +1,5 @@
 import Stripe from 'stripe';
-
-/**
- * Worst case of one SDK call: (1 + retries) tries of TIMEOUT_MS plus backoff. The payout lease and
- * the transfer Lambda's timeout are sized from STRIPE_CALL_BUDGET_MS.
- */
-export const STRIPE_TIMEOUT_MS = 20_000;
-export const STRIPE_MAX_NETWORK_RETRIES = 2;
-export const STRIPE_CALL_BUDGET_MS = STRIPE_TIMEOUT_MS * (STRIPE_MAX_NETWORK_RETRIES + 1) + 5_000;
+import { STRIPE_MAX_NETWORK_RETRIES, STRIPE_TIMEOUT_MS } from './runtime-limits.ts';
 
 export function createStripeClient(secretKey: string, apiBase?: string): Stripe {
   const target = apiBase ? new URL(apiBase) : undefined;

@@ -5,18 +5,12 @@ import {
   PayoutInProgressError,
   TransientPayoutError,
 } from '../../shared/errors.ts';
-import { STRIPE_CALL_BUDGET_MS } from '../../shared/stripe-client.ts';
+import { MAX_RECEIVE_COUNT, MIN_TIME_FOR_PAYOUT_MS } from '../../shared/runtime-limits.ts';
 import { type PayoutResult, type PaySessionDeps, paySession } from './pay-session.ts';
 import { parsePayoutMessage } from './payout-message.ts';
 import { recordPayoutOutcome, recordPayoutRetry } from './payout-metrics.ts';
 
 export type TransferDeps = PaySessionDeps & { metrics: Metrics };
-
-/** Must match the queue's RedrivePolicy maxReceiveCount (infra). */
-export const MAX_RECEIVE_COUNT = 5;
-
-/** A payout is started only with time for its slowest Stripe call and the database around it. */
-export const MIN_TIME_FOR_PAYOUT_MS = STRIPE_CALL_BUDGET_MS + 15_000;
 
 /**
  * One SQS record: returning acknowledges it, throwing makes it a batch item failure that SQS

@@ -5,15 +5,14 @@ import { createDb } from '../../shared/db/connect.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { SERVICE } from '../../shared/metric-names.ts';
 import { createMetrics } from '../../shared/metrics.ts';
+import { PAYOUT_LEASE_MS } from '../../shared/runtime-limits.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../../shared/secrets.ts';
-import { createStripeClient, STRIPE_CALL_BUDGET_MS } from '../../shared/stripe-client.ts';
+import { createStripeClient } from '../../shared/stripe-client.ts';
 import type { TransferDeps } from './handle-payout-record.ts';
 
 export const log = createLogger(SERVICE.transfer);
 export const metrics = createMetrics(SERVICE.transfer);
 
-// A lease outlives the slowest possible Stripe call, so two holders are never in flight at once.
-const LEASE_MS = STRIPE_CALL_BUDGET_MS + 30_000;
 // One SQS batch is at most 10 records processed in parallel.
 const MAX_DB_CONNECTIONS = 10;
 
@@ -39,7 +38,7 @@ async function buildTransferDeps(): Promise<TransferDeps> {
       feeBps: config.feeBps,
       graceHours: config.graceHours,
       paused: config.paused,
-      leaseMs: LEASE_MS,
+      leaseMs: PAYOUT_LEASE_MS,
     },
   };
 }

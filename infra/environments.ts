@@ -1,0 +1,110 @@
+import { Duration, TimeZone } from 'aws-cdk-lib';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+
+/**
+ * Everything that differs between dev, staging and prod, in one place. Nothing here is looked up
+ * in AWS at synth time, so `cdk synth` runs offline.
+ */
+export type EnvironmentName = 'dev' | 'staging' | 'prod';
+
+export interface VpcPlacement {
+  vpcId: string;
+  availabilityZones: string[];
+  /** Private subnets with a NAT route: the transfer Lambda must reach api.stripe.com. */
+  privateSubnetIds: string[];
+  securityGroupIds: string[];
+}
+
+export interface PayoutsEnvironment {
+  name: EnvironmentName;
+  /** Deploy target; when absent the stack is environment-agnostic (account from the CLI profile). */
+  account?: string;
+  region?: string;
+  /** The daily scan, as a wall-clock time in a time zone (EventBridge Scheduler handles DST). */
+  schedule: { hour: number; minute: number; timeZone: TimeZone };
+  alarms: {
+    /** Subscribed to the environment's alarm topic, when set. */
+    email?: string;
+    /** An existing topic to notify instead of creating one (e.g. the on-call pager's). */
+    topicArn?: string;
+    /** Failed payouts within 6 hours (one daily run) above which someone should look. */
+    failedPayoutsThreshold: number;
+    /** A dead-lettered payout older than this pages again: money is owed and nobody moved it. */
+    dlqMaxAge: Duration;
+  };
+  logRetention: RetentionDays;
+  transfer: {
+    /**
+     * Concurrent transfer Lambdas (SQS event source maxConcurrency, at least 2). Each handles its
+     * batch one record at a time, so Stripe sees at most maxConcurrency requests in flight:
+     * rate ≈ maxConcurrency / Stripe latency. Keep it under the account's Stripe rate budget
+     * (25 req/s in test mode, about 100 in live mode): 10 Lambdas at ~300 ms ≈ 33 req/s.
+     */
+    maxConcurrency: number;
+    platformFeeBps: number;
+  };
+  graceHours: number;
+  /** Names of existing Secrets Manager secrets; the stack never holds a secret value. */
+  secrets: { stripeSecretName: string; dbSecretName: string };
+  /** Optional: place both Lambdas in a VPC (reach Postgres through RDS Proxy, Stripe through NAT). */
+  vpc?: VpcPlacement;
+  /** Keep queues and logs when the stack is deleted, and refuse deletion. */
+  retainData: boolean;
+}
+
+const DAILY_AT_0600_BERLIN = { hour: 6, minute: 0, timeZone: TimeZone.EUROPE_BERLIN };
+
+export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
+  dev: {
+    name: 'dev',
+    schedule: DAILY_AT_0600_BERLIN,
+    alarms: { failedPayoutsThreshold: 50, dlqMaxAge: Duration.days(3) },
+    logRetention: RetentionDays.TWO_WEEKS,
+    transfer: { maxConcurrency: 2, platformFeeBps: 2000 },
+    graceHours: 24,
+    secrets: { stripeSecretName: 'payouts/dev/stripe', dbSecretName: 'payouts/dev/db' },
+    retainData: false,
+  },
+  staging: {
+    name: 'staging',
+    schedule: DAILY_AT_0600_BERLIN,
+    alarms: { failedPayoutsThreshold: 20, dlqMaxAge: Duration.days(1) },
+    logRetention: RetentionDays.ONE_MONTH,
+    // Stripe test mode allows 25 req/s: 2 at ~300 ms ≈ 7 req/s.
+    transfer: { maxConcurrency: 2, platformFeeBps: 2000 },
+    graceHours: 24,
+    secrets: { stripeSecretName: 'payouts/staging/stripe', dbSecretName: 'payouts/staging/db' },
+    retainData: false,
+  },
+  prod: {
+    name: 'prod',
+    schedule: DAILY_AT_0600_BERLIN,
+    alarms: { failedPayoutsThreshold: 10, dlqMaxAge: Duration.hours(12) },
+    logRetention: RetentionDays.ONE_YEAR,
+    // Stripe live mode allows about 100 req/s: 10 at ~300 ms ≈ 33 req/s, room for the rest of the platform.
+    transfer: { maxConcurrency: 10, platformFeeBps: 2000 },
+    graceHours: 24,
+    secrets: { stripeSecretName: 'payouts/prod/stripe', dbSecretName: 'payouts/prod/db' },
+    retainData: true,
+  },
+};
+
+/** Reads `-c env=<name>`; an unknown or missing name fails with the list of valid ones. */
+export function environmentFromContext(
+  name: unknown,
+  overrides: { account?: string; region?: string; alarmEmail?: string } = {},
+): PayoutsEnvironment {
+  const valid = Object.keys(ENVIRONMENTS).join(', ');
+  if (typeof name !== 'string' || !(name in ENVIRONMENTS)) {
+    throw new Error(
+      `Unknown environment ${JSON.stringify(name ?? null)}: pass -c env=<${valid.replaceAll(', ', '|')}> (one of ${valid})`,
+    );
+  }
+  const config = ENVIRONMENTS[name as EnvironmentName];
+  return {
+    ...config,
+    account: overrides.account ?? config.account,
+    region: overrides.region ?? config.region,
+    alarms: { ...config.alarms, email: overrides.alarmEmail ?? config.alarms.email },
+  };
+}

@@ -1,0 +1,410 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../infra/app.ts';
+import {
+  ENVIRONMENTS,
+  type EnvironmentName,
+  environmentFromContext,
+} from '../../infra/environments.ts';
+import { PayoutsStack, TRANSFER_TIMEOUT } from '../../infra/payouts-stack.ts';
+import {
+  MAX_RECEIVE_COUNT,
+  MIN_TIME_FOR_PAYOUT_MS,
+  STRIPE_CALL_BUDGET_MS,
+} from '../../shared/runtime-limits.ts';
+
+const ENV_NAMES = Object.keys(ENVIRONMENTS) as EnvironmentName[];
+
+/** Bundling is skipped here for speed; `npx cdk synth` in CI bundles for real. */
+function appFor(env: string, extra: Record<string, unknown> = {}): App {
+  return new App({
+    context: { env, 'aws:cdk:bundling-stacks': [], ...extra },
+    outdir: mkdtempSync(join(tmpdir(), 'payouts-cdk-')),
+  });
+}
+
+const templates = new Map(
+  ENV_NAMES.map((name) => [name, Template.fromStack(buildApp(appFor(name)).stack)]),
+);
+const template = (name: EnvironmentName) => templates.get(name) as Template;
+
+function resourceOf(t: Template, type: string, logicalIdPrefix: string) {
+  const [entry] = Object.entries(t.findResources(type)).filter(([id]) =>
+    id.startsWith(logicalIdPrefix),
+  );
+  if (!entry) throw new Error(`no ${type} ${logicalIdPrefix}`);
+  return entry[1] as { Properties: Record<string, unknown>; DeletionPolicy?: string };
+}
+
+function functionEnv(t: Template, prefix: string): Record<string, unknown> {
+  const fn = resourceOf(t, 'AWS::Lambda::Function', prefix);
+  return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
+  const t = template(name);
+  const config = ENVIRONMENTS[name];
+
+  it('starts the scan daily at 06:00 Berlin time through EventBridge Scheduler, with retries and a DLQ', () => {
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 6 * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      Target: {
+        Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ScanFunction'), 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 21600 },
+        DeadLetterConfig: {
+          Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ScanDeadLetterQueue'), 'Arn'] },
+        },
+      },
+    });
+  });
+
+  it('runs both Lambdas on nodejs22.x, arm64, with active tracing', () => {
+    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+      expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        Handler: 'index.handler',
+      });
+    }
+  });
+
+  it('never runs two scans at once and retries a failed scan into its DLQ', () => {
+    expect(resourceOf(t, 'AWS::Lambda::Function', 'ScanFunction').Properties).toMatchObject({
+      ReservedConcurrentExecutions: 1,
+      Timeout: 900,
+    });
+    t.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      MaximumRetryAttempts: 2,
+      DestinationConfig: {
+        OnFailure: {
+          Destination: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ScanDeadLetterQueue'), 'Arn'] },
+        },
+      },
+    });
+  });
+
+  it('gives the transfer Lambda more time than one Stripe call can take with all its retries', () => {
+    const timeoutSeconds = resourceOf(t, 'AWS::Lambda::Function', 'TransferFunction').Properties
+      .Timeout as number;
+    expect(timeoutSeconds * 1000).toBeGreaterThan(STRIPE_CALL_BUDGET_MS);
+    expect(timeoutSeconds * 1000).toBeGreaterThan(MIN_TIME_FOR_PAYOUT_MS);
+    expect(timeoutSeconds).toBe(TRANSFER_TIMEOUT.toSeconds());
+  });
+
+  it('sets the payout queue visibility timeout to at least 6× the transfer timeout', () => {
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'PayoutQueue').Properties;
+    const transferTimeout = resourceOf(t, 'AWS::Lambda::Function', 'TransferFunction').Properties
+      .Timeout as number;
+    expect(queue.VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * transferTimeout);
+  });
+
+  it('dead-letters a payout message after 5 receives, into a DLQ that keeps it 14 days', () => {
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'PayoutQueue').Properties;
+    const dlq = resourceOf(t, 'AWS::SQS::Queue', 'PayoutDeadLetterQueue').Properties;
+    expect(queue.RedrivePolicy).toEqual({
+      deadLetterTargetArn: {
+        'Fn::GetAtt': [expect.stringMatching(/^PayoutDeadLetterQueue/), 'Arn'],
+      },
+      maxReceiveCount: MAX_RECEIVE_COUNT,
+    });
+    expect(MAX_RECEIVE_COUNT).toBe(5);
+    expect(dlq.MessageRetentionPeriod).toBe(14 * 24 * 3600);
+    expect(dlq.MessageRetentionPeriod as number).toBeGreaterThan(
+      queue.MessageRetentionPeriod as number,
+    );
+  });
+
+  it('encrypts every queue at rest and refuses requests without TLS', () => {
+    const queues = t.findResources('AWS::SQS::Queue');
+    expect(Object.keys(queues)).toHaveLength(3);
+    for (const queue of Object.values(queues)) {
+      expect(queue.Properties.SqsManagedSseEnabled).toBe(true);
+    }
+    const policies = Object.values(t.findResources('AWS::SQS::QueuePolicy'));
+    expect(policies).toHaveLength(3);
+    for (const policy of policies) {
+      expect(policy.Properties.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
+      );
+    }
+  });
+
+  it('feeds the transfer Lambda batches of 10 with partial batch responses and capped concurrency', () => {
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: 10,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: config.transfer.maxConcurrency },
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PayoutQueue'), 'Arn'] },
+    });
+  });
+
+  it('keeps Stripe concurrency within the 25 req/s of test mode outside prod (at 300 ms per call)', () => {
+    const requestsPerSecond = config.transfer.maxConcurrency / 0.3;
+    expect(requestsPerSecond).toBeLessThan(name === 'prod' ? 100 : 25);
+  });
+
+  it('passes the contract variables and Powertools settings to each function, and no secret values', () => {
+    const scan = functionEnv(t, 'ScanFunction');
+    const transfer = functionEnv(t, 'TransferFunction');
+    expect(scan).toMatchObject({
+      PAYOUT_QUEUE_URL: { Ref: expect.stringMatching(/^PayoutQueue/) },
+      DB_SECRET_ARN: expect.anything(),
+      PAYOUT_GRACE_HOURS: '24',
+      PAYOUTS_PAUSED: 'false',
+      POWERTOOLS_SERVICE_NAME: 'payouts-scan',
+      POWERTOOLS_METRICS_NAMESPACE: 'Payouts',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+    });
+    expect(transfer).toMatchObject({
+      STRIPE_SECRET_ARN: expect.anything(),
+      DB_SECRET_ARN: expect.anything(),
+      PLATFORM_FEE_BPS: '2000',
+      POWERTOOLS_SERVICE_NAME: 'payouts-transfer',
+    });
+    expect(Object.keys(scan)).not.toContain('STRIPE_SECRET_ARN');
+    for (const variables of [scan, transfer]) {
+      expect(Object.keys(variables)).not.toContain('STRIPE_SECRET_KEY');
+      expect(Object.keys(variables)).not.toContain('DATABASE_URL');
+    }
+  });
+
+  it('contains no secret value anywhere in the template', () => {
+    const text = JSON.stringify(t.toJSON());
+    expect(text).not.toMatch(/sk_(live|test)_/);
+    expect(text).not.toMatch(/rk_(live|test)_/);
+    expect(text).not.toContain('SecretString');
+    expect(Object.keys(t.findResources('AWS::SecretsManager::Secret'))).toEqual([]);
+  });
+
+  it('lets each function read only its own secrets', () => {
+    const statements = (prefix: string) =>
+      resourceOf(t, 'AWS::IAM::Policy', prefix).Properties.PolicyDocument as {
+        Statement: { Action: string | string[]; Resource: unknown }[];
+      };
+    const secretResources = (prefix: string) =>
+      JSON.stringify(
+        statements(prefix).Statement.filter((statement) =>
+          [statement.Action].flat().includes('secretsmanager:GetSecretValue'),
+        ),
+      );
+    expect(secretResources('ScanRole')).toContain(`:secret:payouts/${name}/db-??????`);
+    expect(secretResources('ScanRole')).not.toContain('stripe');
+    expect(secretResources('TransferRole')).toContain(`:secret:payouts/${name}/db-??????`);
+    expect(secretResources('TransferRole')).toContain(`:secret:payouts/${name}/stripe-??????`);
+  });
+
+  it('scopes every IAM statement to its resources; "*" only for X-Ray, which has no resource ARNs', () => {
+    for (const policy of Object.values(t.findResources('AWS::IAM::Policy'))) {
+      for (const statement of policy.Properties.PolicyDocument.Statement as {
+        Action: string | string[];
+        Resource: unknown;
+      }[]) {
+        if ([statement.Resource].flat().includes('*')) {
+          expect([statement.Action].flat().every((action) => action.startsWith('xray:'))).toBe(
+            true,
+          );
+        }
+        expect(
+          [statement.Action].flat().some((action) => action.endsWith(':*') || action === '*'),
+        ).toBe(false);
+      }
+    }
+    expect(JSON.stringify(t.findResources('AWS::IAM::Role'))).not.toContain('ManagedPolicyArns');
+  });
+
+  it('writes each function’s logs to its own log group with this environment’s retention', () => {
+    const groups = Object.values(t.findResources('AWS::Logs::LogGroup'));
+    expect(groups).toHaveLength(2);
+    for (const group of groups) {
+      expect(group.Properties.RetentionInDays).toBe(config.logRetention);
+    }
+    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+      expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.LoggingConfig).toEqual({
+        LogGroup: { Ref: expect.stringMatching(prefix.replace('Function', 'LogGroup')) },
+      });
+    }
+  });
+
+  it.each([
+    [
+      'PayoutDlqNotEmptyAlarm',
+      'ApproximateNumberOfMessagesVisible',
+      'AWS/SQS',
+      'payout-dlq-has-messages',
+    ],
+    [
+      'PayoutDlqOldestMessageAlarm',
+      'ApproximateAgeOfOldestMessage',
+      'AWS/SQS',
+      'payout-dlq-message-is-old',
+    ],
+    ['TransferErrorsAlarm', 'Errors', 'AWS/Lambda', 'transfer-lambda-errors'],
+    ['TransferThrottlesAlarm', 'Throttles', 'AWS/Lambda', 'transfer-lambda-throttled'],
+    ['ScanErrorsAlarm', 'Errors', 'AWS/Lambda', 'scan-lambda-errors'],
+    ['ScanThrottlesAlarm', 'Throttles', 'AWS/Lambda', 'scan-lambda-throttled'],
+    ['ScanDidNotRunAlarm', 'ScanCompleted', 'Payouts', 'scan-did-not-run'],
+    ['FailedPayoutsAlarm', 'PayoutsFailed', 'Payouts', 'failed-payouts-above-threshold'],
+    [
+      'ScanDlqNotEmptyAlarm',
+      'ApproximateNumberOfMessagesVisible',
+      'AWS/SQS',
+      'scan-dlq-has-messages',
+    ],
+  ])(
+    'alarms with %s on %s (%s), notifies the topic and links the runbook',
+    (id, metric, namespace, section) => {
+      const alarm = resourceOf(t, 'AWS::CloudWatch::Alarm', id).Properties;
+      expect(alarm).toMatchObject({ MetricName: metric, Namespace: namespace });
+      expect(alarm.AlarmDescription).toContain(`Runbook: docs/runbook.md#${section}`);
+      expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
+      expect(alarm.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
+    },
+  );
+
+  it('raises "scan did not run" after 26 hours without a completed scan, missing data included', () => {
+    expect(resourceOf(t, 'AWS::CloudWatch::Alarm', 'ScanDidNotRunAlarm').Properties).toMatchObject({
+      Period: 3600,
+      EvaluationPeriods: 26,
+      DatapointsToAlarm: 26,
+      Threshold: 1,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      Dimensions: [{ Name: 'service', Value: 'payouts-scan' }],
+      Statistic: 'Sum',
+    });
+  });
+
+  it('raises failed payouts above this environment’s threshold', () => {
+    expect(resourceOf(t, 'AWS::CloudWatch::Alarm', 'FailedPayoutsAlarm').Properties).toMatchObject({
+      Threshold: config.alarms.failedPayoutsThreshold,
+      ComparisonOperator: 'GreaterThanThreshold',
+      Dimensions: [{ Name: 'service', Value: 'payouts-transfer' }],
+    });
+  });
+
+  it('publishes alarms to a KMS-encrypted topic that only accepts TLS', () => {
+    t.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    t.hasResourceProperties('AWS::KMS::Key', { EnableKeyRotation: true });
+    t.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
+      },
+    });
+  });
+
+  it('has a dashboard with paid count, paid amount, failures by code and queue depth', () => {
+    const dashboard = resourceOf(t, 'AWS::CloudWatch::Dashboard', 'Dashboard').Properties;
+    const body = JSON.stringify(dashboard.DashboardBody);
+    for (const title of [
+      'Payouts paid',
+      'Amount paid',
+      'Failed payouts by code',
+      'Payout queue depth',
+    ]) {
+      expect(body).toContain(title);
+    }
+    expect(body).toContain('MetricName=\\\\\\"PaidAmount\\\\\\"');
+  });
+});
+
+describe('data retention per environment', () => {
+  it('retains queues and logs in prod and protects the stack from deletion', () => {
+    const prod = template('prod');
+    for (const type of ['AWS::SQS::Queue', 'AWS::Logs::LogGroup']) {
+      for (const resource of Object.values(prod.findResources(type))) {
+        expect(resource.DeletionPolicy).toBe('Retain');
+      }
+    }
+    expect(buildApp(appFor('prod')).stack.terminationProtection).toBe(true);
+  });
+
+  it('lets dev be destroyed', () => {
+    const dev = template('dev');
+    for (const resource of Object.values(dev.findResources('AWS::SQS::Queue'))) {
+      expect(resource.DeletionPolicy).toBe('Delete');
+    }
+    expect(buildApp(appFor('dev')).stack.terminationProtection).toBe(false);
+  });
+});
+
+describe('environment selection', () => {
+  it.each([['qa'], [undefined]])('refuses env %s and lists the valid ones', (env) => {
+    expect(() => environmentFromContext(env)).toThrow(
+      `pass -c env=<dev|staging|prod> (one of dev, staging, prod)`,
+    );
+  });
+
+  it('takes account, region and alarm email from context', () => {
+    const { stack } = buildApp(
+      appFor('staging', {
+        account: '123456789012',
+        region: 'eu-central-1',
+        alarmEmail: 'oncall@example.com',
+      }),
+    );
+    expect(stack.account).toBe('123456789012');
+    expect(stack.region).toBe('eu-central-1');
+    Template.fromStack(stack).hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+    });
+  });
+});
+
+describe('VPC placement', () => {
+  it('places both Lambdas in the configured private subnets and security groups, from ids only', () => {
+    const app = appFor('staging');
+    const stack = new PayoutsStack(app, 'Payouts-vpc-test', {
+      config: {
+        ...ENVIRONMENTS.staging,
+        vpc: {
+          vpcId: 'vpc-0abc',
+          availabilityZones: ['eu-central-1a', 'eu-central-1b'],
+          privateSubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
+          securityGroupIds: ['sg-0ccc'],
+        },
+      },
+    });
+    const t = Template.fromStack(stack);
+
+    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+      expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.VpcConfig).toEqual({
+        SubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
+        SecurityGroupIds: ['sg-0ccc'],
+      });
+    }
+  });
+});
+
+describe('cdk-nag AwsSolutions checks', () => {
+  it.each(ENV_NAMES)('finds nothing unacknowledged in %s', (name) => {
+    const app = appFor(name);
+    buildApp(app);
+
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it('does fail the synth on a finding (a control for the test above)', () => {
+    const app = appFor('dev');
+    const { stack } = buildApp(app);
+    new sqs.Queue(stack, 'UnencryptedControl', { encryption: sqs.QueueEncryption.UNENCRYPTED });
+
+    expect(() => app.synth()).toThrow(/AwsSolutions-SQS2/);
+  });
+});
