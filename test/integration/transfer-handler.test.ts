@@ -171,9 +171,11 @@ describe('transfer handler on the demo marketplace', () => {
 
   it('pays nothing more when the next day runs again', async () => {
     const before = pipeline.stripe.transfers().length;
+    const nextDayLogs = captureLogs();
 
     await pipeline.scan();
     await pipeline.drain();
+    nextDayLogs.stop();
 
     expect(pipeline.stripe.transfers()).toHaveLength(before);
   });
