@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
+import type { AmountLimits } from './payout-policy.ts';
 
 /**
  * Environment variables are parsed here once into typed values (CONTRACT.md, "Runtime configuration").
@@ -15,6 +16,27 @@ const integerIn = (min: number, max: number) =>
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
 const flag = z.enum(['true', 'false'], { error: 'must be "true" or "false"' });
+
+/** `usd=1000000,jpy=1500000,*=1000000`: minor units per currency, `*` for every other currency. */
+const amountsPerCurrency = z
+  .string()
+  .trim()
+  .regex(
+    /^(\*|[a-z]{3})=\d+(,(\*|[a-z]{3})=\d+)*$/,
+    'must look like "usd=1000000,jpy=1500000,*=1000000" (minor units; * for the rest)',
+  )
+  .transform((text) =>
+    Object.fromEntries(
+      text.split(',').map((pair) => {
+        const [currency = '', amount = ''] = pair.split('=');
+        return [currency, Number(amount)];
+      }),
+    ),
+  )
+  .refine(
+    (limits) => '*' in limits,
+    'must give a default for every other currency with *=<amount>',
+  );
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
@@ -41,6 +63,9 @@ const transferSchema = commonSchema.extend({
   STRIPE_SECRET_ARN: z.string().startsWith('arn:', 'must be a Secrets Manager ARN').optional(),
   STRIPE_API_BASE: httpUrl.optional(),
   PLATFORM_FEE_BPS: integerIn(0, 10_000).default(2000),
+  // About 10 000 of the major unit per transfer, 100 times that per day; zero-decimal currencies in kind.
+  PAYOUT_MAX_TRANSFER_AMOUNTS: amountsPerCurrency.prefault('jpy=1500000,krw=14000000,*=1000000'),
+  PAYOUT_MAX_DAILY_TOTALS: amountsPerCurrency.prefault('jpy=150000000,krw=1400000000,*=100000000'),
 });
 
 export type DatabaseSource = { url: string } | { secretArn: string };
@@ -61,6 +86,7 @@ export interface TransferConfig {
   stripeKey: StripeKeySource;
   stripeApiBase: string | undefined;
   feeBps: number;
+  limits: AmountLimits;
 }
 
 type Env = Record<string, string | undefined>;
@@ -85,6 +111,10 @@ export function parseTransferConfig(env: Env): TransferConfig {
     stripeKey: stripeKeySource(vars),
     stripeApiBase: vars.STRIPE_API_BASE,
     feeBps: vars.PLATFORM_FEE_BPS,
+    limits: {
+      perTransfer: vars.PAYOUT_MAX_TRANSFER_AMOUNTS,
+      dailyTotal: vars.PAYOUT_MAX_DAILY_TOTALS,
+    },
   };
 }
 

@@ -3,6 +3,8 @@
  * - eligible: status 'confirmed', payout_status 'pending', ended strictly before now - grace hours
  * - kept = price - refunded; fee = round_half_up(kept * feeBps / 10000); net = kept - fee
  * - net <= 0: nothing is transferred and the session becomes 'not_payable'
+ * - net above the currency's per-transfer limit, or pushing the day's total in that currency above
+ *   its daily limit: held for admin review instead of paid
  * All amounts are integers in the currency's minor unit; no floating point anywhere.
  */
 
@@ -59,4 +61,16 @@ export function netAmount(
 /** Rounds numerator / denominator to the nearest integer, halves up; both non-negative. */
 export function roundHalfUpDivide(numerator: bigint, denominator: bigint): bigint {
   return (numerator * 2n + denominator) / (denominator * 2n);
+}
+
+/** Minor units per lower-case currency code, with '*' for every other currency. */
+export type AmountsPerCurrency = Readonly<Record<string, number>>;
+
+export interface AmountLimits {
+  perTransfer: AmountsPerCurrency;
+  dailyTotal: AmountsPerCurrency;
+}
+
+export function limitFor(amounts: AmountsPerCurrency, currency: string): number {
+  return amounts[currency] ?? amounts['*'] ?? 0;
 }

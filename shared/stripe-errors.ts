@@ -6,8 +6,9 @@ import { PermanentPayoutError, TransientPayoutError } from './errors.ts';
  * - permanent: Stripe refused the request and retrying minutes later cannot fix it (restricted or
  *   missing destination, missing capability, invalid request): record for admin review.
  * - transient: the outcome may change on retry (network, timeout, 5xx, 429, balance_insufficient),
- *   or a human must look before anything is retried (bad API key, idempotency conflict): let SQS
- *   retry and finally dead-letter the message, which alarms.
+ *   or a human must look before anything is retried (bad API key): let SQS retry and finally
+ *   dead-letter the message, which alarms.
+ * outcomeUnknown marks the failures after which a transfer may exist although no answer said so.
  */
 const TRANSIENT_INVALID_REQUEST_CODES = new Set([
   'balance_insufficient',
@@ -20,6 +21,7 @@ export function classifyStripeError(error: unknown): PermanentPayoutError | Tran
     const message = error instanceof Error ? error.message : String(error);
     return new TransientPayoutError(`Stripe call failed: ${message}`, 'stripe_call_failed', {
       cause: error,
+      outcomeUnknown: true,
     });
   }
   const code = error.code ?? stripeTypeCode(error);
@@ -30,7 +32,20 @@ export function classifyStripeError(error: unknown): PermanentPayoutError | Tran
   ) {
     return new PermanentPayoutError(message, code, { cause: error });
   }
-  return new TransientPayoutError(message, code, { cause: error });
+  return new TransientPayoutError(message, code, {
+    cause: error,
+    outcomeUnknown: mayHaveExecuted(error),
+  });
+}
+
+/** 5xx, no answer at all, or a key already used (with other terms, or still in flight). */
+function mayHaveExecuted(error: Stripe.errors.StripeError): boolean {
+  return (
+    error instanceof Stripe.errors.StripeConnectionError ||
+    error instanceof Stripe.errors.StripeAPIError ||
+    error instanceof Stripe.errors.StripeIdempotencyError ||
+    (error.statusCode ?? 0) >= 500
+  );
 }
 
 function stripeTypeCode(error: Stripe.errors.StripeError): string {

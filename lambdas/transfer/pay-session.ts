@@ -5,6 +5,7 @@ import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts'
 import {
   findPayout,
   finishPayoutGeneration,
+  lockAndSumStartedAmounts,
   recordAttempt,
   releasePayoutLease,
   renewPayoutLease,
@@ -24,20 +25,39 @@ import {
   type TransientPayoutError,
 } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logger.ts';
-import { checkEligibility, type Ineligibility, netAmount } from '../../shared/payout-policy.ts';
+import {
+  type AmountLimits,
+  checkEligibility,
+  type Ineligibility,
+  limitFor,
+  netAmount,
+} from '../../shared/payout-policy.ts';
 import { classifyStripeError } from '../../shared/stripe-errors.ts';
 
 /**
- * The money path for one session, top to bottom: load → decide → claim → call Stripe → record.
- * Exactly-once rests on Postgres, never on memory: the session row lock serialises claims, the
- * payouts row (one per session) holds a lease and the idempotency key generation, and a
- * generation's key and terms never change until Stripe has answered definitively.
+ * The money path for one session, top to bottom: load → decide → claim → (recover) → call Stripe
+ * → record. Exactly-once rests on Postgres, never on memory: the session row lock serialises
+ * claims, the payouts row (one per session) holds a lease and the idempotency key generation, and
+ * a generation's key and terms never change while reusing them is safe. When it is not (the last
+ * call ended without a definitive answer, or the key is older than Stripe is sure to keep it),
+ * Stripe is searched by transfer_group before a new key is used.
  * No database transaction is open while Stripe is called.
  */
 
+/** Stripe keeps idempotency keys at least 24 h; an older key is never sent again. */
+export const KEY_REUSE_WINDOW_MS = 20 * 3_600_000;
+const DAY_MS = 24 * 3_600_000;
+
+/** Test hooks at the points where a crash is most dangerous; a throw stops the payout there. */
+export interface PayoutFaults {
+  afterClaim?(payout: Payout): Promise<void> | void;
+  afterStripeCall?(payout: Payout, transfer: Stripe.Transfer): Promise<void> | void;
+  beforeRecordCommit?(payout: Payout): Promise<void> | void;
+}
+
 export interface PaySessionDeps {
   db: Db;
-  stripe: { transfers: Pick<Stripe['transfers'], 'create'> };
+  stripe: { transfers: Pick<Stripe['transfers'], 'create' | 'list'> };
   clock: Clock;
   log: Log;
   config: {
@@ -46,7 +66,9 @@ export interface PaySessionDeps {
     paused: boolean;
     /** Longer than the slowest Stripe call, so two claims never overlap in flight. */
     leaseMs: number;
+    limits: AmountLimits;
   };
+  faults?: PayoutFaults;
 }
 
 export type PayoutResult =
@@ -59,31 +81,35 @@ type Decision =
   | { kind: 'done'; result: PayoutResult }
   | { kind: 'transfer'; session: SessionForPayout; terms: TransferTerms };
 
+type Claim =
+  | { kind: 'done'; result: PayoutResult }
+  | { kind: 'send'; payout: Payout }
+  | { kind: 'recover'; payout: Payout; terms: TransferTerms };
+
 export async function paySession(deps: PaySessionDeps, sessionId: string): Promise<PayoutResult> {
   if (deps.config.paused) {
     // The session stays pending, so the first scan after resuming enqueues it again.
     deps.log.warn('Payouts paused; message acknowledged without paying', { sessionId });
     return { outcome: 'skipped', sessionId, code: 'payouts_paused' };
   }
-  const claim = await deps.db.transaction().execute(async (trx) => {
+  const claim = await deps.db.transaction().execute(async (trx): Promise<Claim> => {
     const decision = await loadAndDecide(deps, trx, sessionId);
-    if (decision.kind === 'done') return decision;
-    return { kind: 'claimed' as const, payout: await claimPayout(deps, trx, decision) };
+    return decision.kind === 'done' ? decision : claimPayout(deps, trx, decision);
   });
   if (claim.kind === 'done') return claim.result;
+  await deps.faults?.afterClaim?.(claim.payout);
 
-  let transfer: Stripe.Transfer;
-  try {
-    transfer = await createTransfer(deps, claim.payout);
-  } catch (error) {
-    const classified = classifyStripeError(error);
-    if (classified instanceof PermanentPayoutError) {
-      return recordRefusal(deps, claim.payout, classified);
-    }
-    await releaseForRetry(deps, claim.payout, classified);
-    throw classified;
+  let payout = claim.payout;
+  if (claim.kind === 'recover') {
+    const search = await callStripe(deps, payout, () => findExistingTransfer(deps, payout));
+    if (!search.ok) return search.refused;
+    if (search.value) return recordPaid(deps, payout, search.value);
+    payout = await startFreshGeneration(deps, payout, claim.terms);
   }
-  return recordPaid(deps, claim.payout, transfer);
+  const created = await callStripe(deps, payout, () => createTransfer(deps, payout));
+  if (!created.ok) return created.refused;
+  await deps.faults?.afterStripeCall?.(payout, created.value);
+  return recordPaid(deps, payout, created.value);
 }
 
 async function loadAndDecide(
@@ -115,6 +141,16 @@ async function loadAndDecide(
   }
   const { net } = netAmount(session, deps.config.feeBps);
   if (net <= 0) return markNotPayable(deps, trx, session, net);
+  const maxTransfer = limitFor(deps.config.limits.perTransfer, session.currency);
+  if (net > maxTransfer) {
+    return recordFailure(
+      deps,
+      trx,
+      sessionId,
+      'amount_over_limit',
+      `Net ${net} ${session.currency} is above the per-transfer limit of ${maxTransfer}`,
+    );
+  }
   if (!session.stripeAccountId) {
     return recordFailure(
       deps,
@@ -140,33 +176,114 @@ async function claimPayout(
   deps: PaySessionDeps,
   trx: DbOrTrx,
   decision: Extract<Decision, { kind: 'transfer' }>,
-): Promise<Payout> {
+): Promise<Claim> {
   const sessionId = decision.session.id;
   const now = deps.clock.now();
-  const leaseExpiresAt = new Date(now.getTime() + deps.config.leaseMs);
+  const at = { now, leaseExpiresAt: new Date(now.getTime() + deps.config.leaseMs) };
   const existing = await findPayout(trx, sessionId);
   if (existing?.lease_expires_at && existing.lease_expires_at > now) {
     throw new PayoutInProgressError(sessionId);
   }
   if (!existing || existing.state === 'refused') {
+    const started = await lockAndSumStartedAmounts(
+      trx,
+      decision.terms.currency,
+      new Date(now.getTime() - DAY_MS),
+    );
+    const dailyLimit = limitFor(deps.config.limits.dailyTotal, decision.terms.currency);
+    if (started + decision.terms.amount > dailyLimit) {
+      return recordFailure(
+        deps,
+        trx,
+        sessionId,
+        'amount_over_limit',
+        `Paying ${decision.terms.amount} ${decision.terms.currency} would take the last 24 h above the daily limit of ${dailyLimit}`,
+      );
+    }
     const generation = (existing?.key_generation ?? 0) + 1;
-    return startPayoutGeneration(trx, sessionId, generation, decision.terms, leaseExpiresAt);
+    const payout = await startPayoutGeneration(trx, sessionId, generation, decision.terms, at);
+    return { kind: 'send', payout };
   }
   if (existing.state === 'paid') {
     // Recorded atomically with paid_out, so this means someone edited the data by hand.
     throw new Error(`Session ${sessionId} is pending but its payout is recorded as paid`);
   }
-  if (!sameTerms(existing, decision.terms)) {
+  const payout = await renewPayoutLease(trx, sessionId, at);
+  const keyAge = payout.key_first_used_at ? now.getTime() - payout.key_first_used_at.getTime() : 0;
+  if (payout.outcome_unknown || keyAge > KEY_REUSE_WINDOW_MS) {
+    deps.log.warn('Earlier transfer request has no known outcome; searching Stripe before paying', {
+      sessionId,
+      keyGeneration: payout.key_generation,
+      outcomeUnknown: payout.outcome_unknown,
+      keyAgeHours: Math.floor(keyAge / 3_600_000),
+    });
+    return { kind: 'recover', payout, terms: decision.terms };
+  }
+  if (!sameTerms(payout, decision.terms)) {
     // The earlier request may have reached Stripe: only its exact terms are safe to resend.
     deps.log.warn(
       'Session changed since its transfer was first requested; resending the original terms',
-      {
-        sessionId,
-        keyGeneration: existing.key_generation,
-      },
+      { sessionId, keyGeneration: payout.key_generation },
     );
   }
-  return renewPayoutLease(trx, sessionId, leaseExpiresAt);
+  return { kind: 'send', payout };
+}
+
+/** Runs a Stripe call for a claimed payout: a refusal is recorded and returned, anything else rethrown. */
+async function callStripe<T>(
+  deps: PaySessionDeps,
+  payout: Payout,
+  call: () => Promise<T>,
+): Promise<{ ok: true; value: T } | { ok: false; refused: PayoutResult }> {
+  try {
+    return { ok: true, value: await call() };
+  } catch (error) {
+    const classified = classifyStripeError(error);
+    if (classified instanceof PermanentPayoutError) {
+      return { ok: false, refused: await recordRefusal(deps, payout, classified) };
+    }
+    await releaseForRetry(deps, payout, classified);
+    throw classified;
+  }
+}
+
+/** The session's transfer, if Stripe has one under its transfer_group; the oldest if several. */
+async function findExistingTransfer(
+  deps: PaySessionDeps,
+  payout: Payout,
+): Promise<Stripe.Transfer | undefined> {
+  const sessionId = payout.session_id;
+  const page = await deps.stripe.transfers.list({
+    transfer_group: transferGroup(sessionId),
+    limit: 100,
+  });
+  const transfers = page.data.filter((transfer) => transfer.metadata?.session_id === sessionId);
+  if (transfers.length > 1) {
+    deps.log.error('Several transfers exist for one session', {
+      sessionId,
+      transferIds: transfers.map((transfer) => transfer.id),
+    });
+  }
+  const oldest = transfers.sort((a, b) => a.created - b.created)[0];
+  deps.log.info(oldest ? 'Found the transfer of an earlier request' : 'No earlier transfer found', {
+    sessionId,
+    transferId: oldest?.id,
+  });
+  return oldest;
+}
+
+async function startFreshGeneration(
+  deps: PaySessionDeps,
+  payout: Payout,
+  terms: TransferTerms,
+): Promise<Payout> {
+  const now = deps.clock.now();
+  const at = { now, leaseExpiresAt: new Date(now.getTime() + deps.config.leaseMs) };
+  return deps.db
+    .transaction()
+    .execute((trx) =>
+      startPayoutGeneration(trx, payout.session_id, payout.key_generation + 1, terms, at),
+    );
 }
 
 async function createTransfer(deps: PaySessionDeps, payout: Payout): Promise<Stripe.Transfer> {
@@ -176,7 +293,7 @@ async function createTransfer(deps: PaySessionDeps, payout: Payout): Promise<Str
       amount: payout.amount,
       currency: payout.currency,
       destination: payout.destination,
-      transfer_group: `session_${sessionId}`,
+      transfer_group: transferGroup(sessionId),
       metadata: { session_id: sessionId },
       ...(payout.source_transaction && { source_transaction: payout.source_transaction }),
     },
@@ -197,7 +314,8 @@ async function recordPaid(
     });
     if (!finished) return false;
     await settleSessionPayoutStatus(trx, sessionId, 'paid_out');
-    await recordAttempt(trx, payoutAttempt(payout, 'paid', { transferId: transfer.id }));
+    await recordAttempt(trx, payoutAttempt(payout, 'paid', { transfer }));
+    await deps.faults?.beforeRecordCommit?.(payout);
     return true;
   });
   if (!recorded) {
@@ -206,15 +324,15 @@ async function recordPaid(
   deps.log.info('Transfer created', {
     sessionId,
     transferId: transfer.id,
-    amount: payout.amount,
-    currency: payout.currency,
+    amount: transfer.amount,
+    currency: transfer.currency,
   });
   return {
     outcome: 'paid',
     sessionId,
     transferId: transfer.id,
-    amount: payout.amount,
-    currency: payout.currency,
+    amount: transfer.amount,
+    currency: transfer.currency,
   };
 }
 
@@ -240,16 +358,20 @@ async function recordRefusal(
   payout: Payout,
   error: PermanentPayoutError,
 ): Promise<PayoutResult> {
-  const sessionId = payout.session_id;
   await deps.db.transaction().execute(async (trx) => {
     await finishPayoutGeneration(trx, payout, { state: 'refused' });
     await recordAttempt(trx, payoutAttempt(payout, 'failed', { error }));
   });
   deps.log.error('Payout refused by Stripe; held for admin review', {
-    sessionId,
+    sessionId: payout.session_id,
     code: error.code,
   });
-  return { outcome: 'failed', sessionId, code: error.code, message: error.message };
+  return {
+    outcome: 'failed',
+    sessionId: payout.session_id,
+    code: error.code,
+    message: error.message,
+  };
 }
 
 async function releaseForRetry(
@@ -261,10 +383,11 @@ async function releaseForRetry(
   deps.log.warn('Payout failed transiently; SQS will redeliver it', {
     sessionId,
     code: error.code,
+    outcomeUnknown: error.outcomeUnknown,
   });
   try {
     await deps.db.transaction().execute(async (trx) => {
-      await releasePayoutLease(trx, payout);
+      await releasePayoutLease(trx, payout, error.outcomeUnknown);
       await recordAttempt(trx, payoutAttempt(payout, 'retrying', { error }));
     });
   } catch (recordError) {
@@ -306,7 +429,7 @@ async function recordFailure(
   sessionId: string,
   code: string,
   message: string,
-): Promise<Decision> {
+): Promise<{ kind: 'done'; result: PayoutResult }> {
   await recordAttempt(trx, {
     session_id: sessionId,
     outcome: 'failed',
@@ -325,21 +448,25 @@ async function recordFailure(
 function payoutAttempt(
   payout: Payout,
   outcome: 'paid' | 'failed' | 'retrying',
-  detail: { transferId?: string; error?: PayoutError },
+  detail: { transfer?: Stripe.Transfer; error?: PayoutError },
 ): NewPayoutAttempt {
   return {
     session_id: payout.session_id,
     outcome,
     error_code: detail.error?.code ?? null,
     error_message: detail.error?.message ?? null,
-    stripe_transfer_id: detail.transferId ?? null,
-    amount: payout.amount,
-    currency: payout.currency,
+    stripe_transfer_id: detail.transfer?.id ?? null,
+    amount: detail.transfer?.amount ?? payout.amount,
+    currency: detail.transfer?.currency ?? payout.currency,
     idempotency_key: idempotencyKey(payout),
   };
 }
 
-/** The same on every retry of a generation; a new generation only after Stripe refused. */
+export function transferGroup(sessionId: string): string {
+  return `session_${sessionId}`;
+}
+
+/** The same on every retry of a generation; a new generation only once reuse is unsafe or refused. */
 export function idempotencyKey(payout: Pick<Payout, 'session_id' | 'key_generation'>): string {
   return `payout-${payout.session_id}-${payout.key_generation}`;
 }

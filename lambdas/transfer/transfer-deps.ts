@@ -39,6 +39,7 @@ async function buildTransferDeps(): Promise<TransferDeps> {
       graceHours: config.graceHours,
       paused: config.paused,
       leaseMs: PAYOUT_LEASE_MS,
+      limits: config.limits,
     },
   };
 }

@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { DbOrTrx } from './database.ts';
 import type { NewPayoutAttempt } from './payout-attempts.table.ts';
 import type { Payout } from './payouts.table.ts';
@@ -17,13 +18,13 @@ export interface TransferTerms {
   sourceTransaction: string | null;
 }
 
-/** Starts key generation 1, or a fresh generation after a refusal, with new terms and a lease. */
+/** Starts key generation 1, or a fresh generation, with new terms, a lease, and an unused key. */
 export async function startPayoutGeneration(
   trx: DbOrTrx,
   sessionId: string,
   generation: number,
   terms: TransferTerms,
-  leaseExpiresAt: Date,
+  at: { now: Date; leaseExpiresAt: Date },
 ): Promise<Payout> {
   const values = {
     state: 'in_progress' as const,
@@ -32,9 +33,12 @@ export async function startPayoutGeneration(
     currency: terms.currency,
     destination: terms.destination,
     source_transaction: terms.sourceTransaction,
-    lease_expires_at: leaseExpiresAt,
+    lease_expires_at: at.leaseExpiresAt,
     stripe_transfer_id: null,
-    updated_at: new Date(),
+    key_first_used_at: at.now,
+    outcome_unknown: false,
+    generation_started_at: at.now,
+    updated_at: at.now,
   };
   return trx
     .insertInto('payouts')
@@ -53,19 +57,42 @@ export async function startPayoutGeneration(
 export async function renewPayoutLease(
   trx: DbOrTrx,
   sessionId: string,
-  leaseExpiresAt: Date,
+  at: { now: Date; leaseExpiresAt: Date },
 ): Promise<Payout> {
   return trx
     .updateTable('payouts')
     .set((eb) => ({
-      lease_expires_at: leaseExpiresAt,
+      lease_expires_at: at.leaseExpiresAt,
       claim_count: eb('claim_count', '+', 1),
-      updated_at: new Date(),
+      key_first_used_at: eb.fn.coalesce('key_first_used_at', eb.val(at.now)),
+      updated_at: at.now,
     }))
     .where('session_id', '=', sessionId)
     .where('state', '=', 'in_progress')
     .returningAll()
     .executeTakeFirstOrThrow();
+}
+
+/**
+ * Serialises new generations per currency for the rest of the transaction, and sums what was
+ * started in that currency since `since` and not refused: the daily total limit's basis.
+ */
+export async function lockAndSumStartedAmounts(
+  trx: DbOrTrx,
+  currency: string,
+  since: Date,
+): Promise<number> {
+  await sql`select pg_advisory_xact_lock(hashtext(${`payouts-daily-total:${currency}`}))`.execute(
+    trx,
+  );
+  const row = await trx
+    .selectFrom('payouts')
+    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount'), eb.lit(0)).as('total'))
+    .where('currency', '=', currency)
+    .where('generation_started_at', '>', since)
+    .where('state', 'in', ['in_progress', 'paid'])
+    .executeTakeFirstOrThrow();
+  return Number(row.total);
 }
 
 /** Ends a generation; false if it had already ended (another invocation recorded it first). */
@@ -89,14 +116,22 @@ export async function finishPayoutGeneration(
   return updated.numUpdatedRows === 1n;
 }
 
-/** Lets the next delivery claim the payout at once instead of waiting for the lease to expire. */
+/**
+ * Lets the next delivery claim the payout at once instead of waiting for the lease to expire;
+ * an unknown outcome is remembered until a search of Stripe settles it.
+ */
 export async function releasePayoutLease(
   trx: DbOrTrx,
   payout: Pick<Payout, 'session_id' | 'key_generation'>,
+  outcomeUnknown: boolean,
 ): Promise<void> {
   await trx
     .updateTable('payouts')
-    .set({ lease_expires_at: null, updated_at: new Date() })
+    .set({
+      lease_expires_at: null,
+      outcome_unknown: sql<boolean>`outcome_unknown or ${outcomeUnknown}`,
+      updated_at: new Date(),
+    })
     .where('session_id', '=', payout.session_id)
     .where('key_generation', '=', payout.key_generation)
     .where('state', '=', 'in_progress')

@@ -1,10 +1,15 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type PaySessionDeps, paySession } from '../../lambdas/transfer/pay-session.ts';
+import {
+  type PayoutFaults,
+  type PaySessionDeps,
+  paySession,
+} from '../../lambdas/transfer/pay-session.ts';
 import {
   type StripeStandIn,
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import { PayoutInProgressError } from '../../shared/errors.ts';
+import type { AmountLimits } from '../../shared/payout-policy.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import {
   attemptsFor,
@@ -24,6 +29,8 @@ describe('paySession recovery', () => {
   let clock: ReturnType<typeof fixedClock>;
   let log: ReturnType<typeof recordingLog>;
   let mentorId: string;
+  let limits: AmountLimits;
+  let faults: PayoutFaults;
 
   beforeAll(async () => {
     [database, stripe] = await Promise.all([createTestDatabase(), startStripeStandIn()]);
@@ -35,6 +42,8 @@ describe('paySession recovery', () => {
     stripe.setAccount(ACCOUNT, 'active');
     clock = fixedClock(new Date());
     log = recordingLog();
+    limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { '*': 100_000_000 } };
+    faults = {};
   });
 
   function deps(): PaySessionDeps {
@@ -43,12 +52,18 @@ describe('paySession recovery', () => {
       stripe: createStripeClient('sk_test_pay_session', stripe.url),
       clock,
       log,
-      config: { feeBps: 2000, graceHours: 24, paused: false, leaseMs: LEASE_MS },
+      config: { feeBps: 2000, graceHours: 24, paused: false, leaseMs: LEASE_MS, limits },
+      faults,
     };
   }
 
   /** What a Lambda leaves behind when it dies after claiming (and maybe after calling Stripe). */
-  async function crashedClaim(sessionId: string, amount: number, leaseExpiresAt: Date) {
+  async function crashedClaim(
+    sessionId: string,
+    amount: number,
+    leaseExpiresAt: Date,
+    keyFirstUsedAt: Date | null = null,
+  ) {
     await database.db
       .insertInto('payouts')
       .values({
@@ -62,9 +77,25 @@ describe('paySession recovery', () => {
         lease_expires_at: leaseExpiresAt,
         stripe_transfer_id: null,
         claim_count: 1,
+        key_first_used_at: keyFirstUsedAt,
       })
       .execute();
   }
+
+  const HOUR_MS = 3_600_000;
+  const later = (ms: number) => clock.set(new Date(clock.now().getTime() + ms));
+  const keysSent = () =>
+    stripe
+      .requests()
+      .filter((request) => request.method === 'POST')
+      .map((request) => request.idempotencyKey);
+  const transferParams = (sessionId: string, amount: number) => ({
+    amount,
+    currency: 'usd',
+    destination: ACCOUNT,
+    transfer_group: `session_${sessionId}`,
+    metadata: { session_id: sessionId },
+  });
 
   it('finishes a payout whose Lambda died after Stripe created the transfer: same key, one transfer', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
@@ -166,5 +197,145 @@ describe('paySession recovery', () => {
       'retrying',
       'paid',
     ]);
+  });
+
+  it('searches Stripe instead of resending a key older than 20 h, and records the transfer it finds', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    const firstTry = await createStripeClient('sk_test_pay_session', stripe.url).transfers.create(
+      transferParams(sessionId, 8000),
+      { idempotencyKey: `payout-${sessionId}-1` },
+    );
+    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1), clock.now());
+    // Stripe has pruned the key: resending it would create a second transfer.
+    stripe.setIdempotencyKeyTtl(0);
+    later(21 * HOUR_MS);
+
+    const result = await paySession(deps(), sessionId);
+
+    expect(result).toMatchObject({ outcome: 'paid', transferId: firstTry.id });
+    expect(stripe.transfers()).toHaveLength(1);
+    expect(keysSent()).toEqual([`payout-${sessionId}-1`]);
+    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
+  });
+
+  it('pays with a new key generation when the search for an old key finds nothing', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1), clock.now());
+    later(21 * HOUR_MS);
+
+    const result = await paySession(deps(), sessionId);
+
+    expect(result.outcome).toBe('paid');
+    expect(keysSent()).toEqual([`payout-${sessionId}-2`]);
+    expect(stripe.requests().map((request) => request.method)).toEqual(['GET', 'POST']);
+  });
+
+  it('gets past a stored 500 that Stripe replays for the key: search, then a new key', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    stripe.failNext(1, 500);
+
+    await expect(paySession(deps(), sessionId)).rejects.toMatchObject({ outcomeUnknown: true });
+    const result = await paySession(deps(), sessionId);
+
+    expect(result.outcome).toBe('paid');
+    expect(stripe.transfers()).toHaveLength(1);
+    expect(new Set(keysSent())).toEqual(
+      new Set([`payout-${sessionId}-1`, `payout-${sessionId}-2`]),
+    );
+    expect((await attemptsFor(database.db, sessionId)).map((attempt) => attempt.outcome)).toEqual([
+      'retrying',
+      'paid',
+    ]);
+  });
+
+  it('finds the transfer behind a lost answer instead of paying it again', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    // Created, then the answer and both SDK retries' answers are lost.
+    stripe.dropNextAfterCreate(3);
+
+    await expect(paySession(deps(), sessionId)).rejects.toMatchObject({
+      code: 'stripe_connection_error',
+      outcomeUnknown: true,
+    });
+    const result = await paySession(deps(), sessionId);
+
+    expect(result.outcome).toBe('paid');
+    expect(stripe.transfers()).toHaveLength(1);
+    expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
+  });
+
+  it('does not search Stripe after a 429: nothing was executed, so the same key is resent', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    stripe.failNext(1, 429);
+
+    await expect(paySession(deps(), sessionId)).rejects.toMatchObject({ outcomeUnknown: false });
+    await paySession(deps(), sessionId);
+
+    expect(stripe.requests().map((request) => request.method)).toEqual(['POST', 'POST']);
+  });
+
+  it('holds a payout above the per-transfer limit for admin review without calling Stripe', async () => {
+    limits = { perTransfer: { usd: 5000, '*': 1_000_000 }, dailyTotal: { '*': 100_000_000 } };
+    const sessionId = await insertSession(database.db, mentorId, {
+      now: clock.now(),
+      price_amount: 10_000,
+    });
+
+    const result = await paySession(deps(), sessionId);
+
+    expect(result).toMatchObject({ outcome: 'failed', code: 'amount_over_limit' });
+    expect(stripe.requests()).toEqual([]);
+    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('pending');
+    expect(await attemptsFor(database.db, sessionId)).toMatchObject([
+      {
+        outcome: 'failed',
+        error_code: 'amount_over_limit',
+        error_message: 'Net 8000 usd is above the per-transfer limit of 5000',
+      },
+    ]);
+  });
+
+  it('holds the payout that would take the day above the daily total in its currency', async () => {
+    const mentor = await insertMentor(database.db, { stripeAccountId: ACCOUNT });
+    limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { eur: 10_000, '*': 100_000_000 } };
+    const first = await insertSession(database.db, mentor, { now: clock.now(), currency: 'eur' });
+    const second = await insertSession(database.db, mentor, { now: clock.now(), currency: 'eur' });
+    const otherCurrency = await insertSession(database.db, mentor, { now: clock.now() });
+
+    const results = [
+      await paySession(deps(), first),
+      await paySession(deps(), second),
+      await paySession(deps(), otherCurrency),
+    ];
+
+    expect(results.map((result) => result.outcome)).toEqual(['paid', 'failed', 'paid']);
+    expect(results[1]).toMatchObject({ code: 'amount_over_limit' });
+    later(24 * HOUR_MS + 1);
+    expect((await paySession(deps(), second)).outcome).toBe('paid');
+  });
+
+  it.each([
+    ['after the claim', (crash: () => never): PayoutFaults => ({ afterClaim: crash })],
+    ['after Stripe answered', (crash: () => never): PayoutFaults => ({ afterStripeCall: crash })],
+    [
+      'before the final commit',
+      (crash: () => never): PayoutFaults => ({ beforeRecordCommit: crash }),
+    ],
+  ])('pays exactly once after a crash %s, once the lease has expired', async (_point, fault) => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    faults = fault(() => {
+      throw new Error('Lambda died');
+    });
+
+    await expect(paySession(deps(), sessionId)).rejects.toThrow('Lambda died');
+    faults = {};
+    await expect(paySession(deps(), sessionId)).rejects.toBeInstanceOf(PayoutInProgressError);
+    later(LEASE_MS + 1);
+    const result = await paySession(deps(), sessionId);
+
+    expect(result.outcome).toBe('paid');
+    expect(stripe.transfers()).toHaveLength(1);
+    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
+    expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
   });
 });

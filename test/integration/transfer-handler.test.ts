@@ -321,8 +321,11 @@ describe('transfer handler under faults and duplicates', () => {
       'retrying',
       'paid',
     ]);
-    const keys = pipeline.stripe.requests().map((request) => request.idempotencyKey);
+    // The redelivery searched Stripe (outcome unknown) and found the transfer: no new key.
+    const requests = pipeline.stripe.requests();
+    const keys = requests.filter((r) => r.method === 'POST').map((r) => r.idempotencyKey);
     expect(new Set(keys)).toEqual(new Set([`payout-${sessionId}-1`]));
+    expect(requests.at(-1)).toMatchObject({ method: 'GET', path: '/v1/transfers' });
   });
 
   it('defers the records it has no time left for, and pays nothing it could not finish', async () => {

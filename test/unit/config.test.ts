@@ -30,7 +30,35 @@ describe('parseTransferConfig', () => {
       stripeKey: { key: 'sk_test_abc' },
       stripeApiBase: undefined,
       feeBps: 2000,
+      limits: {
+        perTransfer: { jpy: 1_500_000, krw: 14_000_000, '*': 1_000_000 },
+        dailyTotal: { jpy: 150_000_000, krw: 1_400_000_000, '*': 100_000_000 },
+      },
     });
+  });
+
+  it('reads per-currency amount limits', () => {
+    const config = parseTransferConfig({
+      ...TRANSFER_ENV,
+      PAYOUT_MAX_TRANSFER_AMOUNTS: 'usd=500000,*=100000',
+    });
+    expect(config.limits.perTransfer).toEqual({ usd: 500_000, '*': 100_000 });
+  });
+
+  it('names a limit without a default for the other currencies', () => {
+    const error = configError(() =>
+      parseTransferConfig({ ...TRANSFER_ENV, PAYOUT_MAX_DAILY_TOTALS: 'usd=500000' }),
+    );
+    expect(error.message).toBe(
+      'Invalid configuration: PAYOUT_MAX_DAILY_TOTALS must give a default for every other currency with *=<amount>',
+    );
+  });
+
+  it('names a malformed limit', () => {
+    const error = configError(() =>
+      parseTransferConfig({ ...TRANSFER_ENV, PAYOUT_MAX_TRANSFER_AMOUNTS: 'USD:5' }),
+    );
+    expect(error.message).toContain('PAYOUT_MAX_TRANSFER_AMOUNTS must look like');
   });
 
   it('reads secrets from Secrets Manager ARNs when no local values are given', () => {
