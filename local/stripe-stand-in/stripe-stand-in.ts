@@ -54,6 +54,10 @@ export interface StripeStandIn {
   dropNextAfterCreate(n?: number): void;
   /** Idempotency keys older than this are forgotten, as Stripe prunes them after 24 h; null keeps them. */
   setIdempotencyKeyTtl(ms: number | null): void;
+  /** Forgets every stored idempotency key now, as Stripe may once a key is older than 24 h. */
+  forgetIdempotencyKeys(): void;
+  /** Stops injected faults and latency; transfers, accounts and keys stay. */
+  clearFaults(): void;
   reset(): void;
   close(): Promise<void>;
 }
@@ -380,6 +384,12 @@ export async function startStripeStandIn(
     },
     setIdempotencyKeyTtl: (ms) => {
       keyTtlMs = ms;
+    },
+    forgetIdempotencyKeys: () => keys.clear(),
+    clearFaults() {
+      latencyMs = options.latencyMs ?? 0;
+      failures = { remaining: 0, status: 500 };
+      drops = 0;
     },
     reset() {
       accounts.clear();
