@@ -324,6 +324,11 @@ export async function startStripeStandIn(
     const group = query.get('transfer_group');
     let newestFirst = [...transfers].reverse();
     if (group) newestFirst = newestFirst.filter((transfer) => transfer.transfer_group === group);
+    const createdFrom = Number(query.get('created[gte]') ?? Number.NEGATIVE_INFINITY);
+    const createdTo = Number(query.get('created[lte]') ?? Number.POSITIVE_INFINITY);
+    newestFirst = newestFirst.filter(
+      (transfer) => transfer.created >= createdFrom && transfer.created <= createdTo,
+    );
     const after = query.get('starting_after');
     if (after) {
       const index = newestFirst.findIndex((transfer) => transfer.id === after);

@@ -141,3 +141,91 @@ export async function releasePayoutLease(
 export async function recordAttempt(trx: DbOrTrx, attempt: NewPayoutAttempt): Promise<void> {
   await trx.insertInto('payout_attempts').values(attempt).execute();
 }
+
+export interface PaidPayout {
+  sessionId: string;
+  transferId: string;
+  amount: number;
+  currency: string;
+  destination: string;
+}
+
+/** Payouts recorded as paid in a time range (by when they were recorded). */
+export async function findPaidPayouts(
+  db: DbOrTrx,
+  range: { since: Date; until: Date },
+): Promise<PaidPayout[]> {
+  const rows = await db
+    .selectFrom('payouts')
+    .select(['session_id', 'stripe_transfer_id', 'amount', 'currency', 'destination'])
+    .where('state', '=', 'paid')
+    .where('updated_at', '>=', range.since)
+    .where('updated_at', '<=', range.until)
+    .orderBy('updated_at')
+    .execute();
+  return rows.map((row) => ({
+    sessionId: row.session_id,
+    transferId: row.stripe_transfer_id ?? '',
+    amount: row.amount,
+    currency: row.currency,
+    destination: row.destination,
+  }));
+}
+
+/**
+ * Records a transfer found at Stripe but not here: the payout becomes paid with the transfer's
+ * own terms, the session paid_out, and an attempt row says it was reconciled. False when the
+ * session does not exist or its payout is already recorded as paid.
+ */
+export async function recordReconciledTransfer(
+  trx: DbOrTrx,
+  transfer: { id: string; sessionId: string; amount: number; currency: string; destination: string },
+  now: Date,
+): Promise<boolean> {
+  const session = await trx
+    .selectFrom('sessions')
+    .select('id')
+    .where('id', '=', transfer.sessionId)
+    .forUpdate()
+    .executeTakeFirst();
+  const existing = await findPayout(trx, transfer.sessionId);
+  if (!session || existing?.state === 'paid') return false;
+  const values = {
+    state: 'paid' as const,
+    amount: transfer.amount,
+    currency: transfer.currency,
+    destination: transfer.destination,
+    stripe_transfer_id: transfer.id,
+    lease_expires_at: null,
+    outcome_unknown: false,
+    updated_at: now,
+  };
+  await trx
+    .insertInto('payouts')
+    .values({
+      session_id: transfer.sessionId,
+      key_generation: 1,
+      source_transaction: null,
+      claim_count: 0,
+      key_first_used_at: null,
+      ...values,
+    })
+    .onConflict((oc) => oc.column('session_id').doUpdateSet(values))
+    .execute();
+  await trx
+    .updateTable('sessions')
+    .set({ payout_status: 'paid_out' })
+    .where('id', '=', transfer.sessionId)
+    .execute();
+  await recordAttempt(trx, {
+    session_id: transfer.sessionId,
+    outcome: 'paid',
+    error_code: 'reconciled',
+    error_message: 'Transfer found at Stripe by reconciliation and recorded',
+    stripe_transfer_id: transfer.id,
+    amount: transfer.amount,
+    currency: transfer.currency,
+    idempotency_key: null,
+  });
+  return true;
+}

@@ -1,0 +1,262 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import type Stripe from 'stripe';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { paySession } from '../../lambdas/transfer/pay-session.ts';
+import {
+  type StripeStandIn,
+  startStripeStandIn,
+} from '../../local/stripe-stand-in/stripe-stand-in.ts';
+import { createStripeClient } from '../../shared/stripe-client.ts';
+import { reconcile } from '../../tools/reconcile.ts';
+import {
+  attemptsFor,
+  insertMentor,
+  insertSession,
+  sessionPayoutStatus,
+} from '../helpers/factories.ts';
+import { fixedClock, recordingLog } from '../helpers/fakes.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
+
+const ACCOUNT = 'acct_1Reconcile';
+const OTHER_ACCOUNT = 'acct_1ReconcileOther';
+const run = promisify(execFile);
+
+describe('reconcile', () => {
+  let database: TestDatabase;
+  let standIn: StripeStandIn;
+  let stripe: Stripe;
+  let mentorId: string;
+  const since = new Date(Date.now() - 3_600_000);
+
+  beforeAll(async () => {
+    [database, standIn] = await Promise.all([createTestDatabase(), startStripeStandIn()]);
+    stripe = createStripeClient('sk_test_reconcile', standIn.url);
+    mentorId = await insertMentor(database.db, { stripeAccountId: ACCOUNT });
+  });
+  afterAll(async () => Promise.all([database.close(), standIn.close()]));
+  beforeEach(async () => {
+    standIn.reset();
+    standIn.setAccount(ACCOUNT, 'active');
+    standIn.setAccount(OTHER_ACCOUNT, 'active');
+    await database.db.deleteFrom('payouts').execute();
+    await database.db.updateTable('sessions').set({ payout_status: 'not_payable' }).execute();
+  });
+
+  const deps = () => ({ db: database.db, stripe, clock: fixedClock(new Date()) });
+
+  async function paidSession(): Promise<string> {
+    const sessionId = await insertSession(database.db, mentorId);
+    const result = await paySession(
+      {
+        db: database.db,
+        stripe,
+        clock: fixedClock(new Date()),
+        log: recordingLog(),
+        config: {
+          feeBps: 2000,
+          graceHours: 24,
+          paused: false,
+          leaseMs: 90_000,
+          limits: { perTransfer: { '*': 1_000_000 }, dailyTotal: { '*': 100_000_000 } },
+        },
+      },
+      sessionId,
+    );
+    expect(result.outcome).toBe('paid');
+    return sessionId;
+  }
+
+  const transferFor = (sessionId: string, amount = 8000, destination = ACCOUNT) =>
+    stripe.transfers.create({
+      amount,
+      currency: 'usd',
+      destination,
+      transfer_group: `session_${sessionId}`,
+      metadata: { session_id: sessionId },
+    });
+
+  it('finds nothing when every payout matches its transfer', async () => {
+    await paidSession();
+
+    const report = await reconcile(deps(), { since, fix: false });
+
+    expect(report).toMatchObject({ stripeTransfers: 1, paidPayouts: 1, mismatches: [], open: 0 });
+  });
+
+  it('reports a transfer paid at Stripe but not marked here, and changes nothing without --fix', async () => {
+    const sessionId = await insertSession(database.db, mentorId);
+    const transfer = await transferFor(sessionId);
+
+    const report = await reconcile(deps(), { since, fix: false });
+
+    expect(report.mismatches).toEqual([
+      {
+        kind: 'paid_at_stripe_not_marked',
+        sessionId,
+        transferId: transfer.id,
+        amount: 8000,
+        currency: 'usd',
+        fixed: false,
+      },
+    ]);
+    expect(report.open).toBe(1);
+    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('pending');
+  });
+
+  it('records that transfer with --fix: paid_out, a reconciled attempt, and nothing open on the next run', async () => {
+    const sessionId = await insertSession(database.db, mentorId);
+    const transfer = await transferFor(sessionId);
+
+    const fixed = await reconcile(deps(), { since, fix: true });
+    const again = await reconcile(deps(), { since, fix: false });
+
+    expect(fixed.mismatches).toMatchObject([{ kind: 'paid_at_stripe_not_marked', fixed: true }]);
+    expect(fixed.open).toBe(0);
+    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
+    expect(await attemptsFor(database.db, sessionId)).toMatchObject([
+      { outcome: 'paid', error_code: 'reconciled', stripe_transfer_id: transfer.id },
+    ]);
+    expect(again.mismatches).toEqual([]);
+    // The transfer Lambda now leaves the session alone.
+    expect(standIn.transfers()).toHaveLength(1);
+  });
+
+  it('reports a payout marked paid here whose transfer Stripe does not have', async () => {
+    const sessionId = await paidSession();
+    await database.db
+      .updateTable('payouts')
+      .set({ stripe_transfer_id: 'tr_missing' })
+      .where('session_id', '=', sessionId)
+      .execute();
+
+    const report = await reconcile(deps(), { since, fix: true });
+
+    expect(report.mismatches).toContainEqual({
+      kind: 'marked_but_absent_at_stripe',
+      sessionId,
+      transferId: 'tr_missing',
+    });
+    expect(report.open).toBeGreaterThan(0);
+  });
+
+  it('reports an amount mismatch', async () => {
+    const sessionId = await paidSession();
+    await database.db
+      .updateTable('payouts')
+      .set({ amount: 7999 })
+      .where('session_id', '=', sessionId)
+      .execute();
+
+    const report = await reconcile(deps(), { since, fix: false });
+
+    expect(report.mismatches).toMatchObject([
+      { kind: 'amount_mismatch', sessionId, recorded: '7999 usd', atStripe: '8000 usd' },
+    ]);
+  });
+
+  it('reports a destination mismatch', async () => {
+    const sessionId = await paidSession();
+    await database.db
+      .updateTable('payouts')
+      .set({ destination: OTHER_ACCOUNT })
+      .where('session_id', '=', sessionId)
+      .execute();
+
+    const report = await reconcile(deps(), { since, fix: false });
+
+    expect(report.mismatches).toMatchObject([
+      { kind: 'destination_mismatch', sessionId, recorded: OTHER_ACCOUNT, atStripe: ACCOUNT },
+    ]);
+  });
+
+  it('reports a session paid twice at Stripe and never adopts the second transfer', async () => {
+    const sessionId = await paidSession();
+    const second = await transferFor(sessionId);
+
+    const report = await reconcile(deps(), { since, fix: true });
+
+    expect(report.mismatches).toContainEqual(
+      expect.objectContaining({ kind: 'several_transfers', sessionId }),
+    );
+    expect(report.mismatches).toContainEqual(
+      expect.objectContaining({
+        kind: 'paid_at_stripe_not_marked',
+        transferId: second.id,
+        fixed: false,
+      }),
+    );
+    expect(report.open).toBe(2);
+  });
+
+  it('ignores transfers that are not session payouts', async () => {
+    await stripe.transfers.create({
+      amount: 100,
+      currency: 'usd',
+      destination: ACCOUNT,
+      transfer_group: 'bonus_2026',
+    });
+
+    const report = await reconcile(deps(), { since, fix: false });
+
+    expect(report).toMatchObject({ stripeTransfers: 0, mismatches: [] });
+  });
+
+  it('looks only at the requested range', async () => {
+    await paidSession();
+    const later = new Date(Date.now() + 3_600_000);
+
+    const report = await reconcile(deps(), {
+      since: later,
+      until: new Date(later.getTime() + 60_000),
+      fix: false,
+    });
+
+    expect(report).toMatchObject({ stripeTransfers: 0, paidPayouts: 0, mismatches: [] });
+  });
+
+  describe('npm run payouts -- reconcile', () => {
+    const cli = (args: string[]) =>
+      run('npx', ['tsx', 'tools/payouts-cli.ts', ...args], {
+        env: {
+          ...process.env,
+          DATABASE_URL: database.url,
+          STRIPE_SECRET_KEY: 'sk_test_reconcile',
+          STRIPE_API_BASE: standIn.url,
+        },
+      }).then(
+        ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+        (error: { code: number; stdout: string; stderr: string }) => error,
+      );
+
+    it('prints the report as JSON and exits 1 while a mismatch is open', async () => {
+      const sessionId = await insertSession(database.db, mentorId);
+      await transferFor(sessionId);
+
+      const { code, stdout } = await cli(['reconcile', '--since', '1d', '--json']);
+
+      expect(code).toBe(1);
+      expect(JSON.parse(stdout)).toMatchObject({
+        open: 1,
+        mismatches: [{ kind: 'paid_at_stripe_not_marked', sessionId, fixed: false }],
+      });
+    }, 60_000);
+
+    it('exits 0 with a human summary when everything matches', async () => {
+      await paidSession();
+
+      const { code, stdout } = await cli(['reconcile', '--since', '1d']);
+
+      expect(code).toBe(0);
+      expect(stdout).toContain('1 transfer(s) at Stripe, 1 payout(s) marked paid here.');
+      expect(stdout).toContain('No mismatches.');
+    }, 60_000);
+
+    it('refuses a bad --since with a clear message and a non-zero exit', async () => {
+      const { code, stderr } = await cli(['reconcile', '--since', 'yesterday']);
+
+      expect(code).not.toBe(0);
+      expect(stderr).toContain("argument 'yesterday' is invalid");
+    }, 60_000);
+  });
+});

@@ -1,0 +1,215 @@
+import type Stripe from 'stripe';
+import type { Clock } from '../shared/clock.ts';
+import type { Db } from '../shared/db/database.ts';
+import {
+  findPaidPayouts,
+  type PaidPayout,
+  recordReconciledTransfer,
+} from '../shared/db/payouts.repository.ts';
+
+/**
+ * Compares what this database says was paid with what Stripe says was transferred, by session
+ * (transfer_group `session_<id>`, metadata.session_id), for transfers created and payouts recorded
+ * in a time range. Read-only unless `fix`; only "paid at Stripe but not marked here" is fixable.
+ */
+
+export type Mismatch =
+  | {
+      kind: 'paid_at_stripe_not_marked';
+      sessionId: string;
+      transferId: string;
+      amount: number;
+      currency: string;
+      fixed: boolean;
+    }
+  | { kind: 'marked_but_absent_at_stripe'; sessionId: string; transferId: string }
+  | {
+      kind: 'amount_mismatch';
+      sessionId: string;
+      transferId: string;
+      recorded: string;
+      atStripe: string;
+    }
+  | {
+      kind: 'destination_mismatch';
+      sessionId: string;
+      transferId: string;
+      recorded: string;
+      atStripe: string;
+    }
+  | { kind: 'several_transfers'; sessionId: string; transferIds: string[] };
+
+export interface ReconcileReport {
+  since: string;
+  until: string;
+  stripeTransfers: number;
+  paidPayouts: number;
+  mismatches: Mismatch[];
+  /** Mismatches still open after this run (fixed ones excluded). */
+  open: number;
+}
+
+export interface ReconcileDeps {
+  db: Db;
+  stripe: { transfers: Pick<Stripe['transfers'], 'list' | 'retrieve'> };
+  clock: Clock;
+}
+
+export async function reconcile(
+  deps: ReconcileDeps,
+  options: { since: Date; until?: Date; fix: boolean },
+): Promise<ReconcileReport> {
+  const until = options.until ?? deps.clock.now();
+  const range = { since: options.since, until };
+  const [atStripe, paidHere] = await Promise.all([
+    stripeTransfersBySession(deps, range),
+    findPaidPayouts(deps.db, range),
+  ]);
+  const mismatches: Mismatch[] = [];
+
+  for (const [sessionId, transfers] of atStripe) {
+    if (transfers.length > 1) {
+      mismatches.push({
+        kind: 'several_transfers',
+        sessionId,
+        transferIds: transfers.map((t) => t.id),
+      });
+    }
+    const recordedId = await recordedTransferId(deps, sessionId);
+    for (const [index, transfer] of transfers.entries()) {
+      if (transfer.id === recordedId) continue;
+      // Only the oldest transfer of a session with none recorded can be adopted; any other is a
+      // second payment a human must reverse.
+      const fixable = recordedId === undefined && index === 0;
+      mismatches.push({
+        kind: 'paid_at_stripe_not_marked',
+        sessionId,
+        transferId: transfer.id,
+        amount: transfer.amount,
+        currency: transfer.currency,
+        fixed: options.fix && fixable ? await fixUnmarked(deps, sessionId, transfer) : false,
+      });
+    }
+  }
+
+  for (const payout of paidHere) {
+    const transfer =
+      atStripe.get(payout.sessionId)?.find((candidate) => candidate.id === payout.transferId) ??
+      (await retrieveTransfer(deps, payout.transferId));
+    if (!transfer) {
+      mismatches.push({
+        kind: 'marked_but_absent_at_stripe',
+        sessionId: payout.sessionId,
+        transferId: payout.transferId,
+      });
+      continue;
+    }
+    mismatches.push(...termMismatches(payout, transfer));
+  }
+
+  return {
+    since: options.since.toISOString(),
+    until: until.toISOString(),
+    stripeTransfers: [...atStripe.values()].reduce((sum, list) => sum + list.length, 0),
+    paidPayouts: paidHere.length,
+    mismatches,
+    open: mismatches.filter((mismatch) => !('fixed' in mismatch && mismatch.fixed)).length,
+  };
+}
+
+async function stripeTransfersBySession(
+  deps: ReconcileDeps,
+  range: { since: Date; until: Date },
+): Promise<Map<string, Stripe.Transfer[]>> {
+  const bySession = new Map<string, Stripe.Transfer[]>();
+  const transfers = deps.stripe.transfers.list({
+    created: {
+      gte: Math.floor(range.since.getTime() / 1000),
+      lte: Math.ceil(range.until.getTime() / 1000),
+    },
+    limit: 100,
+  });
+  for await (const transfer of transfers) {
+    const sessionId = transfer.metadata?.session_id;
+    // Transfers the platform made for other reasons are not ours to reconcile.
+    if (!sessionId || transfer.transfer_group !== `session_${sessionId}`) continue;
+    bySession.set(sessionId, [...(bySession.get(sessionId) ?? []), transfer]);
+  }
+  for (const list of bySession.values()) list.sort((a, b) => a.created - b.created);
+  return bySession;
+}
+
+async function recordedTransferId(
+  deps: ReconcileDeps,
+  sessionId: string,
+): Promise<string | undefined> {
+  const row = await deps.db
+    .selectFrom('payouts')
+    .select('stripe_transfer_id')
+    .where('session_id', '=', sessionId)
+    .where('state', '=', 'paid')
+    .executeTakeFirst();
+  return row?.stripe_transfer_id ?? undefined;
+}
+
+async function fixUnmarked(
+  deps: ReconcileDeps,
+  sessionId: string,
+  transfer: Stripe.Transfer,
+): Promise<boolean> {
+  const destination =
+    typeof transfer.destination === 'string'
+      ? transfer.destination
+      : (transfer.destination?.id ?? '');
+  return deps.db.transaction().execute((trx) =>
+    recordReconciledTransfer(
+      trx,
+      {
+        id: transfer.id,
+        sessionId,
+        amount: transfer.amount,
+        currency: transfer.currency,
+        destination,
+      },
+      deps.clock.now(),
+    ),
+  );
+}
+
+async function retrieveTransfer(
+  deps: ReconcileDeps,
+  transferId: string,
+): Promise<Stripe.Transfer | undefined> {
+  try {
+    return await deps.stripe.transfers.retrieve(transferId);
+  } catch (error) {
+    if ((error as { code?: string }).code === 'resource_missing') return undefined;
+    throw error;
+  }
+}
+
+function termMismatches(payout: PaidPayout, transfer: Stripe.Transfer): Mismatch[] {
+  const mismatches: Mismatch[] = [];
+  const base = { sessionId: payout.sessionId, transferId: transfer.id };
+  if (payout.amount !== transfer.amount || payout.currency !== transfer.currency) {
+    mismatches.push({
+      kind: 'amount_mismatch',
+      ...base,
+      recorded: `${payout.amount} ${payout.currency}`,
+      atStripe: `${transfer.amount} ${transfer.currency}`,
+    });
+  }
+  const destination =
+    typeof transfer.destination === 'string'
+      ? transfer.destination
+      : (transfer.destination?.id ?? '');
+  if (payout.destination !== destination) {
+    mismatches.push({
+      kind: 'destination_mismatch',
+      ...base,
+      recorded: payout.destination,
+      atStripe: destination,
+    });
+  }
+  return mismatches;
+}
