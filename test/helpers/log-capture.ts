@@ -17,6 +17,8 @@ export interface MetricLine {
 }
 
 export interface LogCapture {
+  /** Everything written to stdout and stderr while capturing, log line or not. */
+  raw: string[];
   lines: LogLine[];
   metrics: MetricLine[];
   /** Every value of one metric, with the dimension values it was emitted with. */
@@ -28,12 +30,14 @@ export interface LogCapture {
 export function captureLogs(): LogCapture {
   const lines: LogLine[] = [];
   const metrics: MetricLine[] = [];
+  const raw: string[] = [];
   const streams = [process.stdout, process.stderr];
   const originals = streams.map((stream) => stream.write.bind(stream));
   streams.forEach((stream, index) => {
     const original = originals[index] as typeof stream.write;
     stream.write = ((chunk: unknown, ...rest: unknown[]) => {
       const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString();
+      raw.push(text);
       const parsed = parseJsonLines(text);
       if (parsed.length === 0) return (original as (...args: unknown[]) => boolean)(chunk, ...rest);
       for (const value of parsed) {
@@ -44,6 +48,7 @@ export function captureLogs(): LogCapture {
     }) as typeof stream.write;
   });
   return {
+    raw,
     lines,
     metrics,
     metric: (name) =>
