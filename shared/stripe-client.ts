@@ -1,10 +1,15 @@
 import Stripe from 'stripe';
 import { STRIPE_MAX_NETWORK_RETRIES, STRIPE_TIMEOUT_MS } from './runtime-limits.ts';
 
-export function createStripeClient(secretKey: string, apiBase?: string): Stripe {
+/** `timeoutMs` is for tests that need a timeout to happen quickly. */
+export function createStripeClient(
+  secretKey: string,
+  apiBase?: string,
+  { timeoutMs = STRIPE_TIMEOUT_MS }: { timeoutMs?: number } = {},
+): Stripe {
   const target = apiBase ? new URL(apiBase) : undefined;
   return new Stripe(secretKey, {
-    timeout: STRIPE_TIMEOUT_MS,
+    timeout: timeoutMs,
     // Retries inside one call reuse our idempotency key, so they can never create a second transfer.
     maxNetworkRetries: STRIPE_MAX_NETWORK_RETRIES,
     telemetry: false,

@@ -179,7 +179,13 @@ export async function findPaidPayouts(
  */
 export async function recordReconciledTransfer(
   trx: DbOrTrx,
-  transfer: { id: string; sessionId: string; amount: number; currency: string; destination: string },
+  transfer: {
+    id: string;
+    sessionId: string;
+    amount: number;
+    currency: string;
+    destination: string;
+  },
   now: Date,
 ): Promise<boolean> {
   const session = await trx

@@ -338,4 +338,22 @@ describe('paySession recovery', () => {
     expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
     expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
   });
+
+  it('treats a Stripe timeout as an unknown outcome: the next delivery searches and finds the transfer', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    stripe.setLatency(400);
+    const impatient = {
+      ...deps(),
+      stripe: createStripeClient('sk_test_pay_session', stripe.url, { timeoutMs: 100 }),
+    };
+
+    await expect(paySession(impatient, sessionId)).rejects.toMatchObject({ outcomeUnknown: true });
+    await new Promise((resolve) => setTimeout(resolve, 500)); // Stripe finishes what it started
+    stripe.setLatency(0);
+    const result = await paySession(deps(), sessionId);
+
+    expect(result.outcome).toBe('paid');
+    expect(stripe.transfers()).toHaveLength(1);
+    expect(stripe.requests().at(-1)).toMatchObject({ method: 'GET', path: '/v1/transfers' });
+  });
 });
