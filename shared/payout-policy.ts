@@ -74,3 +74,47 @@ export interface AmountLimits {
 export function limitFor(amounts: AmountsPerCurrency, currency: string): number {
   return amounts[currency] ?? amounts['*'] ?? 0;
 }
+
+export type PayoutDecision =
+  | { kind: 'pay'; net: number; destination: string }
+  | { kind: 'not_payable'; net: number }
+  | {
+      kind: 'hold';
+      code: 'invalid_session_row' | 'amount_over_limit' | 'no_connected_account';
+      message: string;
+    };
+
+/** What to do with an eligible session, before any I/O: pay, mark not payable, or hold for review. */
+export function payoutDecision(
+  session: Pick<PayableSession, 'priceAmount' | 'refundedAmount'> & {
+    currency: string;
+    stripeAccountId: string | null;
+  },
+  config: { feeBps: number; limits: AmountLimits },
+): PayoutDecision {
+  if (!/^[a-z]{3}$/.test(session.currency)) {
+    return {
+      kind: 'hold',
+      code: 'invalid_session_row',
+      message: 'sessions.currency is not a lower-case ISO 4217 code',
+    };
+  }
+  const { net } = netAmount(session, config.feeBps);
+  if (net <= 0) return { kind: 'not_payable', net };
+  const maxTransfer = limitFor(config.limits.perTransfer, session.currency);
+  if (net > maxTransfer) {
+    return {
+      kind: 'hold',
+      code: 'amount_over_limit',
+      message: `Net ${net} ${session.currency} is above the per-transfer limit of ${maxTransfer}`,
+    };
+  }
+  if (!session.stripeAccountId) {
+    return {
+      kind: 'hold',
+      code: 'no_connected_account',
+      message: 'The mentor has no connected Stripe account',
+    };
+  }
+  return { kind: 'pay', net, destination: session.stripeAccountId };
+}

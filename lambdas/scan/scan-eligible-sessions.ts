@@ -1,5 +1,10 @@
 import pMap from 'p-map';
 import type { Clock } from '../../shared/clock.ts';
+import {
+  finishScanRun,
+  readPayoutControls,
+  startScanRun,
+} from '../../shared/db/controls.repository.ts';
 import type { Db } from '../../shared/db/database.ts';
 import {
   type EligibleCursor,
@@ -45,37 +50,48 @@ export interface ScanSummary {
 export async function scanEligibleSessions(deps: ScanDeps): Promise<ScanSummary> {
   const startedAt = deps.clock.now();
   const cutoff = eligibilityCutoff(startedAt, deps.config.graceHours);
-  const summary = {
-    enqueued: 0,
-    failed: 0,
-    pages: 0,
-    paused: deps.config.paused,
-    cutoff: cutoff.toISOString(),
-  };
-  if (deps.config.paused) {
-    deps.log.warn('Payouts paused; scan enqueued nothing', { cutoff: summary.cutoff });
+  const controls = await readPayoutControls(deps.db);
+  const paused = deps.config.paused || controls.paused;
+  const runId = await startScanRun(deps.db, { startedAt, cutoff, paused });
+  const summary = { enqueued: 0, failed: 0, pages: 0, paused, cutoff: cutoff.toISOString() };
+  const finish = (error: string | null) =>
+    finishScanRun(deps.db, runId, { ...summary, finishedAt: deps.clock.now(), error });
+  if (paused) {
+    deps.log.warn('Payouts paused; scan enqueued nothing', {
+      cutoff: summary.cutoff,
+      reason: deps.config.paused ? 'PAYOUTS_PAUSED=true' : controls.reason,
+    });
+    await finish(null);
     return { ...summary, durationMs: 0 };
   }
   const failedIds: string[] = [];
-  let after: EligibleCursor | undefined;
-  do {
-    const page = await findEligibleSessionPage(deps.db, {
-      cutoff,
-      after,
-      limit: deps.config.pageSize,
-    });
-    if (page.ids.length > 0) summary.pages += 1;
-    const failedOnPage = await enqueueSessions(deps, page.ids);
-    summary.enqueued += page.ids.length - failedOnPage.length;
-    failedIds.push(...failedOnPage);
-    after = page.next;
-  } while (after);
+  try {
+    let after: EligibleCursor | undefined;
+    do {
+      const page = await findEligibleSessionPage(deps.db, {
+        cutoff,
+        after,
+        limit: deps.config.pageSize,
+      });
+      if (page.ids.length > 0) summary.pages += 1;
+      const failedOnPage = await enqueueSessions(deps, page.ids);
+      summary.enqueued += page.ids.length - failedOnPage.length;
+      failedIds.push(...failedOnPage);
+      after = page.next;
+    } while (after);
+  } catch (error) {
+    await finish(error instanceof Error ? error.message : String(error)).catch(() => {});
+    throw error;
+  }
   summary.failed = failedIds.length;
   const result = { ...summary, durationMs: deps.clock.now().getTime() - startedAt.getTime() };
   if (failedIds.length > 0) {
+    const incomplete = new ScanIncompleteError(failedIds, summary.enqueued);
     deps.log.error('Scan could not enqueue every eligible session', { ...result, failedIds });
-    throw new ScanIncompleteError(failedIds, summary.enqueued);
+    await finish(incomplete.message);
+    throw incomplete;
   }
+  await finish(null);
   deps.log.info('Scan finished', result);
   return result;
 }

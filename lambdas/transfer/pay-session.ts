@@ -1,5 +1,6 @@
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
+import { readPayoutControls } from '../../shared/db/controls.repository.ts';
 import type { Db, DbOrTrx } from '../../shared/db/database.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
 import {
@@ -30,7 +31,7 @@ import {
   checkEligibility,
   type Ineligibility,
   limitFor,
-  netAmount,
+  payoutDecision,
 } from '../../shared/payout-policy.ts';
 import { classifyStripeError } from '../../shared/stripe-errors.ts';
 
@@ -87,12 +88,10 @@ type Claim =
   | { kind: 'recover'; payout: Payout; terms: TransferTerms };
 
 export async function paySession(deps: PaySessionDeps, sessionId: string): Promise<PayoutResult> {
-  if (deps.config.paused) {
-    // The session stays pending, so the first scan after resuming enqueues it again.
-    deps.log.warn('Payouts paused; message acknowledged without paying', { sessionId });
-    return { outcome: 'skipped', sessionId, code: 'payouts_paused' };
-  }
   const claim = await deps.db.transaction().execute(async (trx): Promise<Claim> => {
+    // Read in the claim transaction: once `payouts pause` commits, no new claim starts.
+    if (deps.config.paused || (await readPayoutControls(trx)).paused)
+      return holdWhilePaused(deps, sessionId);
     const decision = await loadAndDecide(deps, trx, sessionId);
     return decision.kind === 'done' ? decision : claimPayout(deps, trx, decision);
   });
@@ -110,6 +109,12 @@ export async function paySession(deps: PaySessionDeps, sessionId: string): Promi
   if (!created.ok) return created.refused;
   await deps.faults?.afterStripeCall?.(payout, created.value);
   return recordPaid(deps, payout, created.value);
+}
+
+/** The session stays pending, so the first scan after resuming enqueues it again. */
+function holdWhilePaused(deps: PaySessionDeps, sessionId: string): Claim {
+  deps.log.warn('Payouts paused; message acknowledged without paying', { sessionId });
+  return { kind: 'done', result: { outcome: 'skipped', sessionId, code: 'payouts_paused' } };
 }
 
 async function loadAndDecide(
@@ -130,43 +135,18 @@ async function loadAndDecide(
     });
     return { kind: 'done', result: { outcome: 'ignored', sessionId, reason: eligibility.reason } };
   }
-  if (!/^[a-z]{3}$/.test(session.currency)) {
-    return recordFailure(
-      deps,
-      trx,
-      sessionId,
-      'invalid_session_row',
-      'sessions.currency is not a lower-case ISO 4217 code',
-    );
-  }
-  const { net } = netAmount(session, deps.config.feeBps);
-  if (net <= 0) return markNotPayable(deps, trx, session, net);
-  const maxTransfer = limitFor(deps.config.limits.perTransfer, session.currency);
-  if (net > maxTransfer) {
-    return recordFailure(
-      deps,
-      trx,
-      sessionId,
-      'amount_over_limit',
-      `Net ${net} ${session.currency} is above the per-transfer limit of ${maxTransfer}`,
-    );
-  }
-  if (!session.stripeAccountId) {
-    return recordFailure(
-      deps,
-      trx,
-      sessionId,
-      'no_connected_account',
-      'The mentor has no connected Stripe account',
-    );
+  const decision = payoutDecision(session, deps.config);
+  if (decision.kind === 'not_payable') return markNotPayable(deps, trx, session, decision.net);
+  if (decision.kind === 'hold') {
+    return recordFailure(deps, trx, sessionId, decision.code, decision.message);
   }
   return {
     kind: 'transfer',
     session,
     terms: {
-      amount: net,
+      amount: decision.net,
       currency: session.currency,
-      destination: session.stripeAccountId,
+      destination: decision.destination,
       sourceTransaction: session.stripeChargeId,
     },
   };

@@ -1,4 +1,5 @@
 import type { Kysely, Transaction } from 'kysely';
+import type { PayoutControlsTable, ScanRunsTable } from './controls.table.ts';
 import type { MentorsTable } from './mentors.table.ts';
 import type { PayoutAttemptsTable } from './payout-attempts.table.ts';
 import type { PayoutsTable } from './payouts.table.ts';
@@ -9,6 +10,8 @@ export interface Database {
   sessions: SessionsTable;
   payout_attempts: PayoutAttemptsTable;
   payouts: PayoutsTable;
+  payout_controls: PayoutControlsTable;
+  scan_runs: ScanRunsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -4,6 +4,7 @@ import {
   eligibilityCutoff,
   netAmount,
   type PayableSession,
+  payoutDecision,
   roundHalfUpDivide,
 } from '../../shared/payout-policy.ts';
 
@@ -139,5 +140,62 @@ describe('roundHalfUpDivide', () => {
     [0n, 10n, 0n],
   ])('rounds %i / %i to %i', (numerator, denominator, expected) => {
     expect(roundHalfUpDivide(numerator, denominator)).toBe(expected);
+  });
+});
+
+describe('payoutDecision', () => {
+  const config = {
+    feeBps: 2000,
+    limits: { perTransfer: { usd: 5000, '*': 1_000_000 }, dailyTotal: { '*': 1 } },
+  };
+  const session = {
+    priceAmount: 1000,
+    refundedAmount: 0,
+    currency: 'usd',
+    stripeAccountId: 'acct_1',
+  };
+
+  it('pays the net amount to the mentor account', () => {
+    expect(payoutDecision(session, config)).toEqual({
+      kind: 'pay',
+      net: 800,
+      destination: 'acct_1',
+    });
+  });
+
+  it('marks a fully refunded session not payable, before looking at the account', () => {
+    expect(
+      payoutDecision({ ...session, refundedAmount: 1000, stripeAccountId: null }, config),
+    ).toEqual({
+      kind: 'not_payable',
+      net: 0,
+    });
+  });
+
+  it('holds a net amount above the currency’s per-transfer limit', () => {
+    expect(payoutDecision({ ...session, priceAmount: 10_000 }, config)).toMatchObject({
+      kind: 'hold',
+      code: 'amount_over_limit',
+    });
+  });
+
+  it('applies the * limit to other currencies', () => {
+    expect(payoutDecision({ ...session, priceAmount: 10_000, currency: 'eur' }, config).kind).toBe(
+      'pay',
+    );
+  });
+
+  it('holds a mentor without a connected account', () => {
+    expect(payoutDecision({ ...session, stripeAccountId: null }, config)).toMatchObject({
+      kind: 'hold',
+      code: 'no_connected_account',
+    });
+  });
+
+  it('holds a row whose currency is not a lower-case ISO code', () => {
+    expect(payoutDecision({ ...session, currency: 'USD' }, config)).toMatchObject({
+      kind: 'hold',
+      code: 'invalid_session_row',
+    });
   });
 });

@@ -1,0 +1,75 @@
+import type { PayoutControls, ScanRun } from './controls.table.ts';
+import type { DbOrTrx } from './database.ts';
+
+/** The operator's kill switch; read inside the claim transaction so a pause applies at once. */
+export async function readPayoutControls(db: DbOrTrx): Promise<PayoutControls> {
+  return db.selectFrom('payout_controls').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
+}
+
+export async function setPaused(
+  db: DbOrTrx,
+  change: { paused: boolean; reason: string | null; changedBy: string; now: Date },
+): Promise<PayoutControls> {
+  return db
+    .updateTable('payout_controls')
+    .set({
+      paused: change.paused,
+      reason: change.reason,
+      changed_by: change.changedBy,
+      changed_at: change.now,
+    })
+    .where('id', '=', 1)
+    .returningAll()
+    .executeTakeFirstOrThrow();
+}
+
+export async function startScanRun(
+  db: DbOrTrx,
+  run: { startedAt: Date; cutoff: Date; paused: boolean },
+): Promise<string> {
+  const row = await db
+    .insertInto('scan_runs')
+    .values({
+      started_at: run.startedAt,
+      cutoff: run.cutoff,
+      paused: run.paused,
+      finished_at: null,
+      error: null,
+    })
+    .returning('id')
+    .executeTakeFirstOrThrow();
+  return row.id;
+}
+
+export async function finishScanRun(
+  db: DbOrTrx,
+  id: string,
+  result: {
+    finishedAt: Date;
+    enqueued: number;
+    failed: number;
+    pages: number;
+    error: string | null;
+  },
+): Promise<void> {
+  await db
+    .updateTable('scan_runs')
+    .set({
+      finished_at: result.finishedAt,
+      enqueued: result.enqueued,
+      failed: result.failed,
+      pages: result.pages,
+      error: result.error,
+    })
+    .where('id', '=', id)
+    .execute();
+}
+
+export async function lastScanRun(db: DbOrTrx): Promise<ScanRun | undefined> {
+  return db
+    .selectFrom('scan_runs')
+    .selectAll()
+    .orderBy('started_at', 'desc')
+    .limit(1)
+    .executeTakeFirst();
+}
