@@ -1,5 +1,12 @@
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import {
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  type StackProps,
+  Validations,
+} from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
@@ -181,6 +188,12 @@ export class PayoutsStack extends Stack {
         maxEventAge: Duration.hours(6),
       }),
     });
+
+    // What `payouts --env <name>` reads (tools/cli-environment.ts maps each to its variable).
+    new CfnOutput(this, 'PayoutQueueUrl', { value: this.payoutQueue.queueUrl });
+    new CfnOutput(this, 'PayoutDlqUrl', { value: this.payoutDlq.queueUrl });
+    new CfnOutput(this, 'DbSecretArn', { value: dbSecret.secretArn });
+    new CfnOutput(this, 'StripeSecretArn', { value: stripeSecret.secretArn });
 
     this.alarmTopic = this.topic(config);
     this.alarms(config);

@@ -1,4 +1,8 @@
-import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityCommand,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
 
 export interface PeekedMessage {
   messageId: string;
@@ -6,9 +10,17 @@ export interface PeekedMessage {
   receiveCount: number;
 }
 
-/** Receives every message on a queue, each hidden for a minute so none is read twice. */
-export async function receiveAll(sqs: SQSClient, queueUrl: string): Promise<PeekedMessage[]> {
+/**
+ * Receives every message on a queue, each hidden for a minute so none is read twice; with
+ * `release`, makes them visible again afterwards, so reading consumes nothing.
+ */
+export async function receiveAll(
+  sqs: SQSClient,
+  queueUrl: string,
+  options: { release?: boolean } = {},
+): Promise<PeekedMessage[]> {
   const messages: PeekedMessage[] = [];
+  const handles: string[] = [];
   for (;;) {
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
@@ -19,8 +31,9 @@ export async function receiveAll(sqs: SQSClient, queueUrl: string): Promise<Peek
         MessageSystemAttributeNames: ['ApproximateReceiveCount'],
       }),
     );
-    if (Messages.length === 0) return messages;
+    if (Messages.length === 0) break;
     for (const message of Messages) {
+      handles.push(message.ReceiptHandle ?? '');
       messages.push({
         messageId: message.MessageId ?? '',
         body: message.Body ?? '',
@@ -28,4 +41,16 @@ export async function receiveAll(sqs: SQSClient, queueUrl: string): Promise<Peek
       });
     }
   }
+  if (options.release) {
+    for (const handle of handles) {
+      await sqs.send(
+        new ChangeMessageVisibilityCommand({
+          QueueUrl: queueUrl,
+          ReceiptHandle: handle,
+          VisibilityTimeout: 0,
+        }),
+      );
+    }
+  }
+  return messages;
 }

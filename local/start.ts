@@ -1,6 +1,9 @@
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createDb } from '../shared/db/connect.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
+import { LOCAL_ENV_FILE } from '../tools/cli-environment.ts';
 import { DEMO_ACCOUNTS, seedDemoData } from './demo-data.ts';
 import { lambdaContext, scheduledEvent } from './lambda-events.ts';
 import { drainQueue } from './lambda-poller.ts';
@@ -96,16 +99,40 @@ try {
   console.table(
     skipped.map((attempt) => ({ session: attempt.session_id, code: attempt.error_code })),
   );
-  const deadLetters = await receiveAll(sqs.sqs, sqs.dlqUrl);
+  const deadLetters = await receiveAll(sqs.sqs, sqs.dlqUrl, { release: true });
   console.log(`Dead-lettered (${deadLetters.length}):`);
   console.table(
     deadLetters.map((message) => ({ messageId: message.messageId, body: message.body })),
   );
   console.log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   await db.destroy();
+  if (process.argv.includes('--keep')) await keepRunning(databaseUrl);
 } finally {
   await Promise.allSettled([stripe.close(), sqs.stop()]);
   await postgres.stop();
 }
 // The handlers keep their cold-start clients (pg pool, SQS) open, as in Lambda.
 process.exit(0);
+
+/** `npm start -- --keep`: leaves the stand-ins up for `payouts --env local …` until Ctrl-C. */
+async function keepRunning(databaseUrl: string): Promise<void> {
+  const variables = {
+    DATABASE_URL: databaseUrl,
+    PAYOUT_QUEUE_URL: sqs.queueUrl,
+    PAYOUT_DLQ_URL: sqs.dlqUrl,
+    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'local',
+    AWS_SECRET_ACCESS_KEY: 'local',
+    STRIPE_SECRET_KEY: 'sk_test_local_stand_in',
+    STRIPE_API_BASE: stripe.url,
+  };
+  await mkdir(dirname(LOCAL_ENV_FILE), { recursive: true });
+  await writeFile(LOCAL_ENV_FILE, JSON.stringify(variables, null, 2));
+  console.log(`\nKept running; try: npm run payouts -- --env local status   (Ctrl-C stops it)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await rm(LOCAL_ENV_FILE, { force: true });
+}

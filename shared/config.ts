@@ -68,6 +68,15 @@ const transferSchema = commonSchema.extend({
   PAYOUT_MAX_DAILY_TOTALS: amountsPerCurrency.prefault('jpy=150000000,krw=1400000000,*=100000000'),
 });
 
+const operatorSchema = transferSchema
+  .omit({ STRIPE_SECRET_KEY: true, STRIPE_SECRET_ARN: true })
+  .extend({
+    STRIPE_SECRET_KEY: transferSchema.shape.STRIPE_SECRET_KEY,
+    STRIPE_SECRET_ARN: transferSchema.shape.STRIPE_SECRET_ARN,
+    PAYOUT_QUEUE_URL: httpUrl.optional(),
+    PAYOUT_DLQ_URL: httpUrl.optional(),
+  });
+
 export type DatabaseSource = { url: string } | { secretArn: string };
 export type StripeKeySource = { key: string } | { secretArn: string };
 
@@ -89,7 +98,41 @@ export interface TransferConfig {
   limits: AmountLimits;
 }
 
+/** The operator CLI: the database always; Stripe and the queues only for the commands that use them. */
+export interface OperatorConfig {
+  database: DatabaseSource;
+  graceHours: number;
+  feeBps: number;
+  limits: AmountLimits;
+  stripeKey: StripeKeySource | undefined;
+  stripeApiBase: string | undefined;
+  queueUrl: string | undefined;
+  dlqUrl: string | undefined;
+}
+
 type Env = Record<string, string | undefined>;
+
+export function parseOperatorConfig(env: Env): OperatorConfig {
+  const vars = parseOrThrow(operatorSchema, env);
+  const stripeKey = vars.STRIPE_SECRET_KEY
+    ? { key: vars.STRIPE_SECRET_KEY }
+    : vars.STRIPE_SECRET_ARN
+      ? { secretArn: vars.STRIPE_SECRET_ARN }
+      : undefined;
+  return {
+    database: databaseSource(vars),
+    graceHours: vars.PAYOUT_GRACE_HOURS,
+    feeBps: vars.PLATFORM_FEE_BPS,
+    limits: {
+      perTransfer: vars.PAYOUT_MAX_TRANSFER_AMOUNTS,
+      dailyTotal: vars.PAYOUT_MAX_DAILY_TOTALS,
+    },
+    stripeKey,
+    stripeApiBase: vars.STRIPE_API_BASE,
+    queueUrl: vars.PAYOUT_QUEUE_URL,
+    dlqUrl: vars.PAYOUT_DLQ_URL,
+  };
+}
 
 export function parseScanConfig(env: Env): ScanConfig {
   const vars = parseOrThrow(scanSchema, env);

@@ -1,21 +1,78 @@
-import { systemClock } from '../shared/clock.ts';
-import { parseTransferConfig } from '../shared/config.ts';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type Stripe from 'stripe';
+import { type Clock, systemClock } from '../shared/clock.ts';
+import { type OperatorConfig, parseOperatorConfig } from '../shared/config.ts';
 import { createDb } from '../shared/db/connect.ts';
+import type { Db } from '../shared/db/database.ts';
+import { ConfigError } from '../shared/errors.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../shared/secrets.ts';
 import { createStripeClient } from '../shared/stripe-client.ts';
 
-/** What the operator commands need, from the same variables the transfer Lambda reads. */
-export async function createCliDeps(env: Record<string, string | undefined> = process.env) {
-  const config = parseTransferConfig(env);
-  const [connection, stripeKey] = await Promise.all([
-    resolveDatabaseConnection(config.database),
-    resolveStripeKey(config.stripeKey),
-  ]);
-  const db = createDb(connection, { maxConnections: 2 });
+/** Where the commands print: the console by default, a buffer in tests. */
+export interface Output {
+  log(text: string): void;
+  error(text: string): void;
+  /** A terminal gets a progress bar, a pipe plain counts. */
+  isTTY: boolean;
+}
+
+export interface CliDeps {
+  config: OperatorConfig;
+  db: Db;
+  clock: Clock;
+  out: Output;
+  /** Built on first use, so commands that do not need Stripe or SQS do not need their variables. */
+  stripe(): Promise<Stripe>;
+  sqs(): SQSClient;
+  queueUrl(): string;
+  dlqUrl(): string;
+  close(): Promise<void>;
+}
+
+export async function createCliDeps(
+  env: Record<string, string | undefined>,
+  out: Output,
+): Promise<CliDeps> {
+  const config = parseOperatorConfig(env);
+  const db = createDb(await resolveDatabaseConnection(config.database), { maxConnections: 2 });
+  let sqs: SQSClient | undefined;
+  const required = (value: string | undefined, name: string) => {
+    if (!value)
+      throw new ConfigError(`Invalid configuration: ${name} is required for this command`);
+    return value;
+  };
   return {
+    config,
     db,
-    stripe: createStripeClient(stripeKey, config.stripeApiBase),
     clock: systemClock,
-    close: () => db.destroy(),
+    out,
+    async stripe() {
+      if (!config.stripeKey) {
+        throw new ConfigError(
+          'Invalid configuration: STRIPE_SECRET_KEY or STRIPE_SECRET_ARN is required for this command',
+        );
+      }
+      return createStripeClient(await resolveStripeKey(config.stripeKey), config.stripeApiBase);
+    },
+    sqs() {
+      // From `env`, not process.env: with --env local these come from the local environment file.
+      const { AWS_ENDPOINT_URL_SQS, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY } = env;
+      sqs ??= new SQSClient({
+        maxAttempts: 3,
+        ...(AWS_ENDPOINT_URL_SQS && { endpoint: AWS_ENDPOINT_URL_SQS }),
+        ...(AWS_REGION && { region: AWS_REGION }),
+        ...(AWS_ACCESS_KEY_ID &&
+          AWS_SECRET_ACCESS_KEY && {
+            credentials: { accessKeyId: AWS_ACCESS_KEY_ID, secretAccessKey: AWS_SECRET_ACCESS_KEY },
+          }),
+      });
+      return sqs;
+    },
+    queueUrl: () => required(config.queueUrl, 'PAYOUT_QUEUE_URL'),
+    dlqUrl: () => required(config.dlqUrl, 'PAYOUT_DLQ_URL'),
+    async close() {
+      sqs?.destroy();
+      await db.destroy();
+    },
   };
 }

@@ -1,4 +1,8 @@
-import { GetQueueAttributesCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  GetQueueAttributesCommand,
+  PurgeQueueCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
 import type { SQSEvent, SQSRecord } from 'aws-lambda';
 import { vi } from 'vitest';
 import { lambdaContext, scheduledEvent } from '../../local/lambda-events.ts';
@@ -31,6 +35,8 @@ export interface Pipeline {
   enqueue(body: string): Promise<void>;
   drain(options?: { maxInvocations?: number; batchSize?: number }): ReturnType<typeof drainQueue>;
   deadLetters(): Promise<string[]>;
+  /** Empties the payout queue and the DLQ, in flight messages included. */
+  purgeQueues(): Promise<void>;
   queueDepth(): Promise<number>;
   stop(): Promise<void>;
 }
@@ -85,6 +91,11 @@ export async function startPipeline(): Promise<Pipeline> {
         ...options,
       }),
     deadLetters: () => receiveAllBodies(sqs.sqs, sqs.dlqUrl),
+    async purgeQueues() {
+      for (const QueueUrl of [sqs.queueUrl, sqs.dlqUrl]) {
+        await sqs.sqs.send(new PurgeQueueCommand({ QueueUrl }));
+      }
+    },
     async queueDepth() {
       const { Attributes = {} } = await sqs.sqs.send(
         new GetQueueAttributesCommand({

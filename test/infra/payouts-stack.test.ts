@@ -17,6 +17,7 @@ import {
   MIN_TIME_FOR_PAYOUT_MS,
   STRIPE_CALL_BUDGET_MS,
 } from '../../shared/runtime-limits.ts';
+import { STACK_OUTPUT_VARIABLES } from '../../tools/cli-environment.ts';
 
 const ENV_NAMES = Object.keys(ENVIRONMENTS) as EnvironmentName[];
 
@@ -306,6 +307,11 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
         ]),
       },
     });
+  });
+
+  it('outputs what `payouts --env` needs, under the names the CLI maps', () => {
+    const outputs = Object.keys(t.findOutputs('*'));
+    expect(outputs.sort()).toEqual(Object.keys(STACK_OUTPUT_VARIABLES).sort());
   });
 
   it('has a dashboard with paid count, paid amount, failures by code and queue depth', () => {

@@ -1,0 +1,382 @@
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DEMO_ACCOUNTS, DEMO_SESSIONS, seedDemoData } from '../../local/demo-data.ts';
+import { createCliDeps, type Output } from '../../tools/cli-deps.ts';
+import { redriveDlq } from '../../tools/commands/dlq.ts';
+import { main } from '../../tools/payouts-cli.ts';
+import { attemptsFor, insertMentor, insertSession } from '../helpers/factories.ts';
+import { captureLogs } from '../helpers/log-capture.ts';
+import { body, type Pipeline, startPipeline } from '../helpers/pipeline.ts';
+import { receiveAllSessionIds } from '../helpers/sqs.ts';
+
+function bufferOutput(): Output & { stdout: string[]; stderr: string[]; text(): string } {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  return {
+    stdout,
+    stderr,
+    isTTY: false,
+    log: (text) => stdout.push(text),
+    error: (text) => stderr.push(text),
+    text: () => stdout.join('\n'),
+  };
+}
+
+describe('payouts CLI', () => {
+  let pipeline: Pipeline;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    pipeline = await startPipeline();
+    pipeline.stripe.setAccount(DEMO_ACCOUNTS.active, 'active');
+    pipeline.stripe.setAccount(DEMO_ACCOUNTS.restricted, 'restricted');
+    await seedDemoData(pipeline.database.db, new Date());
+    env = {
+      DATABASE_URL: pipeline.database.url,
+      PAYOUT_QUEUE_URL: pipeline.sqs.queueUrl,
+      PAYOUT_DLQ_URL: pipeline.sqs.dlqUrl,
+      AWS_ENDPOINT_URL_SQS: pipeline.sqs.endpoint,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      STRIPE_SECRET_KEY: 'sk_test_cli',
+      STRIPE_API_BASE: pipeline.stripe.url,
+    };
+    const logs = captureLogs();
+    await pipeline.scan();
+    await pipeline.drain();
+    logs.stop();
+  });
+  afterAll(async () => pipeline.stop());
+  beforeEach(async () => {
+    await pipeline.purgeQueues();
+  });
+
+  async function cli(...argv: string[]) {
+    const out = bufferOutput();
+    const code = await main(argv, { env, out });
+    return { code, out };
+  }
+
+  const sendToDlq = (messageBody: string) =>
+    pipeline.sqs.sqs.send(
+      new SendMessageCommand({ QueueUrl: pipeline.sqs.dlqUrl, MessageBody: messageBody }),
+    );
+
+  describe('failures', () => {
+    it('groups unpaid failed sessions by code with the amount owed and what to do', async () => {
+      const { code, out } = await cli('failures');
+
+      expect(code).toBe(0);
+      expect(out.text()).toContain('2 unpaid session(s) with a failed payout');
+      expect(out.text()).toContain(
+        'insufficient_capabilities_for_transfer: 1 session(s), owed 7200 usd',
+      );
+      expect(out.text()).toContain(
+        '→ Restricted account: ask the mentor to finish Stripe onboarding.',
+      );
+      expect(out.text()).toContain('no_connected_account: 1 session(s), owed 8000 usd');
+      expect(out.text()).toContain(DEMO_SESSIONS.benRestricted);
+    });
+
+    it('prints JSON, newest first, filtered by code', async () => {
+      const { code, out } = await cli('failures', '--code', 'no_connected_account', '--json');
+
+      const report = JSON.parse(out.text());
+      expect(code).toBe(0);
+      expect(report.sessions).toMatchObject([
+        {
+          sessionId: DEMO_SESSIONS.cleoNoAccount,
+          code: 'no_connected_account',
+          owed: 8000,
+          currency: 'usd',
+        },
+      ]);
+      expect(report.byCode).toMatchObject([
+        { code: 'no_connected_account', count: 1, owed: { usd: 8000 } },
+      ]);
+    });
+
+    it('filters by mentor and leaves out sessions paid since their failure', async () => {
+      const mentorId = await insertMentor(pipeline.database.db, { stripeAccountId: null });
+      const sessionId = await insertSession(pipeline.database.db, mentorId);
+      await pipeline.transfer((await import('../helpers/pipeline.ts')).sqsEvent([body(sessionId)]));
+      await pipeline.database.db
+        .updateTable('sessions')
+        .set({ payout_status: 'paid_out' })
+        .where('id', '=', sessionId)
+        .execute();
+
+      const { out } = await cli('failures', '--mentor', mentorId, '--json');
+
+      expect(JSON.parse(out.text()).sessions).toEqual([]);
+    });
+  });
+
+  describe('preview', () => {
+    it('says what the next run would pay and skip, and changes nothing', async () => {
+      const mentorId = await insertMentor(pipeline.database.db, {
+        stripeAccountId: DEMO_ACCOUNTS.active,
+      });
+      const big = await insertSession(pipeline.database.db, mentorId, {
+        price_amount: 50_000,
+        currency: 'eur',
+      });
+      const attemptsBefore = await pipeline.database.db
+        .selectFrom('payout_attempts')
+        .select('id')
+        .execute();
+
+      const { code, out } = await cli('preview', '--json');
+
+      const report = JSON.parse(out.text());
+      expect(code).toBe(0);
+      expect(report.paused).toBe(false);
+      expect(report.largest[0]).toMatchObject({ sessionId: big, amount: 40_000, currency: 'eur' });
+      expect(report.wouldPay.totals).toMatchObject({ eur: 40_000, usd: 7200 });
+      expect(report.wouldSkip).toContainEqual({
+        code: 'no_connected_account',
+        count: expect.any(Number),
+      });
+      expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
+      expect(
+        await pipeline.database.db.selectFrom('payout_attempts').select('id').execute(),
+      ).toHaveLength(attemptsBefore.length);
+      await pipeline.database.db
+        .updateTable('sessions')
+        .set({ payout_status: 'not_payable' })
+        .where('id', '=', big)
+        .execute();
+    });
+  });
+
+  describe('dlq', () => {
+    it('lists dead letters with their session state without consuming them', async () => {
+      await sendToDlq(body(DEMO_SESSIONS.benRestricted));
+      await sendToDlq('{"oops":1}');
+
+      const first = await cli('dlq', 'list', '--json');
+      const second = await cli('dlq', 'list', '--json');
+
+      const entries = JSON.parse(first.out.text());
+      expect(entries).toHaveLength(2);
+      expect(entries).toContainEqual(
+        expect.objectContaining({
+          sessionId: DEMO_SESSIONS.benRestricted,
+          payoutStatus: 'pending',
+          lastAttempt: 'failed (insufficient_capabilities_for_transfer)',
+        }),
+      );
+      expect(entries).toContainEqual(
+        expect.objectContaining({ sessionId: null, body: '{"oops":1}' }),
+      );
+      expect(JSON.parse(second.out.text())).toHaveLength(2);
+    });
+
+    it('changes nothing with --dry-run', async () => {
+      await sendToDlq(body(DEMO_SESSIONS.benRestricted));
+
+      const { out } = await cli('dlq', 'redrive', '--dry-run');
+
+      expect(out.text()).toBe(
+        'Would redrive 1 message(s) to the payout queue; 0 already settled would be removed; 0 malformed left in the DLQ.',
+      );
+      expect(await pipeline.deadLetters()).toEqual([body(DEMO_SESSIONS.benRestricted)]);
+      expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
+    });
+
+    it('redrives pending sessions, drops settled ones, leaves malformed bodies', async () => {
+      await sendToDlq(body(DEMO_SESSIONS.benRestricted));
+      await sendToDlq(body(DEMO_SESSIONS.adaUsd));
+      await sendToDlq('not json');
+
+      const { code, out } = await cli('dlq', 'redrive', '--json');
+
+      expect(code).toBe(0);
+      expect(JSON.parse(out.text())).toEqual({
+        dryRun: false,
+        redriven: 1,
+        alreadySettled: 1,
+        malformedLeft: 1,
+      });
+      expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([
+        DEMO_SESSIONS.benRestricted,
+      ]);
+      expect(await pipeline.deadLetters()).toEqual(['not json']);
+    });
+
+    it('loses nothing and pays nothing twice when a redrive is interrupted and run again', async () => {
+      const mentorId = await insertMentor(pipeline.database.db, {
+        stripeAccountId: DEMO_ACCOUNTS.active,
+      });
+      const sessions: string[] = [];
+      for (let index = 0; index < 5; index += 1)
+        sessions.push(await insertSession(pipeline.database.db, mentorId));
+      for (const sessionId of sessions) await sendToDlq(body(sessionId));
+      const deps = await createCliDeps(env, bufferOutput());
+      let sent = 0;
+
+      // The operator's laptop dies after the third send, before that message left the DLQ.
+      const interrupted = redriveDlq(
+        deps,
+        { dryRun: false, max: 100, rate: 0 },
+        {
+          afterSend: () => {
+            sent += 1;
+            if (sent === 3) throw new Error('connection lost');
+          },
+        },
+      );
+      await expect(interrupted).rejects.toThrow('connection lost');
+      await deps.close();
+      const rerun = await cli('dlq', 'redrive', '--json');
+      const logs = captureLogs();
+      await pipeline.drain();
+      logs.stop();
+
+      expect(JSON.parse(rerun.out.text()).redriven).toBe(3);
+      expect(await pipeline.deadLetters()).toEqual([]);
+      const transfers = pipeline.stripe
+        .transfers()
+        .filter((t) => sessions.includes(t.metadata.session_id ?? ''));
+      expect(transfers).toHaveLength(5);
+      expect(new Set(transfers.map((t) => t.metadata.session_id)).size).toBe(5);
+    });
+
+    it('pays nothing when the redriven session was already paid', async () => {
+      await sendToDlq(body(DEMO_SESSIONS.adaJpy));
+      const before = pipeline.stripe.transfers().length;
+
+      await cli('dlq', 'redrive');
+      await pipeline.drain();
+
+      expect(pipeline.stripe.transfers()).toHaveLength(before);
+      expect(await pipeline.deadLetters()).toEqual([]);
+    });
+  });
+
+  describe('retry', () => {
+    it('enqueues an eligible session', async () => {
+      const { code, out } = await cli('retry', DEMO_SESSIONS.benRestricted);
+
+      expect(code).toBe(0);
+      expect(out.text()).toBe(
+        `Enqueued session ${DEMO_SESSIONS.benRestricted}: 7200 usd to ${DEMO_ACCOUNTS.restricted}.`,
+      );
+      expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([
+        DEMO_SESSIONS.benRestricted,
+      ]);
+    });
+
+    it.each([
+      [DEMO_SESSIONS.adaUsd, 'Not enqueued: the session is already paid out.'],
+      [
+        DEMO_SESSIONS.adaTooRecent,
+        'Not enqueued: the session ended less than PAYOUT_GRACE_HOURS ago.',
+      ],
+      [DEMO_SESSIONS.adaCancelled, 'Not enqueued: the session is not confirmed.'],
+      [
+        DEMO_SESSIONS.cleoNoAccount,
+        'Not enqueued: no_connected_account: The mentor has no connected Stripe account.',
+      ],
+      ['4b1c0e1e-0000-4000-8000-000000000000', 'Not enqueued: no session has this id.'],
+      ['not-a-session', 'Not enqueued: "not-a-session" is not a session id (uuid).'],
+    ])('refuses %s with a clear reason and exit code 1', async (sessionId, reason) => {
+      const { code, out } = await cli('retry', sessionId);
+
+      expect(code).toBe(1);
+      expect(out.stderr).toEqual([reason]);
+      expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
+    });
+  });
+
+  describe('pause, resume, status', () => {
+    it('pauses the scan and the transfer Lambda without a redeploy, and resumes them', async () => {
+      const mentorId = await insertMentor(pipeline.database.db, {
+        stripeAccountId: DEMO_ACCOUNTS.active,
+      });
+      const sessionId = await insertSession(pipeline.database.db, mentorId);
+
+      const paused = await cli('pause', '--reason', 'Stripe incident INC-42');
+      const status = await cli('status', '--json');
+      const logs = captureLogs();
+      const scan = await pipeline.scan();
+      const held = await pipeline.transfer(
+        (await import('../helpers/pipeline.ts')).sqsEvent([body(sessionId)]),
+      );
+      logs.stop();
+      const resumed = await cli('resume');
+      const after = await cli('status');
+
+      expect(paused.code).toBe(0);
+      expect(paused.out.text()).toContain('Payouts PAUSED by');
+      expect(JSON.parse(status.out.text())).toMatchObject({
+        paused: true,
+        pausedReason: 'Stripe incident INC-42',
+      });
+      expect(scan.enqueued).toBe(0);
+      expect(held.batchItemFailures).toEqual([]);
+      expect(await attemptsFor(pipeline.database.db, sessionId)).toEqual([]);
+      expect(
+        pipeline.stripe.transfers().filter((t) => t.metadata.session_id === sessionId),
+      ).toEqual([]);
+      expect(resumed.code).toBe(0);
+      expect(after.out.text()).toContain('Payouts: running');
+      await pipeline.database.db
+        .updateTable('sessions')
+        .set({ payout_status: 'not_payable' })
+        .where('id', '=', sessionId)
+        .execute();
+    });
+
+    it('shows queue and DLQ depth and the last scan', async () => {
+      await sendToDlq('{"x":1}');
+
+      const { code, out } = await cli('status', '--json');
+
+      const status = JSON.parse(out.text());
+      expect(code).toBe(0);
+      expect(status.dlq).toEqual({ visible: 1, inFlight: 0 });
+      expect(status.queue).toEqual({ visible: 0, inFlight: 0 });
+      expect(status.lastScan).toMatchObject({ finishedAt: expect.any(String), error: null });
+    });
+  });
+
+  describe('bad arguments', () => {
+    it.each([
+      [['nonsense'], "error: unknown command 'nonsense'"],
+      [['dlq', 'list', '--max', '0'], "error: option '--max <n>' argument '0' is invalid"],
+      [['pause'], "error: required option '--reason <text>' not specified"],
+      [['--env', 'qa', 'status'], "error: option '--env <name>' argument 'qa' is invalid"],
+      [
+        ['failures', '--since', 'last week'],
+        "error: option '--since <date>' argument 'last week' is invalid",
+      ],
+      [['retry'], "error: missing required argument 'sessionId'"],
+    ])('%j fails with a clear message and exit code 2', async (argv, message) => {
+      const { code, out } = await cli(...argv);
+
+      expect(code).toBe(2);
+      expect(out.stderr.join('\n')).toContain(message);
+    });
+
+    it('names a missing variable with exit code 1', async () => {
+      const out = bufferOutput();
+
+      const code = await main(['dlq', 'list'], { env: { ...env, PAYOUT_DLQ_URL: '' }, out });
+
+      expect(code).toBe(1);
+      expect(out.stderr).toEqual([
+        'payouts: Invalid configuration: PAYOUT_DLQ_URL is required for this command',
+      ]);
+    });
+
+    it('prints help with exit code 0', async () => {
+      const { code, out } = await cli('--help');
+
+      expect(code).toBe(0);
+      expect(out.text()).toContain('dlq');
+      expect(out.text()).toContain('reconcile');
+    });
+  });
+});

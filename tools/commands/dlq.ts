@@ -1,0 +1,262 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  DeleteMessageCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+} from '@aws-sdk/client-sqs';
+import { SingleBar } from 'cli-progress';
+import { parsePayoutMessage } from '../../lambdas/transfer/payout-message.ts';
+import type { CliDeps } from '../cli-deps.ts';
+import { printJson, printTable } from './format.ts';
+
+export interface DlqEntry {
+  messageId: string;
+  sessionId: string | null;
+  body: string;
+  receiveCount: number;
+  sentAt: string | null;
+  firstReceivedAt: string | null;
+  payoutStatus: string | null;
+  lastAttempt: string | null;
+}
+
+/** Long enough that a message this run has set aside is not received again by the same run. */
+const HOLD_SECONDS = 300;
+
+function sessionIdOf(message: Message): string | null {
+  try {
+    return parsePayoutMessage(message.Body ?? '').sessionId;
+  } catch {
+    return null;
+  }
+}
+
+async function receive(deps: CliDeps, max: number): Promise<Message[]> {
+  const { Messages = [] } = await deps.sqs().send(
+    new ReceiveMessageCommand({
+      QueueUrl: deps.dlqUrl(),
+      MaxNumberOfMessages: Math.min(10, max),
+      VisibilityTimeout: HOLD_SECONDS,
+      WaitTimeSeconds: 0,
+      MessageSystemAttributeNames: ['All'],
+    }),
+  );
+  return Messages;
+}
+
+/** Makes messages visible again at once, for the next reader or redrive. */
+async function release(deps: CliDeps, messages: Message[]): Promise<void> {
+  for (let index = 0; index < messages.length; index += 10) {
+    const batch = messages.slice(index, index + 10);
+    await deps.sqs().send(
+      new ChangeMessageVisibilityBatchCommand({
+        QueueUrl: deps.dlqUrl(),
+        Entries: batch.map((message, position) => ({
+          Id: String(position),
+          ReceiptHandle: message.ReceiptHandle ?? '',
+          VisibilityTimeout: 0,
+        })),
+      }),
+    );
+  }
+}
+
+async function sessionStates(deps: CliDeps, sessionIds: string[]) {
+  if (sessionIds.length === 0)
+    return new Map<string, { status: string; lastAttempt: string | null }>();
+  const sessions = await deps.db
+    .selectFrom('sessions')
+    .select(['id', 'payout_status'])
+    .where('id', 'in', sessionIds)
+    .execute();
+  const attempts = await deps.db
+    .selectFrom('payout_attempts')
+    .select(['session_id', 'outcome', 'error_code'])
+    .distinctOn('session_id')
+    .where('session_id', 'in', sessionIds)
+    .orderBy('session_id')
+    .orderBy('id', 'desc')
+    .execute();
+  const last = new Map(
+    attempts.map((a) => [a.session_id, `${a.outcome}${a.error_code ? ` (${a.error_code})` : ''}`]),
+  );
+  return new Map(
+    sessions.map((s) => [s.id, { status: s.payout_status, lastAttempt: last.get(s.id) ?? null }]),
+  );
+}
+
+const timestamp = (value: string | undefined) =>
+  value ? new Date(Number(value)).toISOString() : null;
+
+/** Reads up to `max` dead letters without consuming them: each is released right after reading. */
+export async function listDlq(deps: CliDeps, options: { max: number }): Promise<DlqEntry[]> {
+  const messages: Message[] = [];
+  try {
+    while (messages.length < options.max) {
+      const batch = await receive(deps, options.max - messages.length);
+      if (batch.length === 0) break;
+      messages.push(...batch);
+    }
+  } finally {
+    await release(deps, messages);
+  }
+  const ids = messages.map(sessionIdOf).filter((id): id is string => id !== null);
+  const states = await sessionStates(deps, ids);
+  return messages.map((message) => {
+    const sessionId = sessionIdOf(message);
+    const state = sessionId ? states.get(sessionId) : undefined;
+    return {
+      messageId: message.MessageId ?? '',
+      sessionId,
+      body: message.Body ?? '',
+      receiveCount: Number(message.Attributes?.ApproximateReceiveCount ?? 0),
+      sentAt: timestamp(message.Attributes?.SentTimestamp),
+      firstReceivedAt: timestamp(message.Attributes?.ApproximateFirstReceiveTimestamp),
+      payoutStatus: state?.status ?? (sessionId ? 'no such session' : null),
+      lastAttempt: state?.lastAttempt ?? null,
+    };
+  });
+}
+
+export async function dlqListCommand(
+  deps: CliDeps,
+  options: { max: number; json: boolean },
+): Promise<number> {
+  const entries = await listDlq(deps, options);
+  if (options.json) {
+    printJson(deps.out, entries);
+    return 0;
+  }
+  deps.out.log(`${entries.length} dead-lettered message(s) (receive counts include this read):`);
+  printTable(
+    deps.out,
+    entries.map((entry) => ({
+      session: entry.sessionId ?? `malformed: ${entry.body.slice(0, 40)}`,
+      receives: entry.receiveCount,
+      sent: entry.sentAt,
+      firstReceived: entry.firstReceivedAt,
+      status: entry.payoutStatus,
+      lastAttempt: entry.lastAttempt,
+    })),
+  );
+  return 0;
+}
+
+export interface RedriveReport {
+  dryRun: boolean;
+  redriven: number;
+  alreadySettled: number;
+  malformedLeft: number;
+}
+
+export interface RedriveFaults {
+  /** Test hook: runs after a message was sent to the payout queue, before it leaves the DLQ. */
+  afterSend?(message: Message): Promise<void> | void;
+}
+
+/**
+ * Moves dead letters back to the payout queue: send first, delete only once the send succeeded,
+ * so an interrupted redrive loses nothing (a message may then exist twice; the transfer Lambda
+ * pays a session once however often it is delivered). Sessions already settled are dropped from
+ * the DLQ; malformed bodies stay there for a human.
+ */
+export async function redriveDlq(
+  deps: CliDeps,
+  options: { dryRun: boolean; max: number; rate: number },
+  faults: RedriveFaults = {},
+): Promise<RedriveReport> {
+  const report: RedriveReport = {
+    dryRun: options.dryRun,
+    redriven: 0,
+    alreadySettled: 0,
+    malformedLeft: 0,
+  };
+  // Received and not yet deleted: released at the end, or at once if the redrive is interrupted.
+  const held: Message[] = [];
+  const bar = deps.out.isTTY
+    ? new SingleBar({ format: 'redrive [{bar}] {value}/{total} messages' })
+    : undefined;
+  bar?.start(Math.min(options.max, await approximateDepth(deps)), 0);
+  const done = async (message: Message) => {
+    await deleteFromDlq(deps, message);
+    held.splice(held.indexOf(message), 1);
+  };
+  try {
+    let processed = 0;
+    while (processed < options.max) {
+      const batch = await receive(deps, options.max - processed);
+      if (batch.length === 0) break;
+      held.push(...batch);
+      const ids = batch.map(sessionIdOf).filter((id): id is string => id !== null);
+      const states = await sessionStates(deps, ids);
+      for (const message of batch) {
+        processed += 1;
+        bar?.increment();
+        const sessionId = sessionIdOf(message);
+        const status = sessionId ? states.get(sessionId)?.status : undefined;
+        if (!sessionId) {
+          report.malformedLeft += 1;
+        } else if (status === 'paid_out' || status === 'not_payable') {
+          report.alreadySettled += 1;
+          if (!options.dryRun) await done(message);
+        } else {
+          report.redriven += 1;
+          if (options.dryRun) continue;
+          await deps
+            .sqs()
+            .send(
+              new SendMessageCommand({
+                QueueUrl: deps.queueUrl(),
+                MessageBody: message.Body ?? '',
+              }),
+            );
+          await faults.afterSend?.(message);
+          await done(message);
+          if (options.rate > 0) await sleep(1000 / options.rate);
+        }
+      }
+    }
+  } finally {
+    bar?.stop();
+    await release(deps, held);
+  }
+  return report;
+}
+
+async function deleteFromDlq(deps: CliDeps, message: Message): Promise<void> {
+  await deps.sqs().send(
+    new DeleteMessageCommand({
+      QueueUrl: deps.dlqUrl(),
+      ReceiptHandle: message.ReceiptHandle ?? '',
+    }),
+  );
+}
+
+async function approximateDepth(deps: CliDeps): Promise<number> {
+  const { Attributes = {} } = await deps.sqs().send(
+    new GetQueueAttributesCommand({
+      QueueUrl: deps.dlqUrl(),
+      AttributeNames: ['ApproximateNumberOfMessages'],
+    }),
+  );
+  return Number(Attributes.ApproximateNumberOfMessages ?? 0);
+}
+
+export async function dlqRedriveCommand(
+  deps: CliDeps,
+  options: { dryRun: boolean; max: number; rate: number; json: boolean },
+): Promise<number> {
+  const report = await redriveDlq(deps, options);
+  if (options.json) {
+    printJson(deps.out, report);
+    return 0;
+  }
+  const verb = options.dryRun ? 'Would redrive' : 'Redrove';
+  deps.out.log(
+    `${verb} ${report.redriven} message(s) to the payout queue; ${report.alreadySettled} already settled ${options.dryRun ? 'would be' : 'were'} removed; ${report.malformedLeft} malformed left in the DLQ.`,
+  );
+  return 0;
+}

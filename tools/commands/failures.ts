@@ -1,0 +1,132 @@
+import { netAmount } from '../../shared/payout-policy.ts';
+import type { CliDeps } from '../cli-deps.ts';
+import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
+
+/** What an admin does about each failure code (docs/runbook.md has the longer story). */
+export const FAILURE_ADVICE: Record<string, string> = {
+  insufficient_capabilities_for_transfer:
+    'Restricted account: ask the mentor to finish Stripe onboarding.',
+  transfers_not_allowed:
+    'Transfers are disabled on the account: ask the mentor to finish Stripe onboarding.',
+  account_invalid: 'The connected account is not usable: ask the mentor to reconnect Stripe.',
+  resource_missing:
+    'Stripe has no such account: check mentors.stripe_account_id (test vs live mode?).',
+  no_connected_account: 'The mentor never connected Stripe: ask them to connect an account.',
+  amount_over_limit:
+    'Above the payout limits: verify the session, then raise the limit or pay by hand.',
+  session_not_found: 'A message named a session that does not exist: check the producer.',
+  invalid_session_row: 'The session row is malformed (see the message): fix the data.',
+};
+const DEFAULT_ADVICE =
+  'Unexpected refusal: read error_message and escalate to the payouts engineers.';
+
+export interface FailureRow {
+  sessionId: string;
+  mentorId: string;
+  code: string;
+  message: string;
+  failedAt: string;
+  owed: number;
+  currency: string;
+}
+
+export interface FailuresReport {
+  since: string;
+  sessions: FailureRow[];
+  byCode: { code: string; count: number; owed: Record<string, number>; advice: string }[];
+}
+
+/** The admin review list: unpaid sessions whose latest attempt failed, newest first. */
+export async function listFailures(
+  deps: CliDeps,
+  options: { since: Date; code?: string; mentor?: string },
+): Promise<FailuresReport> {
+  let query = deps.db
+    .selectFrom('payout_attempts as a')
+    .innerJoin('sessions as s', 's.id', 'a.session_id')
+    .select([
+      'a.session_id',
+      'a.outcome',
+      'a.error_code',
+      'a.error_message',
+      'a.created_at',
+      's.mentor_id',
+      's.price_amount',
+      's.refunded_amount',
+      's.currency',
+    ])
+    .distinctOn('a.session_id')
+    .where('a.created_at', '>=', options.since)
+    .where('s.payout_status', '=', 'pending')
+    .orderBy('a.session_id')
+    .orderBy('a.id', 'desc');
+  if (options.mentor) query = query.where('s.mentor_id', '=', options.mentor);
+  const latest = await query.execute();
+  const sessions = latest
+    .filter((row) => row.outcome === 'failed' && (!options.code || row.error_code === options.code))
+    .map(
+      (row): FailureRow => ({
+        sessionId: row.session_id,
+        mentorId: row.mentor_id,
+        code: row.error_code ?? 'unknown',
+        message: row.error_message ?? '',
+        failedAt: row.created_at.toISOString(),
+        owed: Math.max(
+          0,
+          netAmount(
+            { priceAmount: row.price_amount, refundedAmount: row.refunded_amount },
+            deps.config.feeBps,
+          ).net,
+        ),
+        currency: row.currency,
+      }),
+    )
+    .sort((a, b) => b.failedAt.localeCompare(a.failedAt));
+  const codes = [...new Set(sessions.map((row) => row.code))];
+  const byCode = codes
+    .map((code) => {
+      const rows = sessions.filter((row) => row.code === code);
+      return {
+        code,
+        count: rows.length,
+        owed: sumByCurrency(rows.map((row) => ({ amount: row.owed, currency: row.currency }))),
+        advice: FAILURE_ADVICE[code] ?? DEFAULT_ADVICE,
+      };
+    })
+    .sort((a, b) => b.count - a.count);
+  return { since: options.since.toISOString(), sessions, byCode };
+}
+
+export async function failuresCommand(
+  deps: CliDeps,
+  options: { since: Date; code?: string; mentor?: string; json: boolean },
+): Promise<number> {
+  const report = await listFailures(deps, options);
+  if (options.json) {
+    printJson(deps.out, report);
+    return 0;
+  }
+  if (report.sessions.length === 0) {
+    deps.out.log(`No unpaid sessions with a failed payout since ${report.since}.`);
+    return 0;
+  }
+  deps.out.log(
+    `${report.sessions.length} unpaid session(s) with a failed payout since ${report.since}:\n`,
+  );
+  for (const group of report.byCode) {
+    deps.out.log(`${group.code}: ${group.count} session(s), owed ${formatTotals(group.owed)}`);
+    deps.out.log(`  → ${group.advice}`);
+  }
+  deps.out.log('');
+  printTable(
+    deps.out,
+    report.sessions.map((row) => ({
+      failed: row.failedAt,
+      session: row.sessionId,
+      mentor: row.mentorId,
+      code: row.code,
+      owed: `${row.owed} ${row.currency}`,
+    })),
+  );
+  return 0;
+}
