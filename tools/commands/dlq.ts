@@ -205,14 +205,12 @@ export async function redriveDlq(
         } else {
           report.redriven += 1;
           if (options.dryRun) continue;
-          await deps
-            .sqs()
-            .send(
-              new SendMessageCommand({
-                QueueUrl: deps.queueUrl(),
-                MessageBody: message.Body ?? '',
-              }),
-            );
+          await deps.sqs().send(
+            new SendMessageCommand({
+              QueueUrl: deps.queueUrl(),
+              MessageBody: message.Body ?? '',
+            }),
+          );
           await faults.afterSend?.(message);
           await done(message);
           if (options.rate > 0) await sleep(1000 / options.rate);
