@@ -36,7 +36,11 @@ export function createDb(settings: ConnectionSettings, options: DbOptions = {}):
     ...base,
     types,
   });
-  // An idle client losing its connection (a restart, a failover) must not crash the process.
-  pool.on('error', options.onPoolError ?? (() => {}));
+  // A connection lost (a restart, a failover, pg_terminate_backend) must not crash the process:
+  // the pool reports idle clients' errors, but a checked-out client emits 'error' on itself, and
+  // an 'error' nobody listens to is an uncaught exception. The query in flight fails either way.
+  const onError = options.onPoolError ?? (() => {});
+  pool.on('error', onError);
+  pool.on('connect', (client) => client.on('error', onError));
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -335,4 +335,11 @@ describe('the money path under random faults (property)', () => {
       ],
     );
   });
+
+  it('regression (soak): every connection killed right after Stripe answered, then redelivered', async () => {
+    await run(
+      [{ currency: 'jpy', price: 6072, refunded: 3366, account: 'active', charged: false }],
+      [{ kind: 'deliver', session: 0, crash: 'killDatabase', stripeFault: 'none' }],
+    );
+  });
 });
