@@ -1,4 +1,4 @@
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -20,6 +20,10 @@ import {
 import { STACK_OUTPUT_VARIABLES } from '../../tools/cli-environment.ts';
 
 const ENV_NAMES = Object.keys(ENVIRONMENTS) as EnvironmentName[];
+const RUNBOOK_HEADINGS = readFileSync(join(import.meta.dirname, '../../docs/runbook.md'), 'utf8')
+  .split('\n')
+  .filter((line) => line.startsWith('## '))
+  .map((line) => line.slice(3).trim());
 
 /** Bundling is skipped here for speed; `npx cdk synth` in CI bundles for real. */
 function appFor(env: string, extra: Record<string, unknown> = {}): App {
@@ -268,6 +272,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
       const alarm = resourceOf(t, 'AWS::CloudWatch::Alarm', id).Properties;
       expect(alarm).toMatchObject({ MetricName: metric, Namespace: namespace });
       expect(alarm.AlarmDescription).toContain(`Runbook: docs/runbook.md#${section}`);
+      expect(RUNBOOK_HEADINGS).toContain(section);
       expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
       expect(alarm.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
     },
