@@ -81,11 +81,11 @@ export interface EligiblePage {
   next: EligibleCursor | undefined;
 }
 
-/** One page of eligible session ids in (session_end_time, id) order; served by sessions_payout_eligible_idx. */
-export async function findEligibleSessionPage(
+/** The keyset page query the scan runs, exposed so the benchmark can EXPLAIN exactly it. */
+export function eligibleSessionPageQuery(
   db: DbOrTrx,
   options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
-): Promise<EligiblePage> {
+) {
   const { cutoff, after, limit } = options;
   let query = db
     .selectFrom('sessions')
@@ -103,10 +103,19 @@ export async function findEligibleSessionPage(
       sql`(${after.endTime}::timestamptz, ${after.id}::uuid)`,
     );
   }
-  const rows = await query.execute();
+  return query;
+}
+
+/** One page of eligible session ids in (session_end_time, id) order; served by sessions_payout_eligible_idx. */
+export async function findEligibleSessionPage(
+  db: DbOrTrx,
+  options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
+): Promise<EligiblePage> {
+  const rows = await eligibleSessionPageQuery(db, options).execute();
   const last = rows.at(-1);
   return {
     ids: rows.map((row) => row.id),
-    next: rows.length === limit && last ? { endTime: last.end_time, id: last.id } : undefined,
+    next:
+      rows.length === options.limit && last ? { endTime: last.end_time, id: last.id } : undefined,
   };
 }
