@@ -6,10 +6,11 @@ import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts'
 import {
   findPayout,
   finishPayoutGeneration,
-  lockAndSumStartedAmounts,
   recordAttempt,
+  releaseDailyAmount,
   releasePayoutLease,
   renewPayoutLease,
+  reserveDailyAmount,
   startPayoutGeneration,
   type TransferTerms,
 } from '../../shared/db/payouts.repository.ts';
@@ -47,7 +48,6 @@ import { classifyStripeError } from '../../shared/stripe-errors.ts';
 
 /** Stripe keeps idempotency keys at least 24 h; an older key is never sent again. */
 export const KEY_REUSE_WINDOW_MS = 20 * 3_600_000;
-const DAY_MS = 24 * 3_600_000;
 
 /** Test hooks at the points where a crash is most dangerous; a throw stops the payout there. */
 export interface PayoutFaults {
@@ -165,19 +165,20 @@ async function claimPayout(
     throw new PayoutInProgressError(sessionId);
   }
   if (!existing || existing.state === 'refused') {
-    const started = await lockAndSumStartedAmounts(
-      trx,
-      decision.terms.currency,
-      new Date(now.getTime() - DAY_MS),
-    );
     const dailyLimit = limitFor(deps.config.limits.dailyTotal, decision.terms.currency);
-    if (started + decision.terms.amount > dailyLimit) {
+    const reserved = await reserveDailyAmount(trx, {
+      currency: decision.terms.currency,
+      amount: decision.terms.amount,
+      at: now,
+      limit: dailyLimit,
+    });
+    if (!reserved) {
       return recordFailure(
         deps,
         trx,
         sessionId,
         'amount_over_limit',
-        `Paying ${decision.terms.amount} ${decision.terms.currency} would take the last 24 h above the daily limit of ${dailyLimit}`,
+        `Paying ${decision.terms.amount} ${decision.terms.currency} would take today (UTC) above the daily limit of ${dailyLimit}`,
       );
     }
     const generation = (existing?.key_generation ?? 0) + 1;
@@ -339,7 +340,14 @@ async function recordRefusal(
   error: PermanentPayoutError,
 ): Promise<PayoutResult> {
   await deps.db.transaction().execute(async (trx) => {
-    await finishPayoutGeneration(trx, payout, { state: 'refused' });
+    const finished = await finishPayoutGeneration(trx, payout, { state: 'refused' });
+    if (finished) {
+      await releaseDailyAmount(trx, {
+        currency: payout.currency,
+        amount: payout.amount,
+        at: payout.generation_started_at,
+      });
+    }
     await recordAttempt(trx, payoutAttempt(payout, 'failed', { error }));
   });
   deps.log.error('Payout refused by Stripe; held for admin review', {

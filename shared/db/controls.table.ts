@@ -22,3 +22,10 @@ export interface ScanRunsTable {
 
 export type PayoutControls = Selectable<PayoutControlsTable>;
 export type ScanRun = Selectable<ScanRunsTable>;
+
+export interface PayoutDailyTotalsTable {
+  currency: string;
+  // A UTC calendar day, 'YYYY-MM-DD'; never read back as a Date.
+  day: ColumnType<string, string, string>;
+  amount: number;
+}

@@ -1,5 +1,9 @@
 import type { Kysely, Transaction } from 'kysely';
-import type { PayoutControlsTable, ScanRunsTable } from './controls.table.ts';
+import type {
+  PayoutControlsTable,
+  PayoutDailyTotalsTable,
+  ScanRunsTable,
+} from './controls.table.ts';
 import type { MentorsTable } from './mentors.table.ts';
 import type { PayoutAttemptsTable } from './payout-attempts.table.ts';
 import type { PayoutsTable } from './payouts.table.ts';
@@ -12,6 +16,7 @@ export interface Database {
   payouts: PayoutsTable;
   payout_controls: PayoutControlsTable;
   scan_runs: ScanRunsTable;
+  payout_daily_totals: PayoutDailyTotalsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -73,26 +73,47 @@ export async function renewPayoutLease(
     .executeTakeFirstOrThrow();
 }
 
+const utcDay = (at: Date) => at.toISOString().slice(0, 10);
+
 /**
- * Serialises new generations per currency for the rest of the transaction, and sums what was
- * started in that currency since `since` and not refused: the daily total limit's basis.
+ * Adds `amount` to what was started in `currency` on `at`'s UTC day, unless that would exceed
+ * `limit`; true if added. One conditional upsert: concurrent claims queue on the day's row.
  */
-export async function lockAndSumStartedAmounts(
+export async function reserveDailyAmount(
   trx: DbOrTrx,
-  currency: string,
-  since: Date,
-): Promise<number> {
-  await sql`select pg_advisory_xact_lock(hashtext(${`payouts-daily-total:${currency}`}))`.execute(
-    trx,
-  );
+  reservation: { currency: string; amount: number; at: Date; limit: number },
+): Promise<boolean> {
+  const { currency, amount, at, limit } = reservation;
+  if (amount > limit) return false;
   const row = await trx
-    .selectFrom('payouts')
-    .select((eb) => eb.fn.coalesce(eb.fn.sum<number>('amount'), eb.lit(0)).as('total'))
-    .where('currency', '=', currency)
-    .where('generation_started_at', '>', since)
-    .where('state', 'in', ['in_progress', 'paid'])
-    .executeTakeFirstOrThrow();
-  return Number(row.total);
+    .insertInto('payout_daily_totals')
+    .values({ currency, day: utcDay(at), amount })
+    .onConflict((oc) =>
+      oc
+        .columns(['currency', 'day'])
+        .doUpdateSet((eb) => ({
+          amount: eb('payout_daily_totals.amount', '+', eb.ref('excluded.amount')),
+        }))
+        .where(sql`payout_daily_totals.amount + excluded.amount`, '<=', limit),
+    )
+    .returning('amount')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Gives back a reservation whose transfer Stripe refused (nothing was sent). */
+export async function releaseDailyAmount(
+  trx: DbOrTrx,
+  reservation: { currency: string; amount: number; at: Date },
+): Promise<void> {
+  await trx
+    .updateTable('payout_daily_totals')
+    .set((eb) => ({
+      amount: sql<number>`greatest(0, ${eb.ref('amount')} - ${reservation.amount})`,
+    }))
+    .where('currency', '=', reservation.currency)
+    .where('day', '=', utcDay(reservation.at))
+    .execute();
 }
 
 /** Ends a generation; false if it had already ended (another invocation recorded it first). */

@@ -37,7 +37,8 @@ describe('paySession recovery', () => {
     mentorId = await insertMentor(database.db, { stripeAccountId: ACCOUNT });
   });
   afterAll(async () => Promise.all([database.close(), stripe.close()]));
-  beforeEach(() => {
+  beforeEach(async () => {
+    await database.db.deleteFrom('payout_daily_totals').execute();
     stripe.reset();
     stripe.setAccount(ACCOUNT, 'active');
     clock = fixedClock(new Date());
@@ -296,6 +297,7 @@ describe('paySession recovery', () => {
   });
 
   it('holds the payout that would take the day above the daily total in its currency', async () => {
+    clock.set(new Date('2026-11-25T10:00:00Z'));
     const mentor = await insertMentor(database.db, { stripeAccountId: ACCOUNT });
     limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { eur: 10_000, '*': 100_000_000 } };
     const first = await insertSession(database.db, mentor, { now: clock.now(), currency: 'eur' });
@@ -310,8 +312,32 @@ describe('paySession recovery', () => {
 
     expect(results.map((result) => result.outcome)).toEqual(['paid', 'failed', 'paid']);
     expect(results[1]).toMatchObject({ code: 'amount_over_limit' });
-    later(24 * HOUR_MS + 1);
+    clock.set(new Date('2026-11-26T00:00:01Z'));
     expect((await paySession(deps(), second)).outcome).toBe('paid');
+  });
+
+  it('gives the daily allowance back when Stripe refuses the transfer', async () => {
+    limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { '*': 10_000 } };
+    const restricted = 'acct_1PaySessionRestricted';
+    stripe.setAccount(restricted, 'restricted');
+    const refusedMentor = await insertMentor(database.db, { stripeAccountId: restricted });
+    const refused = await insertSession(database.db, refusedMentor, { now: clock.now() });
+    const next = await insertSession(database.db, mentorId, { now: clock.now() });
+
+    expect((await paySession(deps(), refused)).outcome).toBe('failed');
+    expect((await paySession(deps(), next)).outcome).toBe('paid');
+  });
+
+  it('reserves the daily allowance atomically when many claims race', async () => {
+    limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { usd: 8000 * 3, '*': 100_000_000 } };
+    const sessions = await Promise.all(
+      Array.from({ length: 8 }, () => insertSession(database.db, mentorId, { now: clock.now() })),
+    );
+
+    const results = await Promise.all(sessions.map((id) => paySession(deps(), id)));
+
+    expect(results.filter((result) => result.outcome === 'paid')).toHaveLength(3);
+    expect(results.filter((result) => result.outcome === 'failed')).toHaveLength(5);
   });
 
   it.each([

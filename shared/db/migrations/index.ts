@@ -2,10 +2,12 @@ import type { Migration } from 'kysely';
 import * as payoutSchema from './0001-payout-schema.ts';
 import * as payoutRecovery from './0002-payout-recovery-and-limits.ts';
 import * as controls from './0003-controls-and-scan-runs.ts';
+import * as dailyTotals from './0004-daily-totals.ts';
 
 /** Listed statically so that bundles and tests need no file-system lookup; names sort in order. */
 export const migrations: Record<string, Migration> = {
   '0001-payout-schema': payoutSchema,
   '0002-payout-recovery-and-limits': payoutRecovery,
   '0003-controls-and-scan-runs': controls,
+  '0004-daily-totals': dailyTotals,
 };
