@@ -26,6 +26,8 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
  * PAYOUT_PROPERTY_RUNS sets the number of schedules (CI: 200; `npm run test:soak`: 10 000).
  */
 const RUNS = Number(process.env.PAYOUT_PROPERTY_RUNS ?? 200);
+/** Fixes fast-check's seed, e.g. to replay a reported failure or to split a soak run. */
+const SEED = process.env.PAYOUT_PROPERTY_SEED;
 const FEE_BPS = 2000;
 const LEASE_MS = 90_000;
 const HOUR_MS = 3_600_000;
@@ -306,7 +308,7 @@ describe('the money path under random faults (property)', () => {
     async () => {
       await fc.assert(
         fc.asyncProperty(scenario, ({ sessions, steps }) => run(sessions, steps)),
-        { numRuns: RUNS },
+        { numRuns: RUNS, ...(SEED && { seed: Number(SEED) }) },
       );
     },
     Math.max(600_000, RUNS * 3_000),
