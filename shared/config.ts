@@ -114,11 +114,8 @@ type Env = Record<string, string | undefined>;
 
 export function parseOperatorConfig(env: Env): OperatorConfig {
   const vars = parseOrThrow(operatorSchema, env);
-  const stripeKey = vars.STRIPE_SECRET_KEY
-    ? { key: vars.STRIPE_SECRET_KEY }
-    : vars.STRIPE_SECRET_ARN
-      ? { secretArn: vars.STRIPE_SECRET_ARN }
-      : undefined;
+  const stripeKey =
+    vars.STRIPE_SECRET_KEY || vars.STRIPE_SECRET_ARN ? stripeKeySource(vars) : undefined;
   return {
     database: databaseSource(vars),
     graceHours: vars.PAYOUT_GRACE_HOURS,
@@ -167,7 +164,9 @@ function databaseSource(vars: z.infer<typeof commonSchema>): DatabaseSource {
   throw new ConfigError('Invalid configuration: DATABASE_URL or DB_SECRET_ARN must be set');
 }
 
-function stripeKeySource(vars: z.infer<typeof transferSchema>): StripeKeySource {
+function stripeKeySource(
+  vars: Pick<z.infer<typeof transferSchema>, 'STRIPE_SECRET_KEY' | 'STRIPE_SECRET_ARN'>,
+): StripeKeySource {
   if (vars.STRIPE_SECRET_KEY) return { key: vars.STRIPE_SECRET_KEY };
   if (vars.STRIPE_SECRET_ARN) return { secretArn: vars.STRIPE_SECRET_ARN };
   throw new ConfigError(

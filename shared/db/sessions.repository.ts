@@ -14,12 +14,8 @@ export interface SessionForPayout {
   stripeAccountId: string | null;
 }
 
-/** Loads a session with its mentor's account and locks the session row until the transaction ends. */
-export async function findSessionForPayoutForUpdate(
-  trx: DbOrTrx,
-  sessionId: string,
-): Promise<SessionForPayout | undefined> {
-  const row = await trx
+function sessionForPayoutQuery(db: DbOrTrx, sessionId: string) {
+  return db
     .selectFrom('sessions')
     .leftJoin('mentors', 'mentors.id', 'sessions.mentor_id')
     .select([
@@ -34,10 +30,14 @@ export async function findSessionForPayoutForUpdate(
       'sessions.stripe_charge_id',
       'mentors.stripe_account_id',
     ])
-    .where('sessions.id', '=', sessionId)
-    .forUpdate('sessions')
-    .executeTakeFirst();
-  if (!row) return undefined;
+    .where('sessions.id', '=', sessionId);
+}
+
+type SessionForPayoutRow = Awaited<
+  ReturnType<ReturnType<typeof sessionForPayoutQuery>['executeTakeFirstOrThrow']>
+>;
+
+function toSessionForPayout(row: SessionForPayoutRow): SessionForPayout {
   return {
     id: row.id,
     mentorId: row.mentor_id,
@@ -50,6 +50,24 @@ export async function findSessionForPayoutForUpdate(
     stripeChargeId: row.stripe_charge_id,
     stripeAccountId: row.stripe_account_id,
   };
+}
+
+/** Loads a session with its mentor's account and locks the session row until the transaction ends. */
+export async function findSessionForPayoutForUpdate(
+  trx: DbOrTrx,
+  sessionId: string,
+): Promise<SessionForPayout | undefined> {
+  const row = await sessionForPayoutQuery(trx, sessionId).forUpdate('sessions').executeTakeFirst();
+  return row && toSessionForPayout(row);
+}
+
+/** The same, read without a lock: for the operator tools, which never pay. */
+export async function findSessionForPayout(
+  db: DbOrTrx,
+  sessionId: string,
+): Promise<SessionForPayout | undefined> {
+  const row = await sessionForPayoutQuery(db, sessionId).executeTakeFirst();
+  return row && toSessionForPayout(row);
 }
 
 /** Moves a pending session to a final payout status; false if it was no longer pending. */

@@ -1,6 +1,7 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { findPayout } from '../../shared/db/payouts.repository.ts';
+import { findSessionForPayout } from '../../shared/db/sessions.repository.ts';
 import { checkEligibility, payoutDecision } from '../../shared/payout-policy.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import type { CliDeps } from '../cli-deps.ts';
@@ -20,42 +21,11 @@ export async function retryCommand(deps: CliDeps, sessionId: string): Promise<nu
   };
   if (!z.guid().safeParse(sessionId).success)
     return refuse(`"${sessionId}" is not a session id (uuid)`);
-  const session = await deps.db
-    .selectFrom('sessions')
-    .leftJoin('mentors', 'mentors.id', 'sessions.mentor_id')
-    .select([
-      'sessions.status',
-      'sessions.payout_status',
-      'sessions.session_end_time',
-      'sessions.price_amount',
-      'sessions.refunded_amount',
-      'sessions.currency',
-      'mentors.stripe_account_id',
-    ])
-    .where('sessions.id', '=', sessionId)
-    .executeTakeFirst();
+  const session = await findSessionForPayout(deps.db, sessionId);
   if (!session) return refuse('no session has this id');
-  const eligibility = checkEligibility(
-    {
-      status: session.status,
-      payoutStatus: session.payout_status,
-      sessionEndTime: session.session_end_time,
-      priceAmount: session.price_amount,
-      refundedAmount: session.refunded_amount,
-    },
-    deps.clock.now(),
-    deps.config.graceHours,
-  );
+  const eligibility = checkEligibility(session, deps.clock.now(), deps.config.graceHours);
   if (!eligibility.eligible) return refuse(REASONS[eligibility.reason] ?? eligibility.reason);
-  const decision = payoutDecision(
-    {
-      priceAmount: session.price_amount,
-      refundedAmount: session.refunded_amount,
-      currency: session.currency,
-      stripeAccountId: session.stripe_account_id,
-    },
-    deps.config,
-  );
+  const decision = payoutDecision(session, deps.config);
   if (decision.kind === 'not_payable')
     return refuse(`the net amount ${decision.net} is not positive`);
   if (decision.kind === 'hold') return refuse(`${decision.code}: ${decision.message}`);
