@@ -42,6 +42,9 @@ export interface PayoutsEnvironment {
      */
     maxConcurrency: number;
     platformFeeBps: number;
+    /** PAYOUT_MAX_TRANSFER_AMOUNTS / PAYOUT_MAX_DAILY_TOTALS: `usd=1000000,*=1000000`, minor units. */
+    maxTransferAmounts: string;
+    maxDailyTotals: string;
   };
   graceHours: number;
   /** Names of existing Secrets Manager secrets; the stack never holds a secret value. */
@@ -53,6 +56,8 @@ export interface PayoutsEnvironment {
 }
 
 const DAILY_AT_0600_BERLIN = { hour: 6, minute: 0, timeZone: TimeZone.EUROPE_BERLIN };
+// About 10 000 of the major unit per transfer; zero-decimal currencies in kind.
+const MAX_TRANSFER = 'jpy=1500000,krw=14000000,*=1000000';
 
 export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
   dev: {
@@ -60,7 +65,12 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     schedule: DAILY_AT_0600_BERLIN,
     alarms: { failedPayoutsThreshold: 50, dlqMaxAge: Duration.days(3) },
     logRetention: RetentionDays.TWO_WEEKS,
-    transfer: { maxConcurrency: 2, platformFeeBps: 2000 },
+    transfer: {
+      maxConcurrency: 2,
+      platformFeeBps: 2000,
+      maxTransferAmounts: MAX_TRANSFER,
+      maxDailyTotals: 'jpy=15000000,krw=140000000,*=10000000',
+    },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/dev/stripe', dbSecretName: 'payouts/dev/db' },
     retainData: false,
@@ -71,7 +81,12 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     alarms: { failedPayoutsThreshold: 20, dlqMaxAge: Duration.days(1) },
     logRetention: RetentionDays.ONE_MONTH,
     // Stripe test mode allows 25 req/s: 2 at ~300 ms ≈ 7 req/s.
-    transfer: { maxConcurrency: 2, platformFeeBps: 2000 },
+    transfer: {
+      maxConcurrency: 2,
+      platformFeeBps: 2000,
+      maxTransferAmounts: MAX_TRANSFER,
+      maxDailyTotals: 'jpy=15000000,krw=140000000,*=10000000',
+    },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/staging/stripe', dbSecretName: 'payouts/staging/db' },
     retainData: false,
@@ -82,7 +97,13 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     alarms: { failedPayoutsThreshold: 10, dlqMaxAge: Duration.hours(12) },
     logRetention: RetentionDays.ONE_YEAR,
     // Stripe live mode allows about 100 req/s: 10 at ~300 ms ≈ 33 req/s, room for the rest of the platform.
-    transfer: { maxConcurrency: 10, platformFeeBps: 2000 },
+    transfer: {
+      maxConcurrency: 10,
+      platformFeeBps: 2000,
+      maxTransferAmounts: MAX_TRANSFER,
+      // About a million of the major unit a day; raise it with the business, not at 3 a.m.
+      maxDailyTotals: 'jpy=150000000,krw=1400000000,*=100000000',
+    },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/prod/stripe', dbSecretName: 'payouts/prod/db' },
     retainData: true,

@@ -147,6 +147,8 @@ export class PayoutsStack extends Stack {
         ...commonEnvironment,
         STRIPE_SECRET_ARN: stripeSecret.secretArn,
         PLATFORM_FEE_BPS: String(config.transfer.platformFeeBps),
+        PAYOUT_MAX_TRANSFER_AMOUNTS: config.transfer.maxTransferAmounts,
+        PAYOUT_MAX_DAILY_TOTALS: config.transfer.maxDailyTotals,
         POWERTOOLS_SERVICE_NAME: SERVICE.transfer,
       },
     });

@@ -12,6 +12,7 @@ import {
   environmentFromContext,
 } from '../../infra/environments.ts';
 import { PayoutsStack, TRANSFER_TIMEOUT } from '../../infra/payouts-stack.ts';
+import { parseTransferConfig } from '../../shared/config.ts';
 import {
   MAX_RECEIVE_COUNT,
   MIN_TIME_FOR_PAYOUT_MS,
@@ -175,8 +176,19 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
       STRIPE_SECRET_ARN: expect.anything(),
       DB_SECRET_ARN: expect.anything(),
       PLATFORM_FEE_BPS: '2000',
+      PAYOUT_MAX_TRANSFER_AMOUNTS: config.transfer.maxTransferAmounts,
+      PAYOUT_MAX_DAILY_TOTALS: config.transfer.maxDailyTotals,
       POWERTOOLS_SERVICE_NAME: 'payouts-transfer',
     });
+    // The limits must be values the transfer Lambda accepts, or it would fail at start.
+    expect(() =>
+      parseTransferConfig({
+        DATABASE_URL: 'postgres://x@h/db',
+        STRIPE_SECRET_KEY: 'sk_test_x',
+        PAYOUT_MAX_TRANSFER_AMOUNTS: config.transfer.maxTransferAmounts,
+        PAYOUT_MAX_DAILY_TOTALS: config.transfer.maxDailyTotals,
+      }),
+    ).not.toThrow();
     expect(Object.keys(scan)).not.toContain('STRIPE_SECRET_ARN');
     for (const variables of [scan, transfer]) {
       expect(Object.keys(variables)).not.toContain('STRIPE_SECRET_KEY');
