@@ -13,8 +13,10 @@ import type { TransferDeps } from './handle-payout-record.ts';
 export const log = createLogger(SERVICE.transfer);
 export const metrics = createMetrics(SERVICE.transfer);
 
-// One SQS batch is at most 10 records processed in parallel.
-const MAX_DB_CONNECTIONS = 10;
+// Records are processed one at a time and each uses one connection at a time; a second allows
+// for overlap. Kept small because every pooled connection is one more that turns stale (and
+// fails one delivery, which SQS retries) after a database restart or failover.
+const MAX_DB_CONNECTIONS = 2;
 
 export const transferDeps = oncePerColdStart(buildTransferDeps);
 

@@ -50,6 +50,7 @@ type Step =
   | { kind: 'deliver'; session: number; crash: Crash; stripeFault: StripeFault }
   | { kind: 'concurrent'; session: number; copies: number }
   | { kind: 'leaseExpires' }
+  | { kind: 'poolFills'; connections: number }
   | { kind: 'dayPasses' };
 
 const sessionSpec = fc.record<SessionSpec>({
@@ -103,6 +104,13 @@ const step = (sessions: number): fc.Arbitrary<Step> =>
       }),
     },
     { weight: 1, arbitrary: fc.constant({ kind: 'leaseExpires' as const }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        kind: fc.constant('poolFills' as const),
+        connections: fc.integer({ min: 2, max: 8 }),
+      }),
+    },
     { weight: 1, arbitrary: fc.constant({ kind: 'dayPasses' as const }) },
   );
 
@@ -117,6 +125,8 @@ describe('the money path under random faults (property)', () => {
   let database: TestDatabase;
   let stripe: StripeStandIn;
   let admin: pg.Client;
+  /** Backends the last killDatabase fault terminated. */
+  let killedPids: number[] = [];
 
   beforeAll(async () => {
     [database, stripe] = await Promise.all([createTestDatabase(), startStripeStandIn()]);
@@ -176,14 +186,34 @@ describe('the money path under random faults (property)', () => {
         // The database drops every connection of the payout code between Stripe's answer and the record.
         return {
           afterStripeCall: async () => {
-            await admin.query(
-              'select pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+            const { rows } = await admin.query<{ pid: number }>(
+              'select pid, pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
             );
+            killedPids.push(...rows.map((row) => row.pid));
           },
         };
       default:
         return {};
     }
+  }
+
+  /**
+   * pg_terminate_backend only signals the backends. SQS redelivers after the visibility timeout,
+   * long after they have exited and the pool has dropped its dead clients; without this wait the
+   * next deliveries would pick up pooled connections still dying from this fault.
+   */
+  async function untilKilledConnectionsAreGone(): Promise<void> {
+    for (;;) {
+      const { rows } = await admin.query<{ alive: number }>(
+        'select count(*)::int as alive from pg_stat_activity where pid = any($1::int[])',
+        [killedPids],
+      );
+      if (rows[0]?.alive === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    killedPids = [];
+    // One more turn of the event loop, so the pool reads the closed sockets and drops those clients.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   function injectStripeFault(fault: StripeFault): void {
@@ -213,8 +243,16 @@ describe('the money path under random faults (property)', () => {
         injectStripeFault(current.stripeFault);
         await deliver(current.session, crashFaults(current.crash));
         stripe.clearFaults();
+        if (current.crash === 'killDatabase') await untilKilledConnectionsAreGone();
       } else if (current.kind === 'concurrent') {
         await Promise.all(Array.from({ length: current.copies }, () => deliver(current.session)));
+      } else if (current.kind === 'poolFills') {
+        // Other work leaves idle connections in the pool, for a later kill to leave dead there.
+        await Promise.all(
+          Array.from({ length: current.connections }, () =>
+            sql`select pg_sleep(0.02)`.execute(database.db),
+          ),
+        );
       } else if (current.kind === 'leaseExpires') {
         clock.set(new Date(clock.now().getTime() + LEASE_MS + 1));
       } else {
@@ -342,6 +380,16 @@ describe('the money path under random faults (property)', () => {
     await run(
       [{ currency: 'jpy', price: 6072, refunded: 3366, account: 'active', charged: false }],
       [{ kind: 'deliver', session: 0, crash: 'killDatabase', stripeFault: 'none' }],
+    );
+  });
+
+  it('regression (CI): connections killed while the pool holds several idle ones, then redelivered', async () => {
+    await run(
+      [{ currency: 'usd', price: 15_367, refunded: 3106, account: 'active', charged: false }],
+      [
+        { kind: 'poolFills', connections: 6 },
+        { kind: 'deliver', session: 0, crash: 'killDatabase', stripeFault: 'none' },
+      ],
     );
   });
 });
