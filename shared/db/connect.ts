@@ -28,6 +28,11 @@ export interface DbOptions {
 }
 
 export function createDb(settings: ConnectionSettings, options: DbOptions = {}): Db {
+  return dbOverPool(createPool(settings, options));
+}
+
+/** The pool behind a Db, for callers that must see its clients (tests of connection loss). */
+export function createPool(settings: ConnectionSettings, options: DbOptions = {}): pg.Pool {
   const base = typeof settings === 'string' ? { connectionString: settings } : settings;
   const pool = new pg.Pool({
     max: options.maxConnections ?? 10,
@@ -42,5 +47,9 @@ export function createDb(settings: ConnectionSettings, options: DbOptions = {}):
   const onError = options.onPoolError ?? (() => {});
   pool.on('error', onError);
   pool.on('connect', (client) => client.on('error', onError));
+  return pool;
+}
+
+export function dbOverPool(pool: pg.Pool): Db {
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

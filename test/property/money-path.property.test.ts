@@ -12,6 +12,8 @@ import {
   type StripeStandIn,
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
+import { createPool, dbOverPool } from '../../shared/db/connect.ts';
+import type { Db } from '../../shared/db/database.ts';
 import { netAmount } from '../../shared/payout-policy.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import { fixedClock, recordingLog } from '../helpers/fakes.ts';
@@ -125,22 +127,31 @@ describe('the money path under random faults (property)', () => {
   let database: TestDatabase;
   let stripe: StripeStandIn;
   let admin: pg.Client;
+  /** The payout code's pool, held so that a test can see which connections it still has. */
+  let pool: pg.Pool;
+  let db: Db;
+  const pooledClients = new Set<pg.Client>();
   /** Backends the last killDatabase fault terminated. */
   let killedPids: number[] = [];
 
   beforeAll(async () => {
     [database, stripe] = await Promise.all([createTestDatabase(), startStripeStandIn()]);
+    pool = createPool(database.url);
+    pool.on('connect', (client) => pooledClients.add(client));
+    pool.on('remove', (client) => pooledClients.delete(client));
+    db = dbOverPool(pool);
     admin = new pg.Client({ connectionString: database.url });
     admin.on('error', () => {});
     await admin.connect();
   });
   afterAll(async () => {
     await admin.end();
+    await db.destroy();
     await Promise.all([database.close(), stripe.close()]);
   });
 
   async function seed(specs: SessionSpec[], now: Date): Promise<string[]> {
-    await sql`truncate payout_attempts, payouts, sessions, mentors`.execute(database.db);
+    await sql`truncate payout_attempts, payouts, sessions, mentors`.execute(db);
     stripe.reset();
     const ids: string[] = [];
     for (const [index, spec] of specs.entries()) {
@@ -149,11 +160,8 @@ describe('the money path under random faults (property)', () => {
         stripe.setAccount(account, spec.account as 'active' | 'restricted');
       const mentorId = randomUUID();
       const sessionId = randomUUID();
-      await database.db
-        .insertInto('mentors')
-        .values({ id: mentorId, stripe_account_id: account })
-        .execute();
-      await database.db
+      await db.insertInto('mentors').values({ id: mentorId, stripe_account_id: account }).execute();
+      await db
         .insertInto('sessions')
         .values({
           id: sessionId,
@@ -198,22 +206,18 @@ describe('the money path under random faults (property)', () => {
   }
 
   /**
-   * pg_terminate_backend only signals the backends. SQS redelivers after the visibility timeout,
-   * long after they have exited and the pool has dropped its dead clients; without this wait the
-   * next deliveries would pick up pooled connections still dying from this fault.
+   * pg_terminate_backend only signals the backends; the pool drops a client once it reads the
+   * closed socket. SQS redelivers after the visibility timeout, long after that, so the fault is
+   * over only when the pool holds none of the killed connections any more.
    */
   async function untilKilledConnectionsAreGone(): Promise<void> {
-    for (;;) {
-      const { rows } = await admin.query<{ alive: number }>(
-        'select count(*)::int as alive from pg_stat_activity where pid = any($1::int[])',
-        [killedPids],
+    const killed = new Set(killedPids);
+    const holdsKilled = () =>
+      [...pooledClients].some((client) =>
+        killed.has((client as pg.Client & { processID: number }).processID),
       );
-      if (rows[0]?.alive === 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
+    while (holdsKilled()) await new Promise((resolve) => setTimeout(resolve, 5));
     killedPids = [];
-    // One more turn of the event loop, so the pool reads the closed sockets and drops those clients.
-    await new Promise((resolve) => setImmediate(resolve));
   }
 
   function injectStripeFault(fault: StripeFault): void {
@@ -228,7 +232,7 @@ describe('the money path under random faults (property)', () => {
     const ids = await seed(specs, clock.now());
     const stripeClient = createStripeClient('sk_test_property', stripe.url);
     const deps = (faults: PayoutFaults = {}): PaySessionDeps => ({
-      db: database.db,
+      db: db,
       stripe: stripeClient,
       clock,
       log: recordingLog(),
@@ -249,9 +253,7 @@ describe('the money path under random faults (property)', () => {
       } else if (current.kind === 'poolFills') {
         // Other work leaves idle connections in the pool, for a later kill to leave dead there.
         await Promise.all(
-          Array.from({ length: current.connections }, () =>
-            sql`select pg_sleep(0.02)`.execute(database.db),
-          ),
+          Array.from({ length: current.connections }, () => sql`select pg_sleep(0.02)`.execute(db)),
         );
       } else if (current.kind === 'leaseExpires') {
         clock.set(new Date(clock.now().getTime() + LEASE_MS + 1));
@@ -272,16 +274,9 @@ describe('the money path under random faults (property)', () => {
 
   async function checkInvariants(specs: SessionSpec[], ids: string[]): Promise<void> {
     const transfers = stripe.transfers();
-    const sessions = await database.db
-      .selectFrom('sessions')
-      .select(['id', 'payout_status'])
-      .execute();
+    const sessions = await db.selectFrom('sessions').select(['id', 'payout_status']).execute();
     const status = new Map(sessions.map((row) => [row.id, row.payout_status]));
-    const attempts = await database.db
-      .selectFrom('payout_attempts')
-      .selectAll()
-      .orderBy('id')
-      .execute();
+    const attempts = await db.selectFrom('payout_attempts').selectAll().orderBy('id').execute();
     const paidAtStripe = new Map<string, number>();
     const paidHere = new Map<string, number>();
 
