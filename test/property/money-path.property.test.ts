@@ -216,7 +216,12 @@ describe('the money path under random faults (property)', () => {
       [...pooledClients].some((client) =>
         killed.has((client as pg.Client & { processID: number }).processID),
       );
-    while (holdsKilled()) await new Promise((resolve) => setTimeout(resolve, 5));
+    const deadline = Date.now() + 10_000;
+    while (holdsKilled()) {
+      if (Date.now() > deadline)
+        throw new Error('The pool still holds killed connections after 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
     killedPids = [];
   }
 
@@ -232,7 +237,7 @@ describe('the money path under random faults (property)', () => {
     const ids = await seed(specs, clock.now());
     const stripeClient = createStripeClient('sk_test_property', stripe.url);
     const deps = (faults: PayoutFaults = {}): PaySessionDeps => ({
-      db: db,
+      db,
       stripe: stripeClient,
       clock,
       log: recordingLog(),
