@@ -1,5 +1,7 @@
+import type { PaySessionDeps } from '../../lambdas/transfer/pay-session.ts';
 import type { Clock } from '../../shared/clock.ts';
 import type { Log } from '../../shared/logger.ts';
+import type { AmountLimits } from '../../shared/payout-policy.ts';
 
 export interface RecordedLog {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -31,5 +33,25 @@ export function fixedClock(now: Date): Clock & { set(next: Date): void } {
     set(next) {
       current = next;
     },
+  };
+}
+
+/** Amount limits high enough that no test reaches them unless it sets its own. */
+export const GENEROUS_LIMITS: AmountLimits = {
+  perTransfer: { '*': 1_000_000 },
+  dailyTotal: { '*': 100_000_000 },
+};
+
+/** paySession's config as the tests use it: a 20 % fee, 24 h grace, a 90 s lease, not paused. */
+export function testPayoutConfig(
+  overrides: Partial<PaySessionDeps['config']> = {},
+): PaySessionDeps['config'] {
+  return {
+    feeBps: 2000,
+    graceHours: 24,
+    paused: false,
+    leaseMs: 90_000,
+    limits: GENEROUS_LIMITS,
+    ...overrides,
   };
 }

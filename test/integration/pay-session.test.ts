@@ -17,11 +17,11 @@ import {
   insertSession,
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
-import { fixedClock, recordingLog } from '../helpers/fakes.ts';
+import { fixedClock, GENEROUS_LIMITS, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 const ACCOUNT = 'acct_1PaySessionTests';
-const LEASE_MS = 90_000;
+const LEASE_MS = testPayoutConfig().leaseMs;
 
 describe('paySession recovery', () => {
   let database: TestDatabase;
@@ -43,7 +43,7 @@ describe('paySession recovery', () => {
     stripe.setAccount(ACCOUNT, 'active');
     clock = fixedClock(new Date());
     log = recordingLog();
-    limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { '*': 100_000_000 } };
+    limits = GENEROUS_LIMITS;
     faults = {};
   });
 
@@ -53,7 +53,7 @@ describe('paySession recovery', () => {
       stripe: createStripeClient('sk_test_pay_session', stripe.url),
       clock,
       log,
-      config: { feeBps: 2000, graceHours: 24, paused: false, leaseMs: LEASE_MS, limits },
+      config: testPayoutConfig({ limits }),
       faults,
     };
   }

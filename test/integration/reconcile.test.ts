@@ -15,7 +15,7 @@ import {
   insertSession,
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
-import { fixedClock, recordingLog } from '../helpers/fakes.ts';
+import { fixedClock, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 const ACCOUNT = 'acct_1Reconcile';
@@ -53,13 +53,7 @@ describe('reconcile', () => {
         stripe,
         clock: fixedClock(new Date()),
         log: recordingLog(),
-        config: {
-          feeBps: 2000,
-          graceHours: 24,
-          paused: false,
-          leaseMs: 90_000,
-          limits: { perTransfer: { '*': 1_000_000 }, dailyTotal: { '*': 100_000_000 } },
-        },
+        config: testPayoutConfig(),
       },
       sessionId,
     );

@@ -16,7 +16,7 @@ import { createPool, dbOverPool } from '../../shared/db/connect.ts';
 import type { Db } from '../../shared/db/database.ts';
 import { netAmount } from '../../shared/payout-policy.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
-import { fixedClock, recordingLog } from '../helpers/fakes.ts';
+import { fixedClock, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 /**
@@ -30,10 +30,9 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
 const RUNS = Number(process.env.PAYOUT_PROPERTY_RUNS ?? 200);
 /** Fixes fast-check's seed, e.g. to replay a reported failure or to split a soak run. */
 const SEED = process.env.PAYOUT_PROPERTY_SEED;
-const FEE_BPS = 2000;
-const LEASE_MS = 90_000;
+const CONFIG = testPayoutConfig();
+const LEASE_MS = CONFIG.leaseMs;
 const HOUR_MS = 3_600_000;
-const LIMITS = { perTransfer: { '*': 1_000_000 }, dailyTotal: { '*': 100_000_000 } };
 
 type AccountKind = 'active' | 'restricted' | 'unknown' | 'none';
 
@@ -241,7 +240,7 @@ describe('the money path under random faults (property)', () => {
       stripe: stripeClient,
       clock,
       log: recordingLog(),
-      config: { feeBps: FEE_BPS, graceHours: 24, paused: false, leaseMs: LEASE_MS, limits: LIMITS },
+      config: CONFIG,
       faults,
     });
     const deliver = (session: number, faults?: PayoutFaults) =>
@@ -292,7 +291,7 @@ describe('the money path under random faults (property)', () => {
       const paidAttempts = ownAttempts.filter((attempt) => attempt.outcome === 'paid');
       const { net } = netAmount(
         { priceAmount: spec.price, refundedAmount: spec.refunded },
-        FEE_BPS,
+        CONFIG.feeBps,
       );
 
       // At most one transfer per session, whatever happened.
