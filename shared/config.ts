@@ -68,14 +68,10 @@ const transferSchema = commonSchema.extend({
   PAYOUT_MAX_DAILY_TOTALS: amountsPerCurrency.prefault('jpy=150000000,krw=1400000000,*=100000000'),
 });
 
-const operatorSchema = transferSchema
-  .omit({ STRIPE_SECRET_KEY: true, STRIPE_SECRET_ARN: true })
-  .extend({
-    STRIPE_SECRET_KEY: transferSchema.shape.STRIPE_SECRET_KEY,
-    STRIPE_SECRET_ARN: transferSchema.shape.STRIPE_SECRET_ARN,
-    PAYOUT_QUEUE_URL: httpUrl.optional(),
-    PAYOUT_DLQ_URL: httpUrl.optional(),
-  });
+const operatorSchema = transferSchema.extend({
+  PAYOUT_QUEUE_URL: httpUrl.optional(),
+  PAYOUT_DLQ_URL: httpUrl.optional(),
+});
 
 export type DatabaseSource = { url: string } | { secretArn: string };
 export type StripeKeySource = { key: string } | { secretArn: string };
@@ -120,10 +116,7 @@ export function parseOperatorConfig(env: Env): OperatorConfig {
     database: databaseSource(vars),
     graceHours: vars.PAYOUT_GRACE_HOURS,
     feeBps: vars.PLATFORM_FEE_BPS,
-    limits: {
-      perTransfer: vars.PAYOUT_MAX_TRANSFER_AMOUNTS,
-      dailyTotal: vars.PAYOUT_MAX_DAILY_TOTALS,
-    },
+    limits: amountLimits(vars),
     stripeKey,
     stripeApiBase: vars.STRIPE_API_BASE,
     queueUrl: vars.PAYOUT_QUEUE_URL,
@@ -151,10 +144,14 @@ export function parseTransferConfig(env: Env): TransferConfig {
     stripeKey: stripeKeySource(vars),
     stripeApiBase: vars.STRIPE_API_BASE,
     feeBps: vars.PLATFORM_FEE_BPS,
-    limits: {
-      perTransfer: vars.PAYOUT_MAX_TRANSFER_AMOUNTS,
-      dailyTotal: vars.PAYOUT_MAX_DAILY_TOTALS,
-    },
+    limits: amountLimits(vars),
+  };
+}
+
+function amountLimits(vars: z.infer<typeof transferSchema>): AmountLimits {
+  return {
+    perTransfer: vars.PAYOUT_MAX_TRANSFER_AMOUNTS,
+    dailyTotal: vars.PAYOUT_MAX_DAILY_TOTALS,
   };
 }
 
