@@ -58,6 +58,8 @@ export interface PayoutsEnvironment {
 const DAILY_AT_0600_BERLIN = { hour: 6, minute: 0, timeZone: TimeZone.EUROPE_BERLIN };
 // About 10 000 of the major unit per transfer; zero-decimal currencies in kind.
 const MAX_TRANSFER = 'jpy=1500000,krw=14000000,*=1000000';
+// A tenth of prod's daily totals: dev and staging move test-mode money only.
+const NON_PROD_DAILY_TOTALS = 'jpy=15000000,krw=140000000,*=10000000';
 
 export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
   dev: {
@@ -69,7 +71,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
       maxConcurrency: 2,
       platformFeeBps: 2000,
       maxTransferAmounts: MAX_TRANSFER,
-      maxDailyTotals: 'jpy=15000000,krw=140000000,*=10000000',
+      maxDailyTotals: NON_PROD_DAILY_TOTALS,
     },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/dev/stripe', dbSecretName: 'payouts/dev/db' },
@@ -85,7 +87,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
       maxConcurrency: 2,
       platformFeeBps: 2000,
       maxTransferAmounts: MAX_TRANSFER,
-      maxDailyTotals: 'jpy=15000000,krw=140000000,*=10000000',
+      maxDailyTotals: NON_PROD_DAILY_TOTALS,
     },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/staging/stripe', dbSecretName: 'payouts/staging/db' },
