@@ -4,9 +4,47 @@ import {
   type StripeStandIn,
   startStripeStandIn,
 } from '../local/stripe-stand-in/stripe-stand-in.ts';
+import { createStripeClient } from '../shared/stripe-client.ts';
 
 const ACTIVE = 'acct_1StandInActive';
 const RESTRICTED = 'acct_1StandInRestricted';
+const OTHER = 'acct_1StandInOther';
+const INSUFFICIENT_FUNDS =
+  'You have insufficient available funds in your Stripe account. Try adding funds directly to your available balance by creating Top-ups.';
+
+function sdk(
+  standIn: StripeStandIn,
+  { maxNetworkRetries = 0, timeout }: { maxNetworkRetries?: number; timeout?: number } = {},
+): Stripe {
+  return new Stripe('sk_test_standin', {
+    host: '127.0.0.1',
+    port: standIn.port,
+    protocol: 'http',
+    maxNetworkRetries,
+    telemetry: false,
+    ...(timeout !== undefined && { timeout }),
+  });
+}
+
+/** The error a call failed with; fails the test if the call succeeded. */
+async function failure(call: Promise<unknown>): Promise<Stripe.errors.StripeError> {
+  try {
+    await call;
+  } catch (error) {
+    return error as Stripe.errors.StripeError;
+  }
+  throw new Error('Expected the call to fail');
+}
+
+async function elapsedMs(call: () => Promise<unknown>): Promise<number> {
+  const start = performance.now();
+  await call();
+  return performance.now() - start;
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const ids = (transfers: Array<{ id: string }>) => transfers.map((transfer) => transfer.id);
 
 describe('Stripe stand-in, through the real stripe SDK', () => {
   let standIn: StripeStandIn;
@@ -277,6 +315,673 @@ describe('Stripe stand-in, through the real stripe SDK', () => {
         type: 'invalid_request_error',
         message: expect.stringContaining('Unrecognized request URL'),
       },
+    });
+  });
+
+  describe('slow executions that outlive the client', () => {
+    it('keeps executing a create the client abandoned: 409 meanwhile, one transfer, then the stored 200', async () => {
+      standIn.slowNext(1, 300);
+      const impatient = sdk(standIn, { timeout: 100 });
+
+      const abandoned = await failure(
+        impatient.transfers.create(params(), { idempotencyKey: 'k-slow' }),
+      );
+      const inFlightAfterTimeout = standIn.inFlight();
+      const meanwhile = await failure(
+        client().transfers.create(params(), { idempotencyKey: 'k-slow' }),
+      );
+      await standIn.whenIdle();
+      const replay = await client().transfers.create(params(), { idempotencyKey: 'k-slow' });
+
+      expect(abandoned).toBeInstanceOf(Stripe.errors.StripeConnectionError);
+      expect(inFlightAfterTimeout).toBe(1);
+      // stripe-node classes a 409 as StripeAPIError; the raw type says idempotency_error.
+      expect(meanwhile).toBeInstanceOf(Stripe.errors.StripeAPIError);
+      expect(meanwhile).toMatchObject({
+        statusCode: 409,
+        rawType: 'idempotency_error',
+        code: 'idempotency_key_in_use',
+      });
+      expect(standIn.inFlight()).toBe(0);
+      expect(standIn.transfers()).toHaveLength(1);
+      expect(replay.id).toBe(standIn.transfers()[0]?.id);
+      expect(replay.lastResponse.headers['idempotent-replayed']).toBe('true');
+      expect(standIn.requests().map((request) => [request.status, request.replayed])).toEqual([
+        [200, false],
+        [409, false],
+        [200, true],
+      ]);
+    });
+
+    it('gives the production client, timing out, the transfer on its retry with the same key', async () => {
+      standIn.slowNext(1, 300);
+      const stripe = createStripeClient('sk_test_standin', standIn.url, { timeoutMs: 100 });
+
+      const transfer = await stripe.transfers.create(params(), { idempotencyKey: 'k-prod' });
+
+      expect(standIn.transfers()).toEqual([transfer]);
+      expect(transfer.lastResponse.headers['idempotent-replayed']).toBe('true');
+    });
+
+    it('slows only the next n executions, not replays', async () => {
+      standIn.slowNext(2, 200);
+
+      const first = await elapsedMs(() =>
+        client().transfers.create(params(), { idempotencyKey: 'k-slow-a' }),
+      );
+      const replay = await elapsedMs(() =>
+        client().transfers.create(params(), { idempotencyKey: 'k-slow-a' }),
+      );
+      const second = await elapsedMs(() =>
+        client().transfers.create(params(), { idempotencyKey: 'k-slow-b' }),
+      );
+      const third = await elapsedMs(() =>
+        client().transfers.create(params(), { idempotencyKey: 'k-slow-c' }),
+      );
+
+      expect(first).toBeGreaterThanOrEqual(190);
+      expect(replay).toBeLessThan(150);
+      expect(second).toBeGreaterThanOrEqual(190);
+      expect(third).toBeLessThan(150);
+      expect(standIn.transfers()).toHaveLength(3);
+    });
+
+    it('decides the refusal when the slow execution ends, and stores it', async () => {
+      standIn.setBalance('usd', 5000);
+      standIn.slowNext(1, 150);
+
+      const slow = client().transfers.create(params({ amount: 4000 }), {
+        idempotencyKey: 'k-late',
+      });
+      await pause(30);
+      await client().transfers.create(params({ amount: 2000 }), { idempotencyKey: 'k-early' });
+
+      await expect(slow).rejects.toMatchObject({ code: 'balance_insufficient' });
+      expect(standIn.transfers().map((transfer) => transfer.amount)).toEqual([2000]);
+    });
+
+    it('still honours setLatency on every create', async () => {
+      standIn.setLatency(150);
+
+      const took = await elapsedMs(() => client().transfers.create(params()));
+
+      expect(took).toBeGreaterThanOrEqual(140);
+    });
+
+    it('discards an execution still running when the stand-in is reset', async () => {
+      standIn.slowNext(1, 150);
+      const running = client().transfers.create(params(), { idempotencyKey: 'k-reset' });
+      await pause(30);
+
+      standIn.reset();
+      await standIn.whenIdle();
+
+      await expect(running).rejects.toBeInstanceOf(Stripe.errors.StripeAPIError);
+      expect(standIn.transfers()).toEqual([]);
+      expect(standIn.inFlight()).toBe(0);
+    });
+  });
+
+  describe('platform balance', () => {
+    it('refuses a transfer above the balance with balance_insufficient and replays that refusal after a top-up', async () => {
+      standIn.setBalance('usd', 1000);
+
+      const refused = await failure(
+        client().transfers.create(params(), { idempotencyKey: 'k-funds' }),
+      );
+      standIn.setBalance('usd', 10_000);
+      const replayed = await failure(
+        client().transfers.create(params(), { idempotencyKey: 'k-funds' }),
+      );
+      const fresh = await client().transfers.create(params(), { idempotencyKey: 'k-funds-2' });
+
+      expect(refused).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      expect(refused).toMatchObject({
+        statusCode: 400,
+        code: 'balance_insufficient',
+        message: INSUFFICIENT_FUNDS,
+      });
+      expect(refused.headers?.['idempotent-replayed']).toBeUndefined();
+      expect(replayed).toMatchObject({ statusCode: 400, code: 'balance_insufficient' });
+      expect(replayed.headers?.['idempotent-replayed']).toBe('true');
+      expect(standIn.transfers()).toEqual([fresh]);
+      expect(standIn.balance('usd')).toBe(8500);
+    });
+
+    it('subtracts a transfer from the balance of its own currency only', async () => {
+      standIn.setBalance('usd', 2000);
+
+      await client().transfers.create(params({ amount: 1500 }));
+      await client().transfers.create(params({ amount: 1500, currency: 'eur' }));
+      const overdrawn = client().transfers.create(params({ amount: 501 }));
+
+      await expect(overdrawn).rejects.toMatchObject({ code: 'balance_insufficient' });
+      expect(standIn.balance('usd')).toBe(500);
+      expect(standIn.balance('eur')).toBeNull();
+    });
+
+    it('pays a transfer with source_transaction from its charge, not the balance', async () => {
+      standIn.setBalance('usd', 0);
+
+      const transfer = await client().transfers.create(params({ source_transaction: 'ch_paid' }));
+
+      expect(standIn.transfers()).toEqual([transfer]);
+      expect(standIn.balance('usd')).toBe(0);
+    });
+
+    it('treats a balance set to null as unlimited', async () => {
+      standIn.setBalance('usd', 0);
+      standIn.setBalance('usd', null);
+
+      await client().transfers.create(params({ amount: 999_999 }));
+
+      expect(standIn.balance('usd')).toBeNull();
+      expect(standIn.transfers()).toHaveLength(1);
+    });
+  });
+
+  describe('charges named by source_transaction', () => {
+    it('refuses an unregistered charge when charges must exist, and stores the refusal', async () => {
+      standIn.setChargesMustExist(true);
+
+      const refused = await failure(
+        client().transfers.create(params({ source_transaction: 'ch_ghost' }), {
+          idempotencyKey: 'k-ghost',
+        }),
+      );
+      standIn.setCharge('ch_ghost', { amount: 5000, currency: 'usd' });
+      const replayed = await failure(
+        client().transfers.create(params({ source_transaction: 'ch_ghost' }), {
+          idempotencyKey: 'k-ghost',
+        }),
+      );
+
+      expect(refused).toMatchObject({
+        type: 'StripeInvalidRequestError',
+        statusCode: 400,
+        code: 'resource_missing',
+        param: 'source_transaction',
+        message: "No such charge: 'ch_ghost'",
+      });
+      expect(replayed.headers?.['idempotent-replayed']).toBe('true');
+      expect(standIn.transfers()).toEqual([]);
+    });
+
+    it('accepts an unregistered charge by default as one of unlimited amount', async () => {
+      const transfer = await client().transfers.create(
+        params({ amount: 1_000_000, source_transaction: 'ch_prop_0' }),
+      );
+
+      expect(transfer.source_transaction).toBe('ch_prop_0');
+    });
+
+    it('refuses a transfer above what remains of its charge, and stores the refusal', async () => {
+      standIn.setCharge('ch_1', { amount: 2000, currency: 'usd' });
+      await client().transfers.create(params({ amount: 1500, source_transaction: 'ch_1' }));
+
+      const refused = await failure(
+        client().transfers.create(params({ amount: 600, source_transaction: 'ch_1' }), {
+          idempotencyKey: 'k-over',
+        }),
+      );
+      const rest = await client().transfers.create(
+        params({ amount: 500, source_transaction: 'ch_1' }),
+      );
+      const replayed = await failure(
+        client().transfers.create(params({ amount: 600, source_transaction: 'ch_1' }), {
+          idempotencyKey: 'k-over',
+        }),
+      );
+
+      expect(refused).toMatchObject({
+        type: 'StripeInvalidRequestError',
+        statusCode: 400,
+        message: expect.stringContaining('ch_1'),
+      });
+      expect(rest.amount).toBe(500);
+      expect(replayed.headers?.['idempotent-replayed']).toBe('true');
+      expect(standIn.transfers().map((transfer) => transfer.amount)).toEqual([1500, 500]);
+    });
+
+    it('refuses a currency other than the charge’s, with no code', async () => {
+      standIn.setCharge('ch_eur', { amount: 5000, currency: 'eur' });
+
+      const refused = await failure(
+        client().transfers.create(params({ source_transaction: 'ch_eur' })),
+      );
+
+      expect(refused).toMatchObject({
+        type: 'StripeInvalidRequestError',
+        statusCode: 400,
+        param: 'currency',
+        message:
+          "The currency of source_transaction's balance transaction (eur) must be the same as the transfer currency (usd)",
+      });
+      expect(refused.code).toBeUndefined();
+    });
+
+    it('files a transfer under its charge’s group when fileUnderChargeGroup is on', async () => {
+      standIn.fileUnderChargeGroup(true);
+      standIn.setCharge('ch_grouped', { amount: 5000, currency: 'usd', transferGroup: 'order_9' });
+
+      const grouped = await client().transfers.create(params({ source_transaction: 'ch_grouped' }));
+      const defaulted = await client().transfers.create(params({ source_transaction: 'ch_loose' }));
+      const plain = await client().transfers.create(params());
+      const underSession = await client().transfers.list({ transfer_group: 'session_1' });
+
+      expect(grouped.transfer_group).toBe('order_9');
+      expect(defaulted.transfer_group).toBe('group_ch_loose');
+      expect(plain.transfer_group).toBe('session_1');
+      expect(ids(underSession.data)).toEqual([plain.id]);
+    });
+
+    it('keeps the client’s transfer_group while fileUnderChargeGroup is off, as after reset', async () => {
+      standIn.fileUnderChargeGroup(true);
+      standIn.reset();
+      standIn.setAccount(ACTIVE, 'active');
+
+      const transfer = await client().transfers.create(params({ source_transaction: 'ch_x' }));
+
+      expect(transfer.transfer_group).toBe('session_1');
+    });
+  });
+
+  describe('failures around execution', () => {
+    it('creates the transfer and answers a stored 500 after failNextAfterCreate', async () => {
+      standIn.failNextAfterCreate(1);
+
+      const first = await failure(
+        client().transfers.create(params(), { idempotencyKey: 'k-after' }),
+      );
+      const replayed = await failure(
+        client().transfers.create(params(), { idempotencyKey: 'k-after' }),
+      );
+      const next = await client().transfers.create(params(), { idempotencyKey: 'k-after-2' });
+
+      expect(first).toBeInstanceOf(Stripe.errors.StripeAPIError);
+      expect(first.statusCode).toBe(500);
+      expect(replayed).toBeInstanceOf(Stripe.errors.StripeAPIError);
+      expect(replayed.headers).toMatchObject({
+        'idempotent-replayed': 'true',
+        'stripe-should-retry': 'false',
+      });
+      expect(standIn.transfers()).toHaveLength(2);
+      expect(standIn.transfers()[1]).toEqual(next);
+    });
+
+    it('gives the SDK’s own retry the replayed 500 after failNextAfterCreate, with one transfer', async () => {
+      standIn.failNextAfterCreate(1);
+
+      const error = await failure(
+        client(2).transfers.create(params(), { idempotencyKey: 'k-after-retry' }),
+      );
+
+      expect(error.headers?.['idempotent-replayed']).toBe('true');
+      expect(standIn.transfers()).toHaveLength(1);
+      expect(standIn.requests().map((request) => [request.status, request.replayed])).toEqual([
+        [500, false],
+        [500, true],
+      ]);
+    });
+
+    it('answers an edge 503 that creates nothing and is not stored', async () => {
+      standIn.failNext(1, 503);
+
+      const edge = await failure(client().transfers.create(params(), { idempotencyKey: 'k-503' }));
+      const transfer = await client().transfers.create(params(), { idempotencyKey: 'k-503' });
+
+      expect(edge).toBeInstanceOf(Stripe.errors.StripeAPIError);
+      expect(edge.statusCode).toBe(503);
+      expect(standIn.transfers()).toEqual([transfer]);
+      expect(transfer.lastResponse.headers['idempotent-replayed']).toBeUndefined();
+    });
+
+    it('gives an injected 429 the Stripe-Rate-Limited-Reason header', async () => {
+      standIn.failNext(1, 429);
+
+      const limited = await failure(client().transfers.create(params()));
+
+      expect(limited).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+      expect(limited.headers?.['stripe-rate-limited-reason']).toBe('endpoint-rate');
+    });
+  });
+
+  describe('listing transfers', () => {
+    it('filters by destination', async () => {
+      standIn.setAccount(OTHER, 'active');
+      const mine = await client().transfers.create(params());
+      await client().transfers.create(params({ destination: OTHER }));
+
+      const page = await client().transfers.list({ destination: ACTIVE });
+
+      expect(ids(page.data)).toEqual([mine.id]);
+      expect(page).toMatchObject({ object: 'list', url: '/v1/transfers', has_more: false });
+    });
+
+    it('answers ten transfers by default, newest first', async () => {
+      for (let index = 0; index < 12; index += 1) await client().transfers.create(params());
+
+      const page = await client().transfers.list();
+
+      expect(ids(page.data)).toEqual(ids(standIn.transfers().reverse().slice(0, 10)));
+      expect(page.has_more).toBe(true);
+    });
+
+    it('refuses an unknown parameter with parameter_unknown', async () => {
+      const call = client().transfers.list({ surprise: 'x' } as Stripe.TransferListParams);
+
+      await expect(call).rejects.toMatchObject({
+        type: 'StripeInvalidRequestError',
+        statusCode: 400,
+        code: 'parameter_unknown',
+        param: 'surprise',
+        message: 'Received unknown parameter: surprise',
+      });
+    });
+
+    it.each([0, 101, 2.5, 'ten'])(
+      'refuses limit=%s with parameter_invalid_integer',
+      async (limit) => {
+        const call = client().transfers.list({ limit } as Stripe.TransferListParams);
+
+        await expect(call).rejects.toMatchObject({
+          statusCode: 400,
+          code: 'parameter_invalid_integer',
+          param: 'limit',
+        });
+      },
+    );
+
+    it.each(['starting_after', 'ending_before'] as const)(
+      'refuses an unknown %s with No such transfer',
+      async (cursor) => {
+        const call = client().transfers.list({ [cursor]: 'tr_missing' });
+
+        await expect(call).rejects.toMatchObject({
+          type: 'StripeInvalidRequestError',
+          statusCode: 400,
+          code: 'resource_missing',
+          param: cursor,
+          message: "No such transfer: 'tr_missing'",
+        });
+      },
+    );
+
+    it('accepts expand[] and ignores it', async () => {
+      const transfer = await client().transfers.create(params());
+
+      const page = await client().transfers.list({ expand: ['data.destination'] });
+
+      expect(ids(page.data)).toEqual([transfer.id]);
+    });
+
+    it('records the decoded query of a list request', async () => {
+      await client().transfers.list({ transfer_group: 'session_1', limit: 5 });
+
+      const [request] = standIn.requests();
+
+      expect(request?.query).toEqual({ transfer_group: 'session_1', limit: '5' });
+      expect(request?.params).toEqual(request?.query);
+      expect(request?.at).toBeGreaterThan(0);
+    });
+  });
+
+  describe('faults on listing', () => {
+    it('fails the next list with an injected 500 and does not cache it', async () => {
+      const transfer = await client().transfers.create(params());
+      standIn.failNextList(1, 500);
+
+      const failed = await failure(client().transfers.list());
+      const page = await client().transfers.list();
+
+      expect(failed).toBeInstanceOf(Stripe.errors.StripeAPIError);
+      expect(failed.statusCode).toBe(500);
+      expect(ids(page.data)).toEqual([transfer.id]);
+    });
+
+    it('lets the SDK’s retries get past an injected 500 on a list', async () => {
+      standIn.failNextList(1, 500);
+
+      const page = await client(2).transfers.list();
+
+      expect(page.data).toEqual([]);
+      expect(standIn.requests().map((request) => request.status)).toEqual([500, 200]);
+    });
+
+    it('answers an injected 404 as a misrouted call gets, and 400 and 429 as Stripe errors', async () => {
+      standIn.failNextList(1, 404);
+      const misrouted = await failure(client().transfers.list());
+      standIn.failNextList(1, 400);
+      const invalid = await failure(client().transfers.list());
+      standIn.failNextList(1, 429);
+      const limited = await failure(client().transfers.list());
+
+      expect(misrouted).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      expect(misrouted).toMatchObject({
+        statusCode: 404,
+        message: expect.stringContaining('Unrecognized request URL (GET: /v1/transfers)'),
+      });
+      expect(invalid).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      expect(invalid.statusCode).toBe(400);
+      expect(limited).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+    });
+
+    it('drops list connections unanswered; the SDK retries a closed connection once even without retries', async () => {
+      standIn.dropNextList(2);
+
+      const dropped = await failure(client(0).transfers.list());
+      const page = await client(0).transfers.list();
+
+      expect(dropped).toBeInstanceOf(Stripe.errors.StripeConnectionError);
+      expect(page.data).toEqual([]);
+      expect(standIn.requests().map((request) => request.status)).toEqual([0, 0, 200]);
+    });
+
+    it('leaves creates alone: list faults touch only GET /v1/transfers', async () => {
+      standIn.failNextList(1, 500);
+      standIn.dropNextList(1);
+
+      const transfer = await client().transfers.create(params());
+      const fetched = await client().transfers.retrieve(transfer.id);
+
+      expect(fetched.id).toBe(transfer.id);
+    });
+  });
+
+  describe('clearFaults and reset', () => {
+    it('clearFaults stops every fault but keeps balances, charges, modes, keys and transfers', async () => {
+      const before = await client().transfers.create(params(), { idempotencyKey: 'k-kept' });
+      standIn.setBalance('usd', 3000);
+      standIn.setCharge('ch_small', { amount: 100, currency: 'usd' });
+      standIn.fileUnderChargeGroup(true);
+      standIn.setLatency(1000);
+      standIn.failNext(5, 500);
+      standIn.failNextAfterCreate(5);
+      standIn.dropNextAfterCreate(5);
+      standIn.slowNext(5, 1000);
+      standIn.failNextList(5, 500);
+      standIn.dropNextList(5);
+
+      standIn.clearFaults();
+      const took = await elapsedMs(async () => {
+        await client().transfers.create(params());
+        await client().transfers.list();
+      });
+      const replay = await client().transfers.create(params(), { idempotencyKey: 'k-kept' });
+      const overCharge = await failure(
+        client().transfers.create(params({ source_transaction: 'ch_small' })),
+      );
+      const grouped = await client().transfers.create(
+        params({ amount: 50, source_transaction: 'ch_small' }),
+      );
+
+      expect(took).toBeLessThan(500);
+      expect(replay.id).toBe(before.id);
+      expect(standIn.balance('usd')).toBe(1500);
+      expect(overCharge.statusCode).toBe(400);
+      expect(grouped.transfer_group).toBe('group_ch_small');
+    });
+
+    it('reset forgets balances, charges, modes, keys and transfers', async () => {
+      await client().transfers.create(params(), { idempotencyKey: 'k-gone' });
+      standIn.setBalance('usd', 0);
+      standIn.setCharge('ch_small', { amount: 100, currency: 'usd' });
+      standIn.setChargesMustExist(true);
+
+      standIn.reset();
+      standIn.setAccount(ACTIVE, 'active');
+      const transfer = await client().transfers.create(params({ source_transaction: 'ch_small' }), {
+        idempotencyKey: 'k-gone',
+      });
+      await client().transfers.create(params());
+
+      expect(transfer.lastResponse.headers['idempotent-replayed']).toBeUndefined();
+      expect(standIn.balance('usd')).toBeNull();
+      expect(standIn.transfers()).toHaveLength(2);
+    });
+  });
+});
+
+describe('Stripe stand-in with an injected clock and startup options', () => {
+  const START_MS = 1_700_000_000_500;
+  let nowMs = START_MS;
+  let standIn: StripeStandIn;
+  const create = (overrides: Partial<Stripe.TransferCreateParams> = {}, idempotencyKey?: string) =>
+    sdk(standIn).transfers.create(
+      {
+        amount: 1000,
+        currency: 'usd',
+        destination: ACTIVE,
+        transfer_group: 'session_1',
+        ...overrides,
+      },
+      idempotencyKey ? { idempotencyKey } : undefined,
+    );
+
+  beforeAll(async () => {
+    standIn = await startStripeStandIn({ now: () => nowMs, chargesMustExist: true });
+  });
+  afterAll(async () => standIn.close());
+  beforeEach(() => {
+    nowMs = START_MS;
+    standIn.reset();
+    standIn.setAccount(ACTIVE, 'active');
+  });
+
+  it('stamps created and every recorded request from the clock', async () => {
+    const transfer = await create();
+    nowMs += 2500;
+    const fetched = await sdk(standIn).transfers.retrieve(transfer.id);
+
+    expect(transfer.created).toBe(1_700_000_000);
+    expect(fetched.created).toBe(1_700_000_000);
+    expect(standIn.requests().map((request) => request.at)).toEqual([START_MS, START_MS + 2500]);
+  });
+
+  it('ages idempotency keys by the clock', async () => {
+    standIn.setIdempotencyKeyTtl(60_000);
+    const first = await create({}, 'k-clock');
+
+    nowMs += 30_000;
+    const replay = await create({}, 'k-clock');
+    nowMs += 31_000;
+    const afterTtl = await create({}, 'k-clock');
+
+    expect(replay.id).toBe(first.id);
+    expect(afterTtl.id).not.toBe(first.id);
+    expect(standIn.transfers()).toHaveLength(2);
+  });
+
+  it('filters by created, exactly and by bounds', async () => {
+    const made: Stripe.Transfer[] = [];
+    for (const seconds of [1000, 2000, 3000]) {
+      nowMs = seconds * 1000;
+      made.push(await create());
+    }
+    const [t1, t2, t3] = ids(made);
+    const list = async (created: Stripe.TransferListParams['created']) =>
+      ids((await sdk(standIn).transfers.list({ created })).data);
+
+    expect(await list(2000)).toEqual([t2]);
+    expect(await list({ gt: 1000 })).toEqual([t3, t2]);
+    expect(await list({ gte: 1000, lt: 3000 })).toEqual([t2, t1]);
+    expect(await list({ lte: 1000 })).toEqual([t1]);
+    expect(await list({ gt: 3000 })).toEqual([]);
+  });
+
+  it('orders by created before creation order when the clock goes back', async () => {
+    nowMs = 5_000_000;
+    const later = await create();
+    nowMs = 4_000_000;
+    const earlier = await create();
+
+    const page = await sdk(standIn).transfers.list();
+
+    expect(ids(page.data)).toEqual([later.id, earlier.id]);
+  });
+
+  it('lets the SDK walk 250 transfers created in the same second across pages, both ways', async () => {
+    for (let batch = 0; batch < 10; batch += 1) {
+      await Promise.all(Array.from({ length: 25 }, () => create()));
+    }
+    const newestFirst = ids(standIn.transfers().reverse());
+    const oldest = newestFirst.at(-1) ?? '';
+
+    const walked: string[] = [];
+    for await (const transfer of sdk(standIn).transfers.list({ limit: 100 })) {
+      walked.push(transfer.id);
+    }
+    const pages = standIn.requests().filter((request) => request.method === 'GET');
+    const backwards: string[] = [];
+    for await (const transfer of sdk(standIn).transfers.list({
+      limit: 100,
+      ending_before: oldest,
+    })) {
+      backwards.push(transfer.id);
+    }
+
+    expect(walked).toEqual(newestFirst);
+    expect(pages.map((request) => request.query.starting_after)).toEqual([
+      undefined,
+      newestFirst[99],
+      newestFirst[199],
+    ]);
+    expect(backwards).toEqual(newestFirst.slice(0, -1).reverse());
+  });
+
+  it('pages a filtered list by created with has_more', async () => {
+    for (let index = 0; index < 5; index += 1) await create();
+    const created = { gte: Math.floor(START_MS / 1000) };
+
+    const page1 = await sdk(standIn).transfers.list({ created, limit: 2 });
+    const page2 = await sdk(standIn).transfers.list({
+      created,
+      limit: 2,
+      starting_after: page1.data.at(-1)?.id,
+    });
+    const page3 = await sdk(standIn).transfers.list({
+      created,
+      limit: 2,
+      starting_after: page2.data.at(-1)?.id,
+    });
+
+    expect([page1.has_more, page2.has_more, page3.has_more]).toEqual([true, true, false]);
+    expect(ids([...page1.data, ...page2.data, ...page3.data])).toEqual(
+      ids(standIn.transfers().reverse()),
+    );
+  });
+
+  it('refuses an unregistered charge under the chargesMustExist startup option, and after reset', async () => {
+    standIn.setChargesMustExist(false);
+    await create({ source_transaction: 'ch_anything' });
+
+    standIn.reset();
+    standIn.setAccount(ACTIVE, 'active');
+    const call = create({ source_transaction: 'ch_anything' });
+
+    await expect(call).rejects.toMatchObject({
+      code: 'resource_missing',
+      param: 'source_transaction',
     });
   });
 });

@@ -3,13 +3,31 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
-import { decodeForm, type FormParams, fingerprint } from './form-body.ts';
+import { decodeForm, type FormParams, type FormValue, fingerprint } from './form-body.ts';
 
 /**
- * A local server that speaks the part of Stripe's API payouts uses, to the real `stripe` SDK:
- * POST/GET /v1/transfers, GET /v1/transfers/:id, GET /v1/accounts/:id; Stripe's error shapes,
- * idempotency as Stripe documents it (replay, parameter mismatch, 409 while in flight, stored 5xx,
- * unstored validation errors and 429s, keys forgotten after a TTL) and fault injection for tests.
+ * A local server that speaks the part of Stripe's API payouts uses, to the real `stripe` SDK, and
+ * can produce every behaviour of real Stripe that could break money safety:
+ *
+ * - Routes: POST /v1/transfers, GET /v1/transfers (filters `destination`, `transfer_group`,
+ *   `created` exact or `created[gt|gte|lt|lte]`; `limit` 1–100; `starting_after`/`ending_before`;
+ *   `expand[]`; unknown parameters refused; newest first, ties by creation order),
+ *   GET /v1/transfers/:id, GET /v1/accounts/:id; Stripe's error shapes; 401 for a bad API key.
+ * - Idempotency as Stripe documents it: the first executed answer is stored under the key (2xx,
+ *   4xx refusals such as `balance_insufficient`, 500s) and replayed with `Idempotent-Replayed:
+ *   true`; same key with other parameters → 400 `idempotency_error`; a key whose execution is still
+ *   running → 409 `idempotency_key_in_use`; validation errors, 409s, 429s and 503s are not stored;
+ *   keys can be forgotten after a TTL or on demand.
+ * - A clock (`now` option) for transfer `created`, key ages and the `at` of recorded requests.
+ * - Money: a platform balance per currency (`setBalance`, unlimited unless set); charges for
+ *   `source_transaction` (`setCharge`: currency and remaining amount are checked; unknown charges
+ *   are accepted unless `chargesMustExist`), and optionally filing such transfers under the
+ *   charge's transfer group (`fileUnderChargeGroup`), as Stripe may.
+ * - Faults on create: latency, slow executions that outlive the client (`slowNext`, `inFlight`,
+ *   `whenIdle`), 500/503/429 before execution (`failNext`), a stored 500 after the transfer was
+ *   created (`failNextAfterCreate`), a dropped connection after processing (`dropNextAfterCreate`).
+ *   Faults on listing: an error status (`failNextList`) or a dropped connection (`dropNextList`).
+ * - `clearFaults()` stops faults only; `reset()` returns everything to the startup state.
  */
 
 export type AccountState = 'active' | 'restricted';
@@ -31,14 +49,39 @@ export interface StandInTransfer {
   reversals: { object: 'list'; data: []; has_more: false; url: string };
 }
 
+export interface StandInCharge {
+  amount: number;
+  currency: string;
+  /** The charge's transfer group; `fileUnderChargeGroup` falls back to `group_<chargeId>`. */
+  transferGroup?: string | null;
+}
+
 export interface RecordedRequest {
   method: string;
   path: string;
   idempotencyKey: string | undefined;
+  /** The decoded form body of a POST; the decoded query of any other request. */
   params: FormParams;
-  /** What was answered; 0 when the connection was dropped without an answer. */
+  /** The decoded query string (`{}` when there is none). */
+  query: FormParams;
+  /** When the request arrived, in epoch ms of the stand-in's clock. */
+  at: number;
+  /**
+   * What was answered; 0 when the connection was dropped without an answer. A client that gave
+   * up before the answer was ready is recorded with the answer it would have got.
+   */
   status: number;
   replayed: boolean;
+}
+
+export interface StripeStandInOptions {
+  port?: number;
+  host?: string;
+  latencyMs?: number;
+  /** Epoch ms; Date.now by default. Transfer `created`, key ages and `RecordedRequest.at` use it. */
+  now?: () => number;
+  /** When true, a source_transaction must name a charge given to `setCharge`. Default false. */
+  chargesMustExist?: boolean;
 }
 
 export interface StripeStandIn {
@@ -48,16 +91,59 @@ export interface StripeStandIn {
   transfers(): StandInTransfer[];
   requests(): RecordedRequest[];
   setLatency(ms: number): void;
-  /** The next n POST /v1/transfers fail with this status before anything is validated or created. */
-  failNext(n: number, status: 500 | 429): void;
+  /**
+   * The next n POST /v1/transfers that would execute (not replays, not 409s) fail with this status
+   * before anything is validated or created. 500 is stored under the key; 503 (an edge failure)
+   * and 429 are not.
+   */
+  failNext(n: number, status: 500 | 503 | 429): void;
+  /**
+   * The next n POST /v1/transfers executions that create a transfer then answer 500 `api_error`,
+   * stored under the key (so the work is done but the client is told it failed). Executions that
+   * refuse do not count.
+   */
+  failNextAfterCreate(n: number): void;
   /** The next n POST /v1/transfers are processed (created, or replayed), then the socket is destroyed unanswered. */
   dropNextAfterCreate(n?: number): void;
-  /** Idempotency keys older than this are forgotten, as Stripe prunes them after 24 h; null keeps them. */
+  /**
+   * The next n POST /v1/transfers executions that pass validation (not replays, not 409s) take
+   * `ms` before they create or refuse, and finish even if the client has gone away. Meanwhile the
+   * key answers 409 `idempotency_key_in_use`.
+   */
+  slowNext(n: number, ms: number): void;
+  /** Transfer creations still executing (including ones whose client gave up). */
+  inFlight(): number;
+  /** Resolves once no transfer creation is executing. */
+  whenIdle(): Promise<void>;
+  /** The platform's available balance in a currency (minor units); null means unlimited. */
+  setBalance(currency: string, amount: number | null): void;
+  balance(currency: string): number | null;
+  /** A charge that transfers can name as `source_transaction`. */
+  setCharge(id: string, charge: StandInCharge): void;
+  /** When on, an unknown source_transaction is refused; when off, it is an unlimited charge. */
+  setChargesMustExist(on: boolean): void;
+  /** When on, a transfer with source_transaction takes the charge's transfer group, as Stripe may. */
+  fileUnderChargeGroup(on: boolean): void;
+  /** The next n GET /v1/transfers answer this status with a Stripe-shaped error (nothing cached). */
+  failNextList(n: number, status: 500 | 400 | 404 | 429): void;
+  /** The next n GET /v1/transfers have their socket destroyed without an answer. */
+  dropNextList(n: number): void;
+  /**
+   * Idempotency keys older than this (by the clock) are forgotten, as Stripe prunes them after
+   * 24 h; null keeps them. A key whose request is still executing is never pruned.
+   */
   setIdempotencyKeyTtl(ms: number | null): void;
-  /** Forgets every stored idempotency key now, as Stripe may once a key is older than 24 h. */
+  /**
+   * Forgets every stored idempotency key now, as Stripe may once a key is older than 24 h. Keys
+   * whose request is still executing stay (they have stored nothing yet).
+   */
   forgetIdempotencyKeys(): void;
-  /** Stops injected faults and latency; transfers, accounts and keys stay. */
+  /**
+   * Stops injected faults (create and list faults, slow executions not yet started, latency);
+   * balances, charges, accounts, transfers, keys and modes stay.
+   */
   clearFaults(): void;
+  /** Everything back to the startup state. Executions still running are discarded when they end. */
   reset(): void;
   close(): Promise<void>;
 }
@@ -83,6 +169,11 @@ interface IdempotencyEntry {
   answer: Answer | undefined;
 }
 
+interface Counted<T> {
+  remaining: number;
+  value: T;
+}
+
 const TRANSFER_PARAMS = new Set([
   'amount',
   'currency',
@@ -94,21 +185,61 @@ const TRANSFER_PARAMS = new Set([
   'expand',
 ]);
 
+const LIST_PARAMS = new Set([
+  'created',
+  'destination',
+  'transfer_group',
+  'limit',
+  'starting_after',
+  'ending_before',
+  'expand',
+]);
+
+const CREATED_BOUNDS = new Set(['gt', 'gte', 'lt', 'lte']);
+
 const RESTRICTED_MESSAGE =
   'Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments';
 
+const BALANCE_INSUFFICIENT_MESSAGE =
+  'You have insufficient available funds in your Stripe account. Try adding funds directly to your available balance by creating Top-ups.';
+
+const RATE_LIMITED: Answer = {
+  status: 429,
+  store: false,
+  headers: { 'Stripe-Rate-Limited-Reason': 'endpoint-rate' },
+  body: errorBody({
+    type: 'invalid_request_error',
+    code: 'rate_limit',
+    message:
+      'Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.',
+  }),
+};
+
 export async function startStripeStandIn(
-  options: { port?: number; host?: string; latencyMs?: number } = {},
+  options: StripeStandInOptions = {},
 ): Promise<StripeStandIn> {
   const host = options.host ?? '127.0.0.1';
+  const now = options.now ?? Date.now;
   const accounts = new Map<string, AccountState>();
   const transfers: StandInTransfer[] = [];
   const requests: RecordedRequest[] = [];
   const keys = new Map<string, IdempotencyEntry>();
+  const balances = new Map<string, number>();
+  const charges = new Map<string, StandInCharge>();
+  const idleWaiters: Array<() => void> = [];
   let latencyMs = options.latencyMs ?? 0;
-  let failures: { remaining: number; status: 500 | 429 } = { remaining: 0, status: 500 };
+  let failures: Counted<500 | 503 | 429> = { remaining: 0, value: 500 };
+  let failuresAfterCreate = 0;
   let drops = 0;
+  let slow: Counted<number> = { remaining: 0, value: 0 };
+  let listFailures: Counted<500 | 400 | 404 | 429> = { remaining: 0, value: 500 };
+  let listDrops = 0;
   let keyTtlMs: number | null = null;
+  let chargesMustExist = options.chargesMustExist ?? false;
+  let chargeGroupFiling = false;
+  let running = 0;
+  /** Bumped by reset(): executions begun before it end without touching the new state. */
+  let generation = 0;
 
   const server = createServer((req, res) => {
     handle(req, res).catch((error: unknown) => {
@@ -128,12 +259,14 @@ export async function startStripeStandIn(
     const method = req.method ?? 'GET';
     const path = url.pathname;
     const key = header(req, 'idempotency-key');
-    const params = method === 'POST' ? decodeForm(raw) : decodeForm(url.searchParams.toString());
+    const query = decodeForm(url.searchParams.toString());
     const record: RecordedRequest = {
       method,
       path,
       idempotencyKey: key,
-      params,
+      params: method === 'POST' ? decodeForm(raw) : query,
+      query,
+      at: now(),
       status: 0,
       replayed: false,
     };
@@ -162,7 +295,18 @@ export async function startStripeStandIn(
       );
     }
     await sleep(latencyMs);
-    answer(res, record, route(method, path, url.searchParams));
+    if (method === 'GET' && path === '/v1/transfers') {
+      if (listDrops > 0) {
+        listDrops -= 1;
+        res.socket?.destroy();
+        return;
+      }
+      if (listFailures.remaining > 0) {
+        listFailures.remaining -= 1;
+        return answer(res, record, listFault(listFailures.value));
+      }
+    }
+    answer(res, record, route(method, path, query));
   }
 
   async function createTransfer(
@@ -208,80 +352,142 @@ export async function startStripeStandIn(
       return answer(res, record, { ...entry.answer, headers: replayHeaders }, drop);
     }
 
-    const pending: IdempotencyEntry = {
-      fingerprint: print,
-      createdAt: Date.now(),
-      answer: undefined,
-    };
+    const pending: IdempotencyEntry = { fingerprint: print, createdAt: now(), answer: undefined };
     if (key) keys.set(scope, pending);
-    await sleep(latencyMs);
-    const result = executeTransfer(record.params);
-    if (key) {
+    const started = generation;
+    running += 1;
+    let result: Answer;
+    try {
+      // Runs to the end whether or not the client is still there, as Stripe's execution does.
+      result = await executeTransfer(record.params, started);
+    } finally {
+      running -= 1;
+      if (running === 0) for (const wake of idleWaiters.splice(0)) wake();
+    }
+    if (started !== generation) return answer(res, record, result);
+    if (key && keys.get(scope) === pending) {
       if (result.store) pending.answer = result;
       else keys.delete(scope);
     }
     answer(res, record, result, drop);
   }
 
-  function executeTransfer(params: FormParams): Answer {
+  async function executeTransfer(params: FormParams, started: number): Promise<Answer> {
+    await sleep(latencyMs);
     if (failures.remaining > 0) {
       failures.remaining -= 1;
-      return failures.status === 429
-        ? {
-            status: 429,
-            store: false,
-            body: errorBody({
-              type: 'invalid_request_error',
-              code: 'rate_limit',
-              message:
-                'Too many requests hit the API too quickly. We recommend an exponential backoff of your requests.',
-            }),
-          }
-        : {
-            status: 500,
-            store: true,
-            body: errorBody({ type: 'api_error', message: 'An unknown error occurred' }),
-          };
+      if (failures.value === 429) return RATE_LIMITED;
+      if (failures.value === 503) {
+        return {
+          status: 503,
+          store: false,
+          body: errorBody({
+            type: 'api_error',
+            message: 'The service is temporarily unavailable. Please try again later.',
+          }),
+        };
+      }
+      return {
+        status: 500,
+        store: true,
+        body: errorBody({ type: 'api_error', message: 'An unknown error occurred' }),
+      };
     }
     const invalid = validateTransfer(params);
     if (invalid) return { status: 400, store: false, body: errorBody(invalid) };
-    const destination = String(params.destination);
-    const state = accounts.get(destination);
-    if (!state) {
+    if (slow.remaining > 0) {
+      slow.remaining -= 1;
+      await sleep(slow.value);
+    }
+    if (started !== generation) {
       return {
-        status: 400,
-        store: true,
+        status: 500,
+        store: false,
         body: errorBody({
-          type: 'invalid_request_error',
-          code: 'resource_missing',
-          param: 'destination',
-          message: `No such destination: '${destination}'`,
+          type: 'api_error',
+          message: 'The stand-in was reset during this request',
         }),
       };
     }
+    return decideTransfer(params);
+  }
+
+  /** Everything after validation: destination, charge and balance checks, then the transfer. */
+  function decideTransfer(params: FormParams): Answer {
+    const destination = String(params.destination);
+    const amount = Number(params.amount);
+    const currency = String(params.currency);
+    const state = accounts.get(destination);
+    if (!state) {
+      return refusal({
+        type: 'invalid_request_error',
+        code: 'resource_missing',
+        param: 'destination',
+        message: `No such destination: '${destination}'`,
+      });
+    }
     if (state === 'restricted') {
-      return {
-        status: 400,
-        store: true,
-        body: errorBody({
+      return refusal({
+        type: 'invalid_request_error',
+        code: 'insufficient_capabilities_for_transfer',
+        message: RESTRICTED_MESSAGE,
+      });
+    }
+    const chargeId =
+      typeof params.source_transaction === 'string' && params.source_transaction !== ''
+        ? params.source_transaction
+        : undefined;
+    let transferGroup = typeof params.transfer_group === 'string' ? params.transfer_group : null;
+    if (chargeId) {
+      const charge = charges.get(chargeId);
+      if (!charge && chargesMustExist) {
+        return refusal({
           type: 'invalid_request_error',
-          code: 'insufficient_capabilities_for_transfer',
-          message: RESTRICTED_MESSAGE,
-        }),
-      };
+          code: 'resource_missing',
+          param: 'source_transaction',
+          message: `No such charge: '${chargeId}'`,
+        });
+      }
+      if (charge) {
+        if (charge.currency !== currency) {
+          return refusal({
+            type: 'invalid_request_error',
+            param: 'currency',
+            message: `The currency of source_transaction's balance transaction (${charge.currency}) must be the same as the transfer currency (${currency})`,
+          });
+        }
+        const remaining = charge.amount - transferredFrom(chargeId);
+        if (amount > remaining) {
+          return refusal({
+            type: 'invalid_request_error',
+            param: 'amount',
+            message: `Insufficient funds in source_transaction '${chargeId}': the transfer amount (${amount} ${currency}) exceeds what remains of the charge (${remaining} ${currency}).`,
+          });
+        }
+      }
+      if (chargeGroupFiling) transferGroup = charge?.transferGroup || `group_${chargeId}`;
+    } else {
+      const available = balances.get(currency);
+      if (available !== undefined && amount > available) {
+        return refusal({
+          type: 'invalid_request_error',
+          code: 'balance_insufficient',
+          message: BALANCE_INSUFFICIENT_MESSAGE,
+        });
+      }
+      if (available !== undefined) balances.set(currency, available - amount);
     }
     const transfer: StandInTransfer = {
       id: `tr_${randomId(24)}`,
       object: 'transfer',
-      amount: Number(params.amount),
-      currency: String(params.currency),
+      amount,
+      currency,
       destination,
-      transfer_group: typeof params.transfer_group === 'string' ? params.transfer_group : null,
-      source_transaction:
-        typeof params.source_transaction === 'string' ? params.source_transaction : null,
+      transfer_group: transferGroup,
+      source_transaction: chargeId ?? null,
       metadata: (params.metadata as Record<string, string> | undefined) ?? {},
       description: typeof params.description === 'string' ? params.description : null,
-      created: Math.floor(Date.now() / 1000),
+      created: Math.floor(now() / 1000),
       livemode: false,
       amount_reversed: 0,
       reversed: false,
@@ -289,10 +495,24 @@ export async function startStripeStandIn(
     };
     transfer.reversals.url = `/v1/transfers/${transfer.id}/reversals`;
     transfers.push(transfer);
+    if (failuresAfterCreate > 0) {
+      failuresAfterCreate -= 1;
+      return {
+        status: 500,
+        store: true,
+        body: errorBody({ type: 'api_error', message: 'An unknown error occurred' }),
+      };
+    }
     return { status: 200, store: true, body: transfer };
   }
 
-  function route(method: string, path: string, query: URLSearchParams): Answer {
+  function transferredFrom(chargeId: string): number {
+    return transfers
+      .filter((transfer) => transfer.source_transaction === chargeId)
+      .reduce((sum, transfer) => sum + transfer.amount, 0);
+  }
+
+  function route(method: string, path: string, query: FormParams): Answer {
     if (method === 'GET' && path === '/v1/transfers') return listTransfers(query);
     const transferMatch = /^\/v1\/transfers\/([^/]+)$/.exec(path);
     if (method === 'GET' && transferMatch) {
@@ -309,46 +529,75 @@ export async function startStripeStandIn(
         ? { status: 200, store: false, body: accountObject(id, state) }
         : notFound('account', `No such account: '${id}'`);
     }
-    return {
-      status: 404,
-      store: false,
-      body: errorBody({
-        type: 'invalid_request_error',
-        message: `Unrecognized request URL (${method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`,
-      }),
-    };
+    return unrecognizedUrl(method, path);
   }
 
-  function listTransfers(query: URLSearchParams): Answer {
-    const limit = Math.min(Math.max(Number(query.get('limit') ?? 10) || 10, 1), 100);
-    const group = query.get('transfer_group');
-    let newestFirst = [...transfers].reverse();
-    if (group) newestFirst = newestFirst.filter((transfer) => transfer.transfer_group === group);
-    const createdFrom = Number(query.get('created[gte]') ?? Number.NEGATIVE_INFINITY);
-    const createdTo = Number(query.get('created[lte]') ?? Number.POSITIVE_INFINITY);
-    newestFirst = newestFirst.filter(
-      (transfer) => transfer.created >= createdFrom && transfer.created <= createdTo,
-    );
-    const after = query.get('starting_after');
-    if (after) {
-      const index = newestFirst.findIndex((transfer) => transfer.id === after);
-      newestFirst = index >= 0 ? newestFirst.slice(index + 1) : [];
+  function listTransfers(query: FormParams): Answer {
+    const parsed = parseListQuery(query);
+    if ('error' in parsed) return refusal(parsed.error);
+    const { limit, created, startingAfter, endingBefore } = parsed;
+    // Newest first; transfers created in the same second stay in reverse creation order.
+    const ordered = transfers
+      .map((transfer, index) => ({ transfer, index }))
+      .sort((a, b) => b.transfer.created - a.transfer.created || b.index - a.index)
+      .map(({ transfer }) => transfer);
+    const position = (id: string) => ordered.findIndex((transfer) => transfer.id === id);
+    const cursorParam = startingAfter !== undefined ? 'starting_after' : 'ending_before';
+    const cursorId = startingAfter ?? endingBefore;
+    const cursor = cursorId === undefined ? -1 : position(cursorId);
+    if (cursorId !== undefined && cursor < 0) {
+      return refusal({
+        type: 'invalid_request_error',
+        code: 'resource_missing',
+        param: cursorParam,
+        message: `No such transfer: '${cursorId}'`,
+      });
+    }
+    const matching = ordered
+      .map((transfer, index) => ({ transfer, index }))
+      .filter(
+        ({ transfer }) =>
+          (!parsed.destination || transfer.destination === parsed.destination) &&
+          (!parsed.transferGroup || transfer.transfer_group === parsed.transferGroup) &&
+          created(transfer.created),
+      );
+    let candidates: StandInTransfer[];
+    let data: StandInTransfer[];
+    if (endingBefore !== undefined) {
+      candidates = matching.filter(({ index }) => index < cursor).map(({ transfer }) => transfer);
+      // The page nearest the cursor, still newest first.
+      data = candidates.slice(Math.max(candidates.length - limit, 0));
+    } else {
+      candidates = matching.filter(({ index }) => index > cursor).map(({ transfer }) => transfer);
+      data = candidates.slice(0, limit);
     }
     return {
       status: 200,
       store: false,
-      body: {
-        object: 'list',
-        url: '/v1/transfers',
-        has_more: newestFirst.length > limit,
-        data: newestFirst.slice(0, limit),
-      },
+      body: { object: 'list', url: '/v1/transfers', has_more: candidates.length > limit, data },
+    };
+  }
+
+  function listFault(status: 500 | 400 | 404 | 429): Answer {
+    if (status === 404) return unrecognizedUrl('GET', '/v1/transfers');
+    if (status === 429) return RATE_LIMITED;
+    if (status === 400) {
+      return refusal({
+        type: 'invalid_request_error',
+        message: 'The request could not be processed (fault injected by the Stripe stand-in).',
+      });
+    }
+    return {
+      status: 500,
+      store: false,
+      body: errorBody({ type: 'api_error', message: 'An unknown error occurred' }),
     };
   }
 
   function liveEntry(scope: string): IdempotencyEntry | undefined {
     const entry = keys.get(scope);
-    if (entry && keyTtlMs !== null && Date.now() - entry.createdAt > keyTtlMs) {
+    // A key is never pruned while its request is still executing.
+    if (entry?.answer && keyTtlMs !== null && now() - entry.createdAt > keyTtlMs) {
       keys.delete(scope);
       return undefined;
     }
@@ -366,7 +615,19 @@ export async function startStripeStandIn(
       return;
     }
     record.status = result.status;
+    // The client may have given up (timeout, closed socket) while Stripe kept working.
+    if (res.destroyed || !res.socket || res.socket.destroyed) return;
     send(res, result, record.idempotencyKey);
+  }
+
+  function clearFaults(): void {
+    latencyMs = options.latencyMs ?? 0;
+    failures = { remaining: 0, value: 500 };
+    failuresAfterCreate = 0;
+    drops = 0;
+    slow = { remaining: 0, value: 0 };
+    listFailures = { remaining: 0, value: 500 };
+    listDrops = 0;
   }
 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
@@ -382,33 +643,178 @@ export async function startStripeStandIn(
       latencyMs = ms;
     },
     failNext: (n, status) => {
-      failures = { remaining: n, status };
+      failures = { remaining: n, value: status };
+    },
+    failNextAfterCreate: (n) => {
+      failuresAfterCreate = n;
     },
     dropNextAfterCreate: (n = 1) => {
       drops = n;
     },
+    slowNext: (n, ms) => {
+      slow = { remaining: n, value: ms };
+    },
+    inFlight: () => running,
+    whenIdle: () =>
+      running === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve)),
+    setBalance: (currency, amount) => {
+      if (amount === null) balances.delete(currency.toLowerCase());
+      else balances.set(currency.toLowerCase(), amount);
+    },
+    balance: (currency) => balances.get(currency.toLowerCase()) ?? null,
+    setCharge: (id, charge) => {
+      charges.set(id, { ...charge, currency: charge.currency.toLowerCase() });
+    },
+    setChargesMustExist: (on) => {
+      chargesMustExist = on;
+    },
+    fileUnderChargeGroup: (on) => {
+      chargeGroupFiling = on;
+    },
+    failNextList: (n, status) => {
+      listFailures = { remaining: n, value: status };
+    },
+    dropNextList: (n) => {
+      listDrops = n;
+    },
     setIdempotencyKeyTtl: (ms) => {
       keyTtlMs = ms;
     },
-    forgetIdempotencyKeys: () => keys.clear(),
-    clearFaults() {
-      latencyMs = options.latencyMs ?? 0;
-      failures = { remaining: 0, status: 500 };
-      drops = 0;
+    forgetIdempotencyKeys: () => {
+      // A key whose request is still executing is not stored yet, so there is nothing to forget.
+      for (const [scope, entry] of keys) if (entry.answer) keys.delete(scope);
     },
+    clearFaults,
     reset() {
+      generation += 1;
+      clearFaults();
       accounts.clear();
       transfers.length = 0;
       requests.length = 0;
       keys.clear();
-      latencyMs = options.latencyMs ?? 0;
-      failures = { remaining: 0, status: 500 };
-      drops = 0;
+      balances.clear();
+      charges.clear();
       keyTtlMs = null;
+      chargesMustExist = options.chargesMustExist ?? false;
+      chargeGroupFiling = false;
     },
     close() {
       server.closeAllConnections();
       return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+interface ListQuery {
+  limit: number;
+  destination: string | undefined;
+  transferGroup: string | undefined;
+  created: (created: number) => boolean;
+  startingAfter: string | undefined;
+  endingBefore: string | undefined;
+}
+
+function parseListQuery(query: FormParams): ListQuery | { error: ErrorBody } {
+  for (const name of Object.keys(query)) {
+    if (!LIST_PARAMS.has(name)) {
+      return {
+        error: {
+          type: 'invalid_request_error',
+          code: 'parameter_unknown',
+          param: name,
+          message: `Received unknown parameter: ${name}`,
+        },
+      };
+    }
+  }
+  const strings: Record<string, string | undefined> = {};
+  for (const name of ['destination', 'transfer_group', 'starting_after', 'ending_before']) {
+    const value = query[name];
+    if (value !== undefined && typeof value !== 'string') {
+      return {
+        error: {
+          type: 'invalid_request_error',
+          code: 'parameter_invalid_string',
+          param: name,
+          message: `Invalid string: ${JSON.stringify(value)}`,
+        },
+      };
+    }
+    strings[name] = value === '' ? undefined : value;
+  }
+  if (strings.starting_after !== undefined && strings.ending_before !== undefined) {
+    return {
+      error: {
+        type: 'invalid_request_error',
+        param: 'ending_before',
+        message: 'You may only specify one of these parameters: starting_after, ending_before.',
+      },
+    };
+  }
+  let limit = 10;
+  if (query.limit !== undefined) {
+    const parsed = integer(query.limit, 'limit');
+    if (typeof parsed !== 'number') return parsed;
+    if (parsed < 1 || parsed > 100) {
+      return {
+        error: {
+          type: 'invalid_request_error',
+          code: 'parameter_invalid_integer',
+          param: 'limit',
+          message:
+            parsed < 1
+              ? 'This value must be greater than or equal to 1.'
+              : 'This value must be less than or equal to 100.',
+        },
+      };
+    }
+    limit = parsed;
+  }
+  const bounds: Array<(created: number) => boolean> = [];
+  const created = query.created;
+  if (typeof created === 'string' || Array.isArray(created)) {
+    const exact = integer(created, 'created');
+    if (typeof exact !== 'number') return exact;
+    bounds.push((value) => value === exact);
+  } else if (created !== undefined) {
+    for (const [bound, raw] of Object.entries(created)) {
+      const param = `created[${bound}]`;
+      if (!CREATED_BOUNDS.has(bound)) {
+        return {
+          error: {
+            type: 'invalid_request_error',
+            code: 'parameter_unknown',
+            param,
+            message: `Received unknown parameter: ${param}`,
+          },
+        };
+      }
+      const edge = integer(raw, param);
+      if (typeof edge !== 'number') return edge;
+      if (bound === 'gt') bounds.push((value) => value > edge);
+      if (bound === 'gte') bounds.push((value) => value >= edge);
+      if (bound === 'lt') bounds.push((value) => value < edge);
+      if (bound === 'lte') bounds.push((value) => value <= edge);
+    }
+  }
+  return {
+    limit,
+    destination: strings.destination,
+    transferGroup: strings.transfer_group,
+    created: (value) => bounds.every((inBounds) => inBounds(value)),
+    startingAfter: strings.starting_after,
+    endingBefore: strings.ending_before,
+  };
+}
+
+function integer(value: FormValue, param: string): number | { error: ErrorBody } {
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return Number(value);
+  return {
+    error: {
+      type: 'invalid_request_error',
+      code: 'parameter_invalid_integer',
+      param,
+      message: `Invalid integer: ${typeof value === 'string' ? value : JSON.stringify(value)}`,
     },
   };
 }
@@ -466,6 +872,22 @@ function accountObject(id: string, state: AccountState) {
       disabled_reason: active ? null : 'requirements.past_due',
       currently_due: active ? [] : ['individual.verification.document'],
     },
+  };
+}
+
+/** A 400 with Stripe's error shape; stored when it comes from execution. */
+function refusal(error: ErrorBody): Answer {
+  return { status: 400, store: true, body: errorBody(error) };
+}
+
+function unrecognizedUrl(method: string, path: string): Answer {
+  return {
+    status: 404,
+    store: false,
+    body: errorBody({
+      type: 'invalid_request_error',
+      message: `Unrecognized request URL (${method}: ${path}). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.`,
+    }),
   };
 }
 
