@@ -33,9 +33,11 @@ const amountsPerCurrency = z
       }),
     ),
   )
+  .refine((limits) => '*' in limits, 'must give a default for every other currency with *=<amount>')
+  // Amounts are compared with Postgres bigint sums and JavaScript numbers: both must hold them exactly.
   .refine(
-    (limits) => '*' in limits,
-    'must give a default for every other currency with *=<amount>',
+    (limits) => Object.values(limits).every((amount) => Number.isSafeInteger(amount)),
+    `must give amounts of at most ${Number.MAX_SAFE_INTEGER} (2^53 - 1) minor units`,
   );
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });

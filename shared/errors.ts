@@ -22,17 +22,9 @@ export class PermanentPayoutError extends PayoutError {
 }
 
 export class TransientPayoutError extends PayoutError {
-  /** The request may have created a transfer anyway (5xx, timeout, dropped connection). */
-  readonly outcomeUnknown: boolean;
-
-  constructor(
-    message: string,
-    code: string,
-    options?: { cause?: unknown; outcomeUnknown?: boolean },
-  ) {
+  constructor(message: string, code: string, options?: { cause?: unknown }) {
     super(message, code, options);
     this.name = 'TransientPayoutError';
-    this.outcomeUnknown = options?.outcomeUnknown ?? false;
   }
 }
 

@@ -1,6 +1,8 @@
 /**
  * Payout rules (../shared/CONTRACT.md, "Eligibility and amount"):
  * - eligible: status 'confirmed', payout_status 'pending', ended strictly before now - grace hours
+ * - a row outside the rules is never paid: price <= 0 or above 2^53 - 1, refunded < 0 or above
+ *   the price, currency not a lower-case ISO 4217 code ('invalid_session_row')
  * - kept = price - refunded; fee = round_half_up(kept * feeBps / 10000); net = kept - fee
  * - net <= 0: nothing is transferred and the session becomes 'not_payable'
  * - net above the currency's per-transfer limit, or pushing the day's total in that currency above
@@ -8,12 +10,15 @@
  * All amounts are integers in the currency's minor unit; no floating point anywhere.
  */
 
+/** Amounts as the database holds them (bigint); a value past 2^53 must be seen, not rounded. */
+export type MinorUnits = number | bigint;
+
 export interface PayableSession {
   status: string;
   payoutStatus: string;
   sessionEndTime: Date;
-  priceAmount: number;
-  refundedAmount: number;
+  priceAmount: MinorUnits;
+  refundedAmount: MinorUnits;
 }
 
 export type Ineligibility = 'not_confirmed' | 'already_paid_out' | 'not_payable' | 'too_recent';
@@ -28,6 +33,11 @@ export interface NetAmount {
 
 const HOUR_MS = 3_600_000;
 const BPS_DENOMINATOR = 10_000n;
+const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER);
+/** ISO 4217 codes in use, lower case, as Stripe writes them (ICU's list, shipped with Node). */
+const ISO_CURRENCIES = new Set(
+  Intl.supportedValuesOf('currency').map((code) => code.toLowerCase()),
+);
 
 /** Sessions that ended strictly before this instant are old enough to pay. */
 export function eligibilityCutoff(now: Date, graceHours: number): Date {
@@ -46,6 +56,24 @@ export function checkEligibility(
     return { eligible: false, reason: 'too_recent' };
   }
   return { eligible: true };
+}
+
+/** Why a session row breaks the rules above, or undefined for a row that may be paid. */
+export function invalidSessionRow(
+  session: Pick<PayableSession, 'priceAmount' | 'refundedAmount'> & { currency: string },
+): string | undefined {
+  const price = BigInt(session.priceAmount);
+  const refunded = BigInt(session.refundedAmount);
+  if (price <= 0n) return `sessions.price_amount ${price} is not positive`;
+  if (price > MAX_AMOUNT) return `sessions.price_amount ${price} is above 2^53 - 1`;
+  if (refunded < 0n) return `sessions.refunded_amount ${refunded} is negative`;
+  if (refunded > price) {
+    return `sessions.refunded_amount ${refunded} is above sessions.price_amount ${price}`;
+  }
+  if (!ISO_CURRENCIES.has(session.currency)) {
+    return `sessions.currency ${JSON.stringify(session.currency.slice(0, 16))} is not a lower-case ISO 4217 code`;
+  }
+  return undefined;
 }
 
 /** BigInt inside so that kept * feeBps cannot lose precision for any safe-integer amount. */
@@ -75,14 +103,12 @@ export function limitFor(amounts: AmountsPerCurrency, currency: string): number 
   return amounts[currency] ?? amounts['*'] ?? 0;
 }
 
+export type HoldCode = 'invalid_session_row' | 'amount_over_limit' | 'no_connected_account';
+
 export type PayoutDecision =
   | { kind: 'pay'; net: number; destination: string }
   | { kind: 'not_payable'; net: number }
-  | {
-      kind: 'hold';
-      code: 'invalid_session_row' | 'amount_over_limit' | 'no_connected_account';
-      message: string;
-    };
+  | { kind: 'hold'; code: HoldCode; message: string };
 
 /** What to do with an eligible session, before any I/O: pay, mark not payable, or hold for review. */
 export function payoutDecision(
@@ -92,13 +118,8 @@ export function payoutDecision(
   },
   config: { feeBps: number; limits: AmountLimits },
 ): PayoutDecision {
-  if (!/^[a-z]{3}$/.test(session.currency)) {
-    return {
-      kind: 'hold',
-      code: 'invalid_session_row',
-      message: 'sessions.currency is not a lower-case ISO 4217 code',
-    };
-  }
+  const invalid = invalidSessionRow(session);
+  if (invalid) return { kind: 'hold', code: 'invalid_session_row', message: invalid };
   const { net } = netAmount(session, config.feeBps);
   if (net <= 0) return { kind: 'not_payable', net };
   const maxTransfer = limitFor(config.limits.perTransfer, session.currency);

@@ -2,53 +2,74 @@ import Stripe from 'stripe';
 import { PermanentPayoutError, TransientPayoutError } from './errors.ts';
 
 /**
- * Sorts a failed Stripe call by what the payout should do next (CONTRACT.md, "Outcomes"):
- * - permanent: Stripe refused the request and retrying minutes later cannot fix it (restricted or
- *   missing destination, missing capability, invalid request): record for admin review.
- * - transient: the outcome may change on retry (network, timeout, 5xx, 429, balance_insufficient),
- *   or a human must look before anything is retried (bad API key): let SQS retry and finally
- *   dead-letter the message, which alarms.
- * outcomeUnknown marks the failures after which a transfer may exist although no answer said so.
+ * What a failed `POST /v1/transfers` proves about its idempotency key (docs/payout-protocol.md):
+ * - refused: a definitive 4xx (not 409, 429, idempotency_error, nor an auth or routing failure
+ *   that never reached the key), fresh or replayed: nothing was created under the key. Permanent
+ *   (admin review) unless retrying later can fix it (balance_insufficient).
+ * - stored_failure: Stripe replayed a stored 5xx: every request under the key has finished, but
+ *   one may have created the transfer.
+ * - key_rejected: idempotency_error: the key was used with other parameters; it cannot be resent.
+ * - unknown: everything else says nothing definitive about the key: a timeout, a dropped
+ *   connection, a 409 (still executing), a fresh 5xx (a request under the key may still run or
+ *   may have created the transfer), and a 429, 401, 403 or a 404 without Stripe's code (refused
+ *   before Stripe looked at the key).
  */
-const TRANSIENT_INVALID_REQUEST_CODES = new Set([
-  'balance_insufficient',
-  'lock_timeout',
-  'rate_limit',
-]);
+export type TransferFailure =
+  | { kind: 'refused'; error: PermanentPayoutError | TransientPayoutError }
+  | { kind: 'stored_failure' | 'key_rejected' | 'unknown'; error: TransientPayoutError };
 
-export function classifyStripeError(error: unknown): PermanentPayoutError | TransientPayoutError {
+/** Refusals that a later retry (with a new key) can get past without anyone changing the session. */
+const TRANSIENT_REFUSAL_CODES = new Set(['balance_insufficient']);
+
+export function classifyTransferFailure(error: unknown): TransferFailure {
   if (!(error instanceof Stripe.errors.StripeError)) {
-    const message = error instanceof Error ? error.message : String(error);
-    return new TransientPayoutError(`Stripe call failed: ${message}`, 'stripe_call_failed', {
-      cause: error,
-      outcomeUnknown: true,
-    });
+    return { kind: 'unknown', error: transient(error, 'stripe_call_failed') };
   }
-  const code = error.code ?? stripeTypeCode(error);
-  const message = error.message;
-  if (
-    error instanceof Stripe.errors.StripeInvalidRequestError &&
-    !TRANSIENT_INVALID_REQUEST_CODES.has(code)
-  ) {
-    return new PermanentPayoutError(message, code, { cause: error });
+  const code = stripeErrorCode(error);
+  const status = error.statusCode ?? 0;
+  const replayed = error.headers?.['idempotent-replayed'] === 'true';
+  // By Stripe's error type, not the SDK's class: stripe-node files some idempotency errors as API errors.
+  const idempotencyError =
+    error instanceof Stripe.errors.StripeIdempotencyError || error.rawType === 'idempotency_error';
+  if (idempotencyError && status === 400) {
+    return { kind: 'key_rejected', error: transient(error, code) };
   }
-  return new TransientPayoutError(message, code, {
-    cause: error,
-    outcomeUnknown: mayHaveExecuted(error),
-  });
+  if (status >= 500) {
+    return { kind: replayed ? 'stored_failure' : 'unknown', error: transient(error, code) };
+  }
+  if (isDefinitiveRefusal(error, status)) {
+    const refusal = TRANSIENT_REFUSAL_CODES.has(code)
+      ? transient(error, code)
+      : new PermanentPayoutError(error.message, code, { cause: error });
+    return { kind: 'refused', error: refusal };
+  }
+  return { kind: 'unknown', error: transient(error, code) };
 }
 
-/** 5xx, no answer at all, or a key already used (with other terms, or still in flight). */
-function mayHaveExecuted(error: Stripe.errors.StripeError): boolean {
-  return (
-    error instanceof Stripe.errors.StripeConnectionError ||
-    error instanceof Stripe.errors.StripeAPIError ||
-    error instanceof Stripe.errors.StripeIdempotencyError ||
-    (error.statusCode ?? 0) >= 500
-  );
+/** A failed read (a search, a retrieve): always transient, whatever the status. */
+export function classifyStripeReadFailure(error: unknown): TransientPayoutError {
+  return error instanceof Stripe.errors.StripeError
+    ? transient(error, stripeErrorCode(error))
+    : transient(error, 'stripe_call_failed');
 }
 
-function stripeTypeCode(error: Stripe.errors.StripeError): string {
+function isDefinitiveRefusal(error: Stripe.errors.StripeError, status: number): boolean {
+  if (error instanceof Stripe.errors.StripeCardError) return true;
+  if (!(error instanceof Stripe.errors.StripeInvalidRequestError)) return false;
+  // A 404 without Stripe's code is a misrouted call (a proxy, a wrong base URL), not Stripe's answer.
+  return status === 400 || (status === 404 && error.code !== undefined);
+}
+
+function transient(error: unknown, code: string): TransientPayoutError {
+  const message =
+    error instanceof Stripe.errors.StripeError
+      ? error.message
+      : `Stripe call failed: ${error instanceof Error ? error.message : String(error)}`;
+  return new TransientPayoutError(message, code, { cause: error });
+}
+
+function stripeErrorCode(error: Stripe.errors.StripeError): string {
+  if (error.code) return error.code;
   if (error instanceof Stripe.errors.StripeConnectionError) return 'stripe_connection_error';
   if (error instanceof Stripe.errors.StripeRateLimitError) return 'rate_limit';
   if (error instanceof Stripe.errors.StripeAPIError) return 'stripe_api_error';

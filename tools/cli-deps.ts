@@ -5,6 +5,7 @@ import { type OperatorConfig, parseOperatorConfig } from '../shared/config.ts';
 import { createDb } from '../shared/db/connect.ts';
 import type { Db } from '../shared/db/database.ts';
 import { ConfigError } from '../shared/errors.ts';
+import type { Log } from '../shared/logger.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../shared/secrets.ts';
 import { createStripeClient } from '../shared/stripe-client.ts';
 
@@ -21,6 +22,8 @@ export interface CliDeps {
   db: Db;
   clock: Clock;
   out: Output;
+  /** The money path's own log lines (reconcile --fix records as the Lambda does): warnings and errors. */
+  log: Log;
   /** Built on first use, so commands that do not need Stripe or SQS do not need their variables. */
   stripe(): Promise<Stripe>;
   sqs(): SQSClient;
@@ -46,6 +49,7 @@ export async function createCliDeps(
     db,
     clock: systemClock,
     out,
+    log: outputLog(out),
     async stripe() {
       if (!config.stripeKey) {
         throw new ConfigError(
@@ -75,4 +79,16 @@ export async function createCliDeps(
       await db.destroy();
     },
   };
+}
+
+/** A Log for a person at a terminal: warnings and errors as plain lines on stderr, the rest dropped. */
+export function outputLog(out: Output): Log {
+  const line =
+    (level: string) =>
+    (message: string, ...data: unknown[]) =>
+      out.error(
+        `${level}: ${message} ${data.map((item) => JSON.stringify(item)).join(' ')}`.trim(),
+      );
+  const quiet = () => {};
+  return { debug: quiet, info: quiet, warn: line('warning'), error: line('error') } as Log;
 }

@@ -166,7 +166,13 @@ export function buildCli(context: CliContext, setExitCode: (code: number) => voi
     .action(
       run(async (deps, options: { since: Date; until?: Date; fix: boolean; json: boolean }) => {
         const report = await reconcile(
-          { db: deps.db, stripe: await deps.stripe(), clock: deps.clock },
+          {
+            db: deps.db,
+            stripe: await deps.stripe(),
+            clock: deps.clock,
+            log: deps.log,
+            config: deps.config,
+          },
           options,
         );
         if (options.json) printJson(deps.out, report);

@@ -1,16 +1,17 @@
 import type Stripe from 'stripe';
-import type { Clock } from '../shared/clock.ts';
-import type { Db } from '../shared/db/database.ts';
+import { type RecordDeps, recordReconciledTransfer } from '../lambdas/transfer/pay-session.ts';
 import {
   findPaidPayouts,
+  findRecordedTransferId,
   type PaidPayout,
-  recordReconciledTransfer,
 } from '../shared/db/payouts.repository.ts';
 
 /**
  * Compares what this database says was paid with what Stripe says was transferred, by session
- * (transfer_group `session_<id>`, metadata.session_id), for transfers created and payouts recorded
- * in a time range. Read-only unless `fix`; only "paid at Stripe but not marked here" is fixable.
+ * (metadata.session_id, which is always ours; Stripe may file a transfer under its source charge's
+ * transfer_group), for transfers created and payouts recorded in a time range. Read-only unless
+ * `fix`; only "paid at Stripe but not marked here" is fixable, and it is recorded exactly as the
+ * transfer Lambda records a transfer.
  */
 
 export type Mismatch =
@@ -49,11 +50,9 @@ export interface ReconcileReport {
   open: number;
 }
 
-export interface ReconcileDeps {
-  db: Db;
+export type ReconcileDeps = Omit<RecordDeps, 'faults'> & {
   stripe: { transfers: Pick<Stripe['transfers'], 'list' | 'retrieve'> };
-  clock: Clock;
-}
+};
 
 export async function reconcile(
   deps: ReconcileDeps,
@@ -75,7 +74,7 @@ export async function reconcile(
         transferIds: transfers.map((t) => t.id),
       });
     }
-    const recordedId = await recordedTransferId(deps, sessionId);
+    const recordedId = await findRecordedTransferId(deps.db, sessionId);
     for (const [index, transfer] of transfers.entries()) {
       if (transfer.id === recordedId) continue;
       // Only the oldest transfer of a session with none recorded can be adopted; any other is a
@@ -132,24 +131,11 @@ async function stripeTransfersBySession(
   for await (const transfer of transfers) {
     const sessionId = transfer.metadata?.session_id;
     // Transfers the platform made for other reasons are not ours to reconcile.
-    if (!sessionId || transfer.transfer_group !== `session_${sessionId}`) continue;
+    if (!sessionId) continue;
     bySession.set(sessionId, [...(bySession.get(sessionId) ?? []), transfer]);
   }
   for (const list of bySession.values()) list.sort((a, b) => a.created - b.created);
   return bySession;
-}
-
-async function recordedTransferId(
-  deps: ReconcileDeps,
-  sessionId: string,
-): Promise<string | undefined> {
-  const row = await deps.db
-    .selectFrom('payouts')
-    .select('stripe_transfer_id')
-    .where('session_id', '=', sessionId)
-    .where('state', '=', 'paid')
-    .executeTakeFirst();
-  return row?.stripe_transfer_id ?? undefined;
 }
 
 async function fixUnmarked(
@@ -157,23 +143,17 @@ async function fixUnmarked(
   sessionId: string,
   transfer: Stripe.Transfer,
 ): Promise<boolean> {
-  const destination =
-    typeof transfer.destination === 'string'
-      ? transfer.destination
-      : (transfer.destination?.id ?? '');
-  return deps.db.transaction().execute((trx) =>
-    recordReconciledTransfer(
-      trx,
-      {
-        id: transfer.id,
-        sessionId,
-        amount: transfer.amount,
-        currency: transfer.currency,
-        destination,
-      },
-      deps.clock.now(),
-    ),
-  );
+  try {
+    const result = await recordReconciledTransfer(deps, sessionId, transfer);
+    return result.outcome === 'paid';
+  } catch (error) {
+    deps.log.error('Could not record the transfer found at Stripe', {
+      sessionId,
+      transferId: transfer.id,
+      error: error instanceof Error ? error.message : String(error),
+    });
+    return false;
+  }
 }
 
 async function retrieveTransfer(

@@ -46,7 +46,7 @@ export async function handlePayoutRecord(
     throw new TransientPayoutError('Deferred: too little time left in this invocation', 'deferred');
   }
   try {
-    const result = await paySession(deps, sessionId);
+    const result = await paySession({ ...deps, timeLeftMs: remainingTimeMs }, sessionId);
     recordPayoutOutcome(deps.metrics, result);
     return result;
   } catch (error) {

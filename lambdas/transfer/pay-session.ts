@@ -1,53 +1,55 @@
+import type { Transaction } from 'kysely';
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
 import { readPayoutControls } from '../../shared/db/controls.repository.ts';
-import type { Db, DbOrTrx } from '../../shared/db/database.ts';
+import type { Database, Db } from '../../shared/db/database.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
 import {
+  adoptTransfer,
   findPayout,
   finishPayoutGeneration,
   recordAttempt,
-  releaseDailyAmount,
   releasePayoutLease,
-  renewPayoutLease,
+  releaseReservations,
   reserveDailyAmount,
+  retakePayoutLease,
   startPayoutGeneration,
-  type TransferTerms,
 } from '../../shared/db/payouts.repository.ts';
-import type { Payout } from '../../shared/db/payouts.table.ts';
+import type { Payout, RecoveryPoint } from '../../shared/db/payouts.table.ts';
 import {
-  findSessionForPayoutForUpdate,
-  type SessionForPayout,
+  lockSessionForPayout,
   settleSessionPayoutStatus,
 } from '../../shared/db/sessions.repository.ts';
 import {
   type PayoutError,
   PayoutInProgressError,
   PermanentPayoutError,
-  type TransientPayoutError,
+  TransientPayoutError,
 } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logger.ts';
 import {
-  type AmountLimits,
-  checkEligibility,
-  type Ineligibility,
-  limitFor,
-  payoutDecision,
-} from '../../shared/payout-policy.ts';
-import { classifyStripeError } from '../../shared/stripe-errors.ts';
+  type PlanConfig,
+  type PlanStop,
+  planPayout,
+  searchSince,
+  sessionChange,
+  type TransferTerms,
+} from '../../shared/payout-plan.ts';
+import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
+import {
+  MIN_TIME_FOR_STRIPE_CALL_MS,
+  SESSION_LOCK_TIMEOUT_MS,
+} from '../../shared/runtime-limits.ts';
+import { classifyStripeReadFailure, classifyTransferFailure } from '../../shared/stripe-errors.ts';
 
 /**
- * The money path for one session, top to bottom: load → decide → claim → (recover) → call Stripe
- * → record. Exactly-once rests on Postgres, never on memory: the session row lock serialises
- * claims, the payouts row (one per session) holds a lease and the idempotency key generation, and
- * a generation's key and terms never change while reusing them is safe. When it is not (the last
- * call ended without a definitive answer, or the key is older than Stripe is sure to keep it),
- * Stripe is searched by transfer_group before a new key is used.
- * No database transaction is open while Stripe is called.
+ * The money path for one session, in flow order (docs/payout-protocol.md):
+ * claim → send or search → record, and after a generation ended without a transfer, claim again.
+ * Each phase returns the next step; the loop in paySession is the one place that stops, by
+ * returning a result or throwing a transient error for SQS to redeliver. The next delivery
+ * resumes from the recovery point stored on the payout row. No transaction is open while Stripe
+ * is called.
  */
-
-/** Stripe keeps idempotency keys at least 24 h; an older key is never sent again. */
-export const KEY_REUSE_WINDOW_MS = 20 * 3_600_000;
 
 /** Test hooks at the points where a crash is most dangerous; a throw stops the payout there. */
 export interface PayoutFaults {
@@ -61,14 +63,13 @@ export interface PaySessionDeps {
   stripe: { transfers: Pick<Stripe['transfers'], 'create' | 'list'> };
   clock: Clock;
   log: Log;
-  config: {
-    feeBps: number;
-    graceHours: number;
+  config: PlanConfig & {
     paused: boolean;
-    /** Longer than the slowest Stripe call, so two claims never overlap in flight. */
+    /** How long a claim keeps other invocations off the payout (saves calls; safety never needs it). */
     leaseMs: number;
-    limits: AmountLimits;
   };
+  /** What the invocation has left; a Stripe call is started only with time for it. */
+  timeLeftMs?: () => number;
   faults?: PayoutFaults;
 }
 
@@ -78,304 +79,447 @@ export type PayoutResult =
   | { outcome: 'skipped'; sessionId: string; code: string }
   | { outcome: 'ignored'; sessionId: string; reason: Ineligibility | 'already_recorded' };
 
-type Decision =
-  | { kind: 'done'; result: PayoutResult }
-  | { kind: 'transfer'; session: SessionForPayout; terms: TransferTerms };
+/** What recording a transfer needs: the Lambda's deps, or reconcile's. */
+export type RecordDeps = Pick<PaySessionDeps, 'db' | 'clock' | 'log' | 'faults'> & {
+  config: Pick<PlanConfig, 'feeBps' | 'limits'>;
+};
 
-type Claim =
+/** An unfinished generation whose lease this invocation holds. */
+interface Claim {
+  payout: Payout;
+}
+
+type Step =
+  | { kind: 'claim' }
+  | { kind: 'send'; claim: Claim }
+  | { kind: 'search'; claim: Claim }
   | { kind: 'done'; result: PayoutResult }
-  | { kind: 'send'; payout: Payout }
-  | { kind: 'recover'; payout: Payout; terms: TransferTerms };
+  | { kind: 'retry'; error: Error };
+
+/** Claims in one delivery: a search that finds nothing, then a new generation, then stop. */
+const MAX_CLAIMS_PER_DELIVERY = 3;
 
 export async function paySession(deps: PaySessionDeps, sessionId: string): Promise<PayoutResult> {
-  const claim = await deps.db.transaction().execute(async (trx): Promise<Claim> => {
-    // Read in the claim transaction: once `payouts pause` commits, no new claim starts.
-    if (deps.config.paused || (await readPayoutControls(trx)).paused)
-      return holdWhilePaused(deps, sessionId);
-    const decision = await loadAndDecide(deps, trx, sessionId);
-    return decision.kind === 'done' ? decision : claimPayout(deps, trx, decision);
-  });
-  if (claim.kind === 'done') return claim.result;
-  await deps.faults?.afterClaim?.(claim.payout);
-
-  let payout = claim.payout;
-  if (claim.kind === 'recover') {
-    const search = await callStripe(deps, payout, () => findExistingTransfer(deps, payout));
-    if (!search.ok) return search.refused;
-    if (search.value) return recordPaid(deps, payout, search.value);
-    payout = await startFreshGeneration(deps, payout, claim.terms);
+  let step: Step = { kind: 'claim' };
+  let claims = 0;
+  for (;;) {
+    switch (step.kind) {
+      case 'claim':
+        claims += 1;
+        step =
+          claims > MAX_CLAIMS_PER_DELIVERY
+            ? { kind: 'retry', error: deferred('Several generations in one delivery') }
+            : await claimPayout(deps, sessionId);
+        break;
+      case 'send':
+        step = hasTimeForStripeCall(deps)
+          ? await sendTransfer(deps, step.claim)
+          : await releaseForRetry(
+              deps,
+              step.claim,
+              deferred('Too little time left to call Stripe'),
+            );
+        break;
+      case 'search':
+        step = await searchForTransfer(deps, step.claim);
+        break;
+      case 'done':
+        return step.result;
+      case 'retry':
+        throw step.error;
+    }
   }
-  const created = await callStripe(deps, payout, () => createTransfer(deps, payout));
-  if (!created.ok) return created.refused;
-  await deps.faults?.afterStripeCall?.(payout, created.value);
-  return recordPaid(deps, payout, created.value);
 }
 
-/** The session stays pending, so the first scan after resuming enqueues it again. */
-function holdWhilePaused(deps: PaySessionDeps, sessionId: string): Claim {
-  deps.log.warn('Payouts paused; message acknowledged without paying', { sessionId });
-  return { kind: 'done', result: { outcome: 'skipped', sessionId, code: 'payouts_paused' } };
-}
-
-async function loadAndDecide(
-  deps: PaySessionDeps,
-  trx: DbOrTrx,
-  sessionId: string,
-): Promise<Decision> {
-  const session = await findSessionForPayoutForUpdate(trx, sessionId);
-  if (!session) {
-    return recordFailure(deps, trx, sessionId, 'session_not_found', 'No session has this id');
-  }
-  const eligibility = checkEligibility(session, deps.clock.now(), deps.config.graceHours);
-  if (!eligibility.eligible) {
-    // A duplicate or stale message: the database says there is nothing to pay.
-    deps.log.info('Session not eligible; message acknowledged', {
-      sessionId,
-      reason: eligibility.reason,
-    });
-    return { kind: 'done', result: { outcome: 'ignored', sessionId, reason: eligibility.reason } };
-  }
-  const decision = payoutDecision(session, deps.config);
-  if (decision.kind === 'not_payable') return markNotPayable(deps, trx, session, decision.net);
-  if (decision.kind === 'hold') {
-    return recordFailure(deps, trx, sessionId, decision.code, decision.message);
-  }
-  return {
-    kind: 'transfer',
-    session,
-    terms: {
-      amount: decision.net,
-      currency: session.currency,
-      destination: decision.destination,
-      sourceTransaction: session.stripeChargeId,
-    },
-  };
-}
-
-async function claimPayout(
-  deps: PaySessionDeps,
-  trx: DbOrTrx,
-  decision: Extract<Decision, { kind: 'transfer' }>,
-): Promise<Claim> {
-  const sessionId = decision.session.id;
+/**
+ * One transaction under the session's row lock: reads the kill switch, the session and its payout,
+ * asks planPayout what to do, and takes the payout (lease, reservation) or records the decision.
+ */
+async function claimPayout(deps: PaySessionDeps, sessionId: string): Promise<Step> {
   const now = deps.clock.now();
-  const at = { now, leaseExpiresAt: new Date(now.getTime() + deps.config.leaseMs) };
-  const existing = await findPayout(trx, sessionId);
-  if (existing?.lease_expires_at && existing.lease_expires_at > now) {
-    throw new PayoutInProgressError(sessionId);
-  }
-  if (!existing || existing.state === 'refused') {
-    const dailyLimit = limitFor(deps.config.limits.dailyTotal, decision.terms.currency);
-    const reserved = await reserveDailyAmount(trx, {
-      currency: decision.terms.currency,
-      amount: decision.terms.amount,
-      at: now,
-      limit: dailyLimit,
-    });
-    if (!reserved) {
-      return recordFailure(
-        deps,
-        trx,
-        sessionId,
-        'amount_over_limit',
-        `Paying ${decision.terms.amount} ${decision.terms.currency} would take today (UTC) above the daily limit of ${dailyLimit}`,
-      );
+  return inTransaction(async (trx) => {
+    // Read in the claim transaction: once `payouts pause` commits, no new claim starts.
+    const paused = deps.config.paused || (await readPayoutControls(trx)).paused;
+    const session = await lockSessionForPayout(trx, sessionId, SESSION_LOCK_TIMEOUT_MS);
+    const payout = await findPayout(trx, sessionId);
+    const plan = planPayout({ session, payout, now, paused, config: deps.config });
+    const lease = { now, leaseExpiresAt: new Date(now.getTime() + deps.config.leaseMs) };
+    switch (plan.step) {
+      case 'resend': {
+        const unfinished = payout as Payout;
+        if (!(await reserveToday(deps, trx, unfinished, now))) {
+          return holdOverDailyLimit(deps, trx, unfinished);
+        }
+        deps.log.info('Resending the transfer request of an unfinished generation', {
+          sessionId,
+          keyGeneration: unfinished.key_generation,
+        });
+        const claimed = await retakePayoutLease(trx, unfinished, { ...lease, sending: true });
+        return { kind: 'send', claim: { payout: claimed } };
+      }
+      case 'search': {
+        const claimed = await retakePayoutLease(trx, payout as Payout, {
+          ...lease,
+          sending: false,
+        });
+        return { kind: 'search', claim: { payout: claimed } };
+      }
+      case 'start': {
+        const generation = { session_id: sessionId, key_generation: plan.generation };
+        if (!(await reserveToday(deps, trx, { ...generation, ...plan.terms }, now))) {
+          return holdOverDailyLimit(deps, trx, { ...generation, ...plan.terms });
+        }
+        const started = await startPayoutGeneration(
+          trx,
+          sessionId,
+          plan.generation,
+          plan.terms,
+          lease,
+        );
+        return { kind: 'send', claim: { payout: started } };
+      }
+      case 'stop':
+        return stopAt(deps, trx, sessionId, plan.stop);
     }
-    const generation = (existing?.key_generation ?? 0) + 1;
-    const payout = await startPayoutGeneration(trx, sessionId, generation, decision.terms, at);
-    return { kind: 'send', payout };
-  }
-  if (existing.state === 'paid') {
-    // Recorded atomically with paid_out, so this means someone edited the data by hand.
-    throw new Error(`Session ${sessionId} is pending but its payout is recorded as paid`);
-  }
-  const payout = await renewPayoutLease(trx, sessionId, at);
-  const keyAge = payout.key_first_used_at ? now.getTime() - payout.key_first_used_at.getTime() : 0;
-  if (payout.outcome_unknown || keyAge > KEY_REUSE_WINDOW_MS) {
-    deps.log.warn('Earlier transfer request has no known outcome; searching Stripe before paying', {
-      sessionId,
-      keyGeneration: payout.key_generation,
-      outcomeUnknown: payout.outcome_unknown,
-      keyAgeHours: Math.floor(keyAge / 3_600_000),
-    });
-    return { kind: 'recover', payout, terms: decision.terms };
-  }
-  if (!sameTerms(payout, decision.terms)) {
-    // The earlier request may have reached Stripe: only its exact terms are safe to resend.
-    deps.log.warn(
-      'Session changed since its transfer was first requested; resending the original terms',
-      { sessionId, keyGeneration: payout.key_generation },
-    );
-  }
-  return { kind: 'send', payout };
-}
-
-/** Runs a Stripe call for a claimed payout: a refusal is recorded and returned, anything else rethrown. */
-async function callStripe<T>(
-  deps: PaySessionDeps,
-  payout: Payout,
-  call: () => Promise<T>,
-): Promise<{ ok: true; value: T } | { ok: false; refused: PayoutResult }> {
-  try {
-    return { ok: true, value: await call() };
-  } catch (error) {
-    const classified = classifyStripeError(error);
-    if (classified instanceof PermanentPayoutError) {
-      return { ok: false, refused: await recordRefusal(deps, payout, classified) };
-    }
-    await releaseForRetry(deps, payout, classified);
-    throw classified;
-  }
-}
-
-/** The session's transfer, if Stripe has one under its transfer_group; the oldest if several. */
-async function findExistingTransfer(
-  deps: PaySessionDeps,
-  payout: Payout,
-): Promise<Stripe.Transfer | undefined> {
-  const sessionId = payout.session_id;
-  const page = await deps.stripe.transfers.list({
-    transfer_group: transferGroup(sessionId),
-    limit: 100,
   });
-  const transfers = page.data.filter((transfer) => transfer.metadata?.session_id === sessionId);
-  if (transfers.length > 1) {
+
+  async function inTransaction(work: (trx: Transaction<Database>) => Promise<Step>) {
+    return withBoundedLockWait(sessionId, () => deps.db.transaction().execute(work));
+  }
+}
+
+/** Records what a plan that moves no money decided, and says how the delivery ends. */
+async function stopAt(
+  deps: PaySessionDeps,
+  trx: Transaction<Database>,
+  sessionId: string,
+  stop: PlanStop,
+): Promise<Step> {
+  const done = (result: PayoutResult): Step => ({ kind: 'done', result });
+  switch (stop.kind) {
+    case 'paused':
+      // The session stays pending, so the first scan after resuming enqueues it again.
+      deps.log.warn('Payouts paused; message acknowledged without paying', { sessionId });
+      return done({ outcome: 'skipped', sessionId, code: 'payouts_paused' });
+    case 'in_progress':
+      return { kind: 'retry', error: new PayoutInProgressError(sessionId) };
+    case 'unsettled': {
+      const error = new TransientPayoutError(
+        `An earlier transfer request may still be running at Stripe and its key can no longer be resent; the payout waits until ${stop.until.toISOString()}`,
+        'request_unsettled',
+      );
+      await recordAttempt(trx, {
+        ...emptyAttempt(sessionId, 'retrying'),
+        error_code: error.code,
+        error_message: error.message,
+      });
+      deps.log.warn('Payout waits for an earlier request to settle', {
+        sessionId,
+        recoveryPoint: stop.recoveryPoint,
+        until: stop.until.toISOString(),
+      });
+      return { kind: 'retry', error };
+    }
+    case 'session_not_found':
+      return done(await recordFailure(deps, trx, sessionId, stop.kind, 'No session has this id'));
+    case 'ineligible':
+      // A duplicate or stale message: the database says there is nothing to pay.
+      deps.log.info('Session not eligible; message acknowledged', {
+        sessionId,
+        reason: stop.reason,
+      });
+      return done({ outcome: 'ignored', sessionId, reason: stop.reason });
+    case 'not_payable':
+      await settleSessionPayoutStatus(trx, sessionId, 'not_payable');
+      await recordAttempt(trx, {
+        ...emptyAttempt(sessionId, 'skipped'),
+        error_code: 'net_not_positive',
+        error_message: `Net amount ${stop.net} is not positive`,
+        amount: stop.net,
+      });
+      deps.log.info('Session not payable', { sessionId, net: stop.net });
+      return done({ outcome: 'skipped', sessionId, code: 'net_not_positive' });
+    case 'hold':
+      return done(await recordFailure(deps, trx, sessionId, stop.code, stop.message));
+    case 'inconsistent':
+      return { kind: 'retry', error: new Error(`Session ${sessionId}: ${stop.message}`) };
+  }
+}
+
+/** Sends the generation's key with its frozen terms and sorts Stripe's answer. */
+async function sendTransfer(deps: PaySessionDeps, claim: Claim): Promise<Step> {
+  const { payout } = claim;
+  await deps.faults?.afterClaim?.(payout);
+  let transfer: Stripe.Transfer;
+  try {
+    transfer = await deps.stripe.transfers.create(
+      {
+        amount: payout.amount,
+        currency: payout.currency,
+        destination: payout.destination,
+        transfer_group: transferGroup(payout.session_id),
+        metadata: { session_id: payout.session_id },
+        ...(payout.source_transaction && { source_transaction: payout.source_transaction }),
+      },
+      { idempotencyKey: idempotencyKey(payout) },
+    );
+  } catch (error) {
+    const failure = classifyTransferFailure(error);
+    switch (failure.kind) {
+      case 'refused':
+        return endGeneration(deps, claim, 'refused', failure.error);
+      case 'stored_failure':
+        // Every request under the key has finished; the next delivery searches for its transfer.
+        return releaseForRetry(deps, claim, failure.error, 'search_required');
+      case 'key_rejected':
+        return releaseForRetry(deps, claim, failure.error, 'key_rejected');
+      case 'unknown':
+        return releaseForRetry(deps, claim, failure.error);
+    }
+  }
+  await deps.faults?.afterStripeCall?.(payout, transfer);
+  return recordPaid(deps, payout.session_id, transfer);
+}
+
+/**
+ * Lists the frozen destination's transfers since the key's first send, every page, and keeps the
+ * session's by metadata (transfer_group is not ours when Stripe files a transfer under its
+ * source charge's group). Found: recorded paid. None: the generation created nothing.
+ */
+async function searchForTransfer(deps: PaySessionDeps, claim: Claim): Promise<Step> {
+  const { payout } = claim;
+  let found: Stripe.Transfer[];
+  try {
+    found = await listSessionTransfers(deps, payout);
+  } catch (error) {
+    const failure =
+      error instanceof TransientPayoutError ? error : classifyStripeReadFailure(error);
+    return releaseForRetry(deps, claim, failure);
+  }
+  const sessionId = payout.session_id;
+  if (found.length > 1) {
     deps.log.error('Several transfers exist for one session', {
       sessionId,
-      transferIds: transfers.map((transfer) => transfer.id),
+      transferIds: found.map((transfer) => transfer.id),
     });
   }
-  const oldest = transfers.sort((a, b) => a.created - b.created)[0];
+  const oldest = found.sort((a, b) => a.created - b.created)[0];
   deps.log.info(oldest ? 'Found the transfer of an earlier request' : 'No earlier transfer found', {
     sessionId,
+    keyGeneration: payout.key_generation,
     transferId: oldest?.id,
   });
-  return oldest;
+  return oldest ? recordPaid(deps, sessionId, oldest) : endGeneration(deps, claim, 'no_transfer');
 }
 
-async function startFreshGeneration(
+async function listSessionTransfers(
   deps: PaySessionDeps,
   payout: Payout,
-  terms: TransferTerms,
-): Promise<Payout> {
-  const now = deps.clock.now();
-  const at = { now, leaseExpiresAt: new Date(now.getTime() + deps.config.leaseMs) };
-  return deps.db
-    .transaction()
-    .execute((trx) =>
-      startPayoutGeneration(trx, payout.session_id, payout.key_generation + 1, terms, at),
-    );
-}
-
-async function createTransfer(deps: PaySessionDeps, payout: Payout): Promise<Stripe.Transfer> {
-  const sessionId = payout.session_id;
-  return deps.stripe.transfers.create(
-    {
-      amount: payout.amount,
-      currency: payout.currency,
+): Promise<Stripe.Transfer[]> {
+  const since = Math.floor(searchSince(payout).getTime() / 1000);
+  const mine: Stripe.Transfer[] = [];
+  let startingAfter: string | undefined;
+  do {
+    if (!hasTimeForStripeCall(deps)) throw deferred('Too little time left to search Stripe');
+    const page = await deps.stripe.transfers.list({
       destination: payout.destination,
-      transfer_group: transferGroup(sessionId),
-      metadata: { session_id: sessionId },
-      ...(payout.source_transaction && { source_transaction: payout.source_transaction }),
-    },
-    { idempotencyKey: idempotencyKey(payout) },
-  );
+      created: { gte: since },
+      limit: 100,
+      ...(startingAfter && { starting_after: startingAfter }),
+    });
+    mine.push(...page.data.filter((t) => t.metadata?.session_id === payout.session_id));
+    startingAfter = page.has_more ? page.data.at(-1)?.id : undefined;
+  } while (startingAfter);
+  return mine;
 }
 
-async function recordPaid(
+/**
+ * The generation is over without a transfer: its reservations are given back. A refusal is
+ * recorded (permanent: held for admin review; transient: retried with a new key); after an empty
+ * search the session is claimed again, to pay it with a new key if it is still payable.
+ */
+async function endGeneration(
   deps: PaySessionDeps,
-  payout: Payout,
-  transfer: Stripe.Transfer,
-): Promise<PayoutResult> {
+  claim: Claim,
+  how: 'refused' | 'no_transfer',
+  error?: PayoutError,
+): Promise<Step> {
+  const { payout } = claim;
   const sessionId = payout.session_id;
-  const recorded = await deps.db.transaction().execute(async (trx) => {
-    const finished = await finishPayoutGeneration(trx, payout, {
-      state: 'paid',
-      transferId: transfer.id,
-    });
-    if (!finished) return false;
-    await settleSessionPayoutStatus(trx, sessionId, 'paid_out');
-    await recordAttempt(trx, payoutAttempt(payout, 'paid', { transfer }));
-    await deps.faults?.beforeRecordCommit?.(payout);
+  const now = deps.clock.now();
+  const permanent = error instanceof PermanentPayoutError;
+  const ended = await deps.db.transaction().execute(async (trx) => {
+    if (!(await finishPayoutGeneration(trx, payout, { state: how }, now))) return false;
+    await releaseReservations(trx, payout, now);
+    if (error) {
+      await recordAttempt(trx, payoutAttempt(payout, permanent ? 'failed' : 'retrying', { error }));
+    }
     return true;
   });
-  if (!recorded) {
-    return confirmRecordedElsewhere(deps, payout, transfer);
-  }
-  deps.log.info('Transfer created', {
-    sessionId,
-    transferId: transfer.id,
-    amount: transfer.amount,
-    currency: transfer.currency,
-  });
-  return {
-    outcome: 'paid',
-    sessionId,
-    transferId: transfer.id,
-    amount: transfer.amount,
-    currency: transfer.currency,
-  };
-}
-
-/** Another invocation with the same key got Stripe's replay and recorded it first. */
-async function confirmRecordedElsewhere(
-  deps: PaySessionDeps,
-  payout: Payout,
-  transfer: Stripe.Transfer,
-): Promise<PayoutResult> {
-  const sessionId = payout.session_id;
-  const current = await findPayout(deps.db, sessionId);
-  if (current?.state === 'paid' && current.stripe_transfer_id === transfer.id) {
-    deps.log.info('Transfer already recorded', { sessionId, transferId: transfer.id });
-    return { outcome: 'ignored', sessionId, reason: 'already_recorded' };
-  }
-  throw new Error(
-    `Transfer ${transfer.id} for session ${sessionId} could not be recorded: payout is ${current?.state ?? 'missing'}`,
-  );
-}
-
-async function recordRefusal(
-  deps: PaySessionDeps,
-  payout: Payout,
-  error: PermanentPayoutError,
-): Promise<PayoutResult> {
-  await deps.db.transaction().execute(async (trx) => {
-    const finished = await finishPayoutGeneration(trx, payout, { state: 'refused' });
-    if (finished) {
-      await releaseDailyAmount(trx, {
-        currency: payout.currency,
-        amount: payout.amount,
-        at: payout.generation_started_at,
+  if (!ended || how === 'no_transfer') {
+    if (ended) {
+      deps.log.info('The generation created no transfer; its key is retired', {
+        sessionId,
+        keyGeneration: payout.key_generation,
       });
     }
-    await recordAttempt(trx, payoutAttempt(payout, 'failed', { error }));
+    return { kind: 'claim' };
+  }
+  if (permanent) {
+    deps.log.error('Payout refused by Stripe; held for admin review', {
+      sessionId,
+      code: error.code,
+    });
+    return {
+      kind: 'done',
+      result: { outcome: 'failed', sessionId, code: error.code, message: error.message },
+    };
+  }
+  deps.log.warn('Stripe refused the transfer for now; the next delivery uses a new key', {
+    sessionId,
+    code: error?.code,
   });
-  deps.log.error('Payout refused by Stripe; held for admin review', {
-    sessionId: payout.session_id,
-    code: error.code,
-  });
+  return { kind: 'retry', error: error as TransientPayoutError };
+}
+
+/**
+ * Records a transfer Stripe made for the session: the payout paid, the session paid_out, a paid
+ * attempt row, in one transaction. Also reached by `reconcile --fix`. A transfer for a session that
+ * no longer matches its terms is flagged paid_after_change: a reversal is a human decision.
+ */
+async function recordPaid(
+  deps: RecordDeps,
+  sessionId: string,
+  transfer: Stripe.Transfer,
+  how: { reconciled?: boolean } = {},
+): Promise<Step> {
+  const now = deps.clock.now();
+  const terms = transferTerms(transfer);
+  const recorded = await withBoundedLockWait(sessionId, () =>
+    deps.db.transaction().execute(async (trx) => {
+      const session = await lockSessionForPayout(trx, sessionId, SESSION_LOCK_TIMEOUT_MS);
+      if (!session)
+        throw new Error(`Transfer ${transfer.id} names session ${sessionId}, which does not exist`);
+      const payout = await findPayout(trx, sessionId);
+      if (payout?.state === 'paid') return { already: payout.stripe_transfer_id };
+      const finished =
+        payout?.state === 'in_progress' &&
+        (await finishPayoutGeneration(
+          trx,
+          payout,
+          { state: 'paid', transferId: transfer.id },
+          now,
+        ));
+      if (!finished) {
+        if (!how.reconciled) {
+          deps.log.error('Recording a transfer for a payout that did not expect one', {
+            sessionId,
+            transferId: transfer.id,
+            payoutState: payout?.state ?? 'none',
+          });
+        }
+        await adoptTransfer(trx, sessionId, { ...terms, id: transfer.id }, now);
+      }
+      await settleSessionPayoutStatus(trx, sessionId, 'paid_out');
+      const change = sessionChange(session, terms, deps.config);
+      const code = change ? 'paid_after_change' : how.reconciled ? 'reconciled' : null;
+      await recordAttempt(trx, {
+        ...emptyAttempt(sessionId, 'paid'),
+        error_code: code,
+        error_message:
+          change ?? (how.reconciled ? 'Transfer found at Stripe by reconciliation' : null),
+        stripe_transfer_id: transfer.id,
+        amount: transfer.amount,
+        currency: transfer.currency,
+        idempotency_key: payout?.state === 'in_progress' ? idempotencyKey(payout) : null,
+      });
+      if (payout) await deps.faults?.beforeRecordCommit?.(payout);
+      return { change };
+    }),
+  );
+  if ('already' in recorded) {
+    if (recorded.already !== transfer.id) {
+      deps.log.error('Several transfers exist for one session', {
+        sessionId,
+        transferIds: [recorded.already, transfer.id],
+      });
+      return {
+        kind: 'retry',
+        error: new Error(
+          `Session ${sessionId} has transfer ${transfer.id} at Stripe besides the recorded ${recorded.already}`,
+        ),
+      };
+    }
+    deps.log.info('Transfer already recorded', { sessionId, transferId: transfer.id });
+    return { kind: 'done', result: { outcome: 'ignored', sessionId, reason: 'already_recorded' } };
+  }
+  const details = {
+    sessionId,
+    transferId: transfer.id,
+    amount: transfer.amount,
+    currency: transfer.currency,
+  };
+  if (recorded.change) {
+    deps.log.error('Transfer made for a session that changed since; held for admin review', {
+      ...details,
+      change: recorded.change,
+    });
+  } else {
+    deps.log.info('Transfer created', details);
+  }
   return {
-    outcome: 'failed',
-    sessionId: payout.session_id,
-    code: error.code,
-    message: error.message,
+    kind: 'done',
+    result: {
+      outcome: 'paid',
+      sessionId,
+      transferId: transfer.id,
+      amount: transfer.amount,
+      currency: transfer.currency,
+    },
   };
 }
 
+/** `reconcile --fix`: records a transfer found at Stripe exactly as the Lambda would. */
+export async function recordReconciledTransfer(
+  deps: RecordDeps,
+  sessionId: string,
+  transfer: Stripe.Transfer,
+): Promise<PayoutResult> {
+  const step = await recordPaid(deps, sessionId, transfer, { reconciled: true });
+  if (step.kind === 'retry') throw step.error;
+  if (step.kind !== 'done') throw new Error(`Unexpected step ${step.kind} while recording`);
+  return step.result;
+}
+
+/**
+ * Transient trouble: the generation keeps (or moves to) its recovery point, the lease is let go so
+ * the redelivery can resume at once, and a retrying row tells the admin why.
+ */
 async function releaseForRetry(
   deps: PaySessionDeps,
-  payout: Payout,
+  claim: Claim,
   error: TransientPayoutError,
-): Promise<void> {
+  recoveryPoint: RecoveryPoint = claim.payout.recovery_point,
+): Promise<Step> {
+  const { payout } = claim;
   const sessionId = payout.session_id;
-  deps.log.warn('Payout failed transiently; SQS will redeliver it', {
+  const details = {
     sessionId,
+    keyGeneration: payout.key_generation,
     code: error.code,
-    outcomeUnknown: error.outcomeUnknown,
-  });
+    recoveryPoint,
+  };
+  if (recoveryPoint === 'key_rejected') {
+    deps.log.error(
+      'Stripe refused the idempotency key; the payout waits until it can be searched',
+      details,
+    );
+  } else {
+    deps.log.warn('Payout failed transiently; SQS will redeliver it', details);
+  }
   try {
     await deps.db.transaction().execute(async (trx) => {
-      await releasePayoutLease(trx, payout, error.outcomeUnknown);
+      await releasePayoutLease(trx, payout, recoveryPoint, deps.clock.now());
       await recordAttempt(trx, payoutAttempt(payout, 'retrying', { error }));
     });
   } catch (recordError) {
@@ -385,68 +529,113 @@ async function releaseForRetry(
       error: recordError instanceof Error ? recordError.message : String(recordError),
     });
   }
+  return { kind: 'retry', error };
 }
 
-async function markNotPayable(
+async function reserveToday(
   deps: PaySessionDeps,
-  trx: DbOrTrx,
-  session: SessionForPayout,
-  net: number,
-): Promise<Decision> {
-  await settleSessionPayoutStatus(trx, session.id, 'not_payable');
-  await recordAttempt(trx, {
-    session_id: session.id,
-    outcome: 'skipped',
-    error_code: 'net_not_positive',
-    error_message: `Net amount ${net} ${session.currency} is not positive`,
-    amount: net,
-    currency: session.currency,
-    idempotency_key: null,
-    stripe_transfer_id: null,
-  });
-  deps.log.info('Session not payable', { sessionId: session.id, net });
-  return {
-    kind: 'done',
-    result: { outcome: 'skipped', sessionId: session.id, code: 'net_not_positive' },
-  };
+  trx: Transaction<Database>,
+  generation: Pick<Payout, 'session_id' | 'key_generation' | 'currency' | 'amount'>,
+  now: Date,
+): Promise<boolean> {
+  const limit = limitFor(deps.config.limits.dailyTotal, generation.currency);
+  return reserveDailyAmount(trx, generation, now, limit);
+}
+
+async function holdOverDailyLimit(
+  deps: PaySessionDeps,
+  trx: Transaction<Database>,
+  generation: Pick<Payout, 'session_id' | 'currency' | 'amount'>,
+): Promise<Step> {
+  const limit = limitFor(deps.config.limits.dailyTotal, generation.currency);
+  const message = `Paying ${generation.amount} ${generation.currency} would take today (UTC) above the daily limit of ${limit}`;
+  const result = await recordFailure(
+    deps,
+    trx,
+    generation.session_id,
+    'amount_over_limit',
+    message,
+  );
+  return { kind: 'done', result };
 }
 
 async function recordFailure(
   deps: PaySessionDeps,
-  trx: DbOrTrx,
+  trx: Transaction<Database>,
   sessionId: string,
   code: string,
   message: string,
-): Promise<{ kind: 'done'; result: PayoutResult }> {
+): Promise<PayoutResult> {
   await recordAttempt(trx, {
-    session_id: sessionId,
-    outcome: 'failed',
+    ...emptyAttempt(sessionId, 'failed'),
     error_code: code,
     error_message: message,
+  });
+  deps.log.error('Payout not possible; held for admin review', { sessionId, code });
+  return { outcome: 'failed', sessionId, code, message };
+}
+
+function hasTimeForStripeCall(deps: PaySessionDeps): boolean {
+  return !deps.timeLeftMs || deps.timeLeftMs() >= MIN_TIME_FOR_STRIPE_CALL_MS;
+}
+
+function deferred(reason: string): TransientPayoutError {
+  return new TransientPayoutError(`Deferred: ${reason}; SQS delivers it again`, 'deferred');
+}
+
+/** A session row locked elsewhere (the marketplace, say) fails the delivery instead of hanging. */
+async function withBoundedLockWait<T>(sessionId: string, work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if ((error as { code?: string }).code === '55P03') {
+      throw new TransientPayoutError(
+        `Session ${sessionId} is locked by another database transaction`,
+        'session_locked',
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}
+
+function emptyAttempt(sessionId: string, outcome: NewPayoutAttempt['outcome']): NewPayoutAttempt {
+  return {
+    session_id: sessionId,
+    outcome,
+    error_code: null,
+    error_message: null,
+    stripe_transfer_id: null,
     amount: null,
     currency: null,
     idempotency_key: null,
-    stripe_transfer_id: null,
-  });
-  deps.log.error('Payout not possible; held for admin review', { sessionId, code });
-  return { kind: 'done', result: { outcome: 'failed', sessionId, code, message } };
+  };
 }
 
-/** The admin-review row for an outcome of a claimed payout. */
+/** The admin-review row for an outcome of a claimed generation. */
 function payoutAttempt(
   payout: Payout,
-  outcome: 'paid' | 'failed' | 'retrying',
-  detail: { transfer?: Stripe.Transfer; error?: PayoutError },
+  outcome: 'failed' | 'retrying',
+  detail: { error: PayoutError },
 ): NewPayoutAttempt {
   return {
-    session_id: payout.session_id,
-    outcome,
-    error_code: detail.error?.code ?? null,
-    error_message: detail.error?.message ?? null,
-    stripe_transfer_id: detail.transfer?.id ?? null,
-    amount: detail.transfer?.amount ?? payout.amount,
-    currency: detail.transfer?.currency ?? payout.currency,
+    ...emptyAttempt(payout.session_id, outcome),
+    error_code: detail.error.code,
+    error_message: detail.error.message,
+    amount: payout.amount,
+    currency: payout.currency,
     idempotency_key: idempotencyKey(payout),
+  };
+}
+
+function transferTerms(transfer: Stripe.Transfer): TransferTerms {
+  const destination = transfer.destination;
+  const source = transfer.source_transaction;
+  return {
+    amount: transfer.amount,
+    currency: transfer.currency,
+    destination: typeof destination === 'string' ? destination : (destination?.id ?? ''),
+    sourceTransaction: typeof source === 'string' ? source : (source?.id ?? null),
   };
 }
 
@@ -454,16 +643,7 @@ export function transferGroup(sessionId: string): string {
   return `session_${sessionId}`;
 }
 
-/** The same on every retry of a generation; a new generation only once reuse is unsafe or refused. */
+/** The same on every send of a generation; a new generation only once the last one created nothing. */
 export function idempotencyKey(payout: Pick<Payout, 'session_id' | 'key_generation'>): string {
   return `payout-${payout.session_id}-${payout.key_generation}`;
-}
-
-function sameTerms(payout: Payout, terms: TransferTerms): boolean {
-  return (
-    payout.amount === terms.amount &&
-    payout.currency === terms.currency &&
-    payout.destination === terms.destination &&
-    payout.source_transaction === terms.sourceTransaction
-  );
 }

@@ -28,6 +28,9 @@ async function buildTransferDeps(): Promise<TransferDeps> {
   ]);
   const db = createDb(connection, {
     maxConnections: MAX_DB_CONNECTIONS,
+    // Every query of the money path is a point lookup or a one-row write: seconds mean trouble.
+    statementTimeoutMs: 15_000,
+    idleInTransactionTimeoutMs: 60_000,
     onPoolError: (error) => log.warn('Idle database connection lost', { error: error.message }),
   });
   return {

@@ -24,6 +24,9 @@ const types = {
 
 export interface DbOptions {
   maxConnections?: number;
+  /** Server-side limits on one statement and on a transaction left idle, so no wait is unbounded. */
+  statementTimeoutMs?: number;
+  idleInTransactionTimeoutMs?: number;
   onPoolError?: (error: Error) => void;
 }
 
@@ -38,6 +41,10 @@ export function createPool(settings: ConnectionSettings, options: DbOptions = {}
     max: options.maxConnections ?? 10,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
+    ...(options.statementTimeoutMs && { statement_timeout: options.statementTimeoutMs }),
+    ...(options.idleInTransactionTimeoutMs && {
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs,
+    }),
     ...base,
     types,
   });

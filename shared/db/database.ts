@@ -6,7 +6,7 @@ import type {
 } from './controls.table.ts';
 import type { MentorsTable } from './mentors.table.ts';
 import type { PayoutAttemptsTable } from './payout-attempts.table.ts';
-import type { PayoutsTable } from './payouts.table.ts';
+import type { PayoutReservationsTable, PayoutsTable } from './payouts.table.ts';
 import type { SessionsTable } from './sessions.table.ts';
 
 export interface Database {
@@ -17,6 +17,7 @@ export interface Database {
   payout_controls: PayoutControlsTable;
   scan_runs: ScanRunsTable;
   payout_daily_totals: PayoutDailyTotalsTable;
+  payout_reservations: PayoutReservationsTable;
 }
 
 export type Db = Kysely<Database>;

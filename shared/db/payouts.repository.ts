@@ -1,30 +1,32 @@
-import { sql } from 'kysely';
-import type { DbOrTrx } from './database.ts';
+import { sql, type Transaction } from 'kysely';
+import type { TransferTerms } from '../payout-plan.ts';
+import type { Database, DbOrTrx } from './database.ts';
 import type { NewPayoutAttempt } from './payout-attempts.table.ts';
-import type { Payout } from './payouts.table.ts';
+import type { Payout, RecoveryPoint } from './payouts.table.ts';
 
-export async function findPayout(trx: DbOrTrx, sessionId: string): Promise<Payout | undefined> {
-  return trx
+/** The generation a claim holds: conditional updates name it, so a stale holder changes nothing. */
+export type GenerationRef = Pick<Payout, 'session_id' | 'key_generation'>;
+
+export async function findPayout(db: DbOrTrx, sessionId: string): Promise<Payout | undefined> {
+  return db
     .selectFrom('payouts')
     .selectAll()
     .where('session_id', '=', sessionId)
     .executeTakeFirst();
 }
 
-export interface TransferTerms {
-  amount: number;
-  currency: string;
-  destination: string;
-  sourceTransaction: string | null;
+export interface LeaseTimes {
+  now: Date;
+  leaseExpiresAt: Date;
 }
 
-/** Starts key generation 1, or a fresh generation, with new terms, a lease, and an unused key. */
+/** Starts key generation `generation` with frozen terms and a lease; its key is about to be sent. */
 export async function startPayoutGeneration(
-  trx: DbOrTrx,
+  trx: Transaction<Database>,
   sessionId: string,
   generation: number,
   terms: TransferTerms,
-  at: { now: Date; leaseExpiresAt: Date },
+  at: LeaseTimes,
 ): Promise<Payout> {
   const values = {
     state: 'in_progress' as const,
@@ -33,11 +35,11 @@ export async function startPayoutGeneration(
     currency: terms.currency,
     destination: terms.destination,
     source_transaction: terms.sourceTransaction,
+    recovery_point: 'transfer_requested' as const,
     lease_expires_at: at.leaseExpiresAt,
     stripe_transfer_id: null,
     key_first_used_at: at.now,
-    outcome_unknown: false,
-    generation_started_at: at.now,
+    key_last_used_at: at.now,
     updated_at: at.now,
   };
   return trx
@@ -53,41 +55,136 @@ export async function startPayoutGeneration(
     .executeTakeFirstOrThrow();
 }
 
-/** Takes the lease again on an unfinished generation; its key and terms stay as they were. */
-export async function renewPayoutLease(
-  trx: DbOrTrx,
-  sessionId: string,
-  at: { now: Date; leaseExpiresAt: Date },
+/**
+ * Takes the lease of an unfinished generation again; its key and terms stay as they were. With
+ * `sending`, the key's last use becomes now: a search then waits until this send has settled.
+ */
+export async function retakePayoutLease(
+  trx: Transaction<Database>,
+  generation: GenerationRef,
+  at: LeaseTimes & { sending: boolean },
 ): Promise<Payout> {
   return trx
     .updateTable('payouts')
     .set((eb) => ({
       lease_expires_at: at.leaseExpiresAt,
       claim_count: eb('claim_count', '+', 1),
-      key_first_used_at: eb.fn.coalesce('key_first_used_at', eb.val(at.now)),
+      ...(at.sending && { key_last_used_at: at.now }),
       updated_at: at.now,
     }))
-    .where('session_id', '=', sessionId)
+    .where('session_id', '=', generation.session_id)
+    .where('key_generation', '=', generation.key_generation)
     .where('state', '=', 'in_progress')
     .returningAll()
     .executeTakeFirstOrThrow();
 }
 
-const utcDay = (at: Date) => at.toISOString().slice(0, 10);
+/**
+ * Ends a generation: paid, or with nothing created (refused, no_transfer); false if it had
+ * already ended (another invocation got there first).
+ */
+export async function finishPayoutGeneration(
+  trx: Transaction<Database>,
+  generation: GenerationRef,
+  result: { state: 'paid'; transferId: string } | { state: 'refused' | 'no_transfer' },
+  now: Date,
+): Promise<boolean> {
+  const updated = await trx
+    .updateTable('payouts')
+    .set({
+      state: result.state,
+      stripe_transfer_id: result.state === 'paid' ? result.transferId : null,
+      lease_expires_at: null,
+      updated_at: now,
+    })
+    .where('session_id', '=', generation.session_id)
+    .where('key_generation', '=', generation.key_generation)
+    .where('state', '=', 'in_progress')
+    .executeTakeFirst();
+  return updated.numUpdatedRows === 1n;
+}
 
 /**
- * Adds `amount` to what was started in `currency` on `at`'s UTC day, unless that would exceed
- * `limit`; true if added. One conditional upsert: concurrent claims queue on the day's row.
+ * Records a transfer found at Stripe for a session whose payout row does not expect it (a transfer
+ * made by hand, or adopted by reconciliation): the payout becomes paid with the transfer's terms.
+ */
+export async function adoptTransfer(
+  trx: Transaction<Database>,
+  sessionId: string,
+  transfer: TransferTerms & { id: string },
+  now: Date,
+): Promise<void> {
+  const values = {
+    state: 'paid' as const,
+    amount: transfer.amount,
+    currency: transfer.currency,
+    destination: transfer.destination,
+    source_transaction: transfer.sourceTransaction,
+    stripe_transfer_id: transfer.id,
+    lease_expires_at: null,
+    updated_at: now,
+  };
+  await trx
+    .insertInto('payouts')
+    .values({
+      session_id: sessionId,
+      key_generation: 1,
+      claim_count: 0,
+      key_first_used_at: null,
+      key_last_used_at: null,
+      ...values,
+    })
+    .onConflict((oc) => oc.column('session_id').doUpdateSet(values))
+    .execute();
+}
+
+/**
+ * Lets the next delivery resume at once instead of waiting for the lease to expire, at the given
+ * recovery point. Only the claim that holds the lease (its claim_count) releases it.
+ */
+export async function releasePayoutLease(
+  trx: Transaction<Database>,
+  holder: GenerationRef & Pick<Payout, 'claim_count'>,
+  recoveryPoint: RecoveryPoint,
+  now: Date,
+): Promise<void> {
+  await trx
+    .updateTable('payouts')
+    .set({ lease_expires_at: null, recovery_point: recoveryPoint, updated_at: now })
+    .where('session_id', '=', holder.session_id)
+    .where('key_generation', '=', holder.key_generation)
+    .where('state', '=', 'in_progress')
+    .where('claim_count', '=', holder.claim_count)
+    .execute();
+}
+
+export const utcDay = (at: Date) => at.toISOString().slice(0, 10);
+
+/**
+ * Reserves the generation's amount against `at`'s UTC day in its currency, unless that would take
+ * the day above `limit`; true if the generation now holds a reservation for that day (it may
+ * already have had one). The day's running total is raised with one conditional upsert, so
+ * concurrent claims queue on the day's row.
  */
 export async function reserveDailyAmount(
-  trx: DbOrTrx,
-  reservation: { currency: string; amount: number; at: Date; limit: number },
+  trx: Transaction<Database>,
+  payout: GenerationRef & Pick<Payout, 'currency' | 'amount'>,
+  at: Date,
+  limit: number,
 ): Promise<boolean> {
-  const { currency, amount, at, limit } = reservation;
-  if (amount > limit) return false;
-  const row = await trx
+  const day = utcDay(at);
+  const held = await trx
+    .selectFrom('payout_reservations')
+    .select('amount')
+    .where('session_id', '=', payout.session_id)
+    .where('key_generation', '=', payout.key_generation)
+    .where('day', '=', day)
+    .executeTakeFirst();
+  if (held) return true;
+  if (payout.amount > limit) return false;
+  const total = await trx
     .insertInto('payout_daily_totals')
-    .values({ currency, day: utcDay(at), amount })
+    .values({ currency: payout.currency, day, amount: payout.amount })
     .onConflict((oc) =>
       oc
         .columns(['currency', 'day'])
@@ -98,69 +195,43 @@ export async function reserveDailyAmount(
     )
     .returning('amount')
     .executeTakeFirst();
-  return row !== undefined;
-}
-
-/** Gives back a reservation whose transfer Stripe refused (nothing was sent). */
-export async function releaseDailyAmount(
-  trx: DbOrTrx,
-  reservation: { currency: string; amount: number; at: Date },
-): Promise<void> {
+  if (!total) return false;
   await trx
-    .updateTable('payout_daily_totals')
-    .set((eb) => ({
-      amount: sql<number>`greatest(0, ${eb.ref('amount')} - ${reservation.amount})`,
-    }))
-    .where('currency', '=', reservation.currency)
-    .where('day', '=', utcDay(reservation.at))
-    .execute();
-}
-
-/** Ends a generation; false if it had already ended (another invocation recorded it first). */
-export async function finishPayoutGeneration(
-  trx: DbOrTrx,
-  payout: Pick<Payout, 'session_id' | 'key_generation'>,
-  result: { state: 'paid'; transferId: string } | { state: 'refused' },
-): Promise<boolean> {
-  const updated = await trx
-    .updateTable('payouts')
-    .set({
-      state: result.state,
-      stripe_transfer_id: result.state === 'paid' ? result.transferId : null,
-      lease_expires_at: null,
-      updated_at: new Date(),
+    .insertInto('payout_reservations')
+    .values({
+      session_id: payout.session_id,
+      key_generation: payout.key_generation,
+      day,
+      currency: payout.currency,
+      amount: payout.amount,
+      released_at: null,
     })
-    .where('session_id', '=', payout.session_id)
-    .where('key_generation', '=', payout.key_generation)
-    .where('state', '=', 'in_progress')
-    .executeTakeFirst();
-  return updated.numUpdatedRows === 1n;
+    .execute();
+  return true;
 }
 
-/**
- * Lets the next delivery claim the payout at once instead of waiting for the lease to expire;
- * an unknown outcome is remembered until a search of Stripe settles it.
- */
-export async function releasePayoutLease(
-  trx: DbOrTrx,
-  payout: Pick<Payout, 'session_id' | 'key_generation'>,
-  outcomeUnknown: boolean,
+/** Gives back everything a generation reserved, on the days it reserved it: it created no transfer. */
+export async function releaseReservations(
+  trx: Transaction<Database>,
+  generation: GenerationRef,
+  now: Date,
 ): Promise<void> {
-  await trx
-    .updateTable('payouts')
-    .set({
-      lease_expires_at: null,
-      outcome_unknown: sql<boolean>`outcome_unknown or ${outcomeUnknown}`,
-      updated_at: new Date(),
-    })
-    .where('session_id', '=', payout.session_id)
-    .where('key_generation', '=', payout.key_generation)
-    .where('state', '=', 'in_progress')
-    .execute();
+  await sql`
+    with released as (
+      update payout_reservations set released_at = ${now}
+      where session_id = ${generation.session_id}
+        and key_generation = ${generation.key_generation}
+        and released_at is null
+      returning currency, day, amount
+    )
+    update payout_daily_totals as totals
+    set amount = greatest(0, totals.amount - released.amount)
+    from released
+    where totals.currency = released.currency and totals.day = released.day`.execute(trx);
 }
 
-export async function recordAttempt(trx: DbOrTrx, attempt: NewPayoutAttempt): Promise<void> {
-  await trx.insertInto('payout_attempts').values(attempt).execute();
+export async function recordAttempt(db: DbOrTrx, attempt: NewPayoutAttempt): Promise<void> {
+  await db.insertInto('payout_attempts').values(attempt).execute();
 }
 
 export interface PaidPayout {
@@ -193,66 +264,16 @@ export async function findPaidPayouts(
   }));
 }
 
-/**
- * Records a transfer found at Stripe but not here: the payout becomes paid with the transfer's
- * own terms, the session paid_out, and an attempt row says it was reconciled. False when the
- * session does not exist or its payout is already recorded as paid.
- */
-export async function recordReconciledTransfer(
-  trx: DbOrTrx,
-  transfer: {
-    id: string;
-    sessionId: string;
-    amount: number;
-    currency: string;
-    destination: string;
-  },
-  now: Date,
-): Promise<boolean> {
-  const session = await trx
-    .selectFrom('sessions')
-    .select('id')
-    .where('id', '=', transfer.sessionId)
-    .forUpdate()
+/** The transfer id recorded for a session, if its payout is paid. */
+export async function findRecordedTransferId(
+  db: DbOrTrx,
+  sessionId: string,
+): Promise<string | undefined> {
+  const row = await db
+    .selectFrom('payouts')
+    .select('stripe_transfer_id')
+    .where('session_id', '=', sessionId)
+    .where('state', '=', 'paid')
     .executeTakeFirst();
-  const existing = await findPayout(trx, transfer.sessionId);
-  if (!session || existing?.state === 'paid') return false;
-  const values = {
-    state: 'paid' as const,
-    amount: transfer.amount,
-    currency: transfer.currency,
-    destination: transfer.destination,
-    stripe_transfer_id: transfer.id,
-    lease_expires_at: null,
-    outcome_unknown: false,
-    updated_at: now,
-  };
-  await trx
-    .insertInto('payouts')
-    .values({
-      session_id: transfer.sessionId,
-      key_generation: 1,
-      source_transaction: null,
-      claim_count: 0,
-      key_first_used_at: null,
-      ...values,
-    })
-    .onConflict((oc) => oc.column('session_id').doUpdateSet(values))
-    .execute();
-  await trx
-    .updateTable('sessions')
-    .set({ payout_status: 'paid_out' })
-    .where('id', '=', transfer.sessionId)
-    .execute();
-  await recordAttempt(trx, {
-    session_id: transfer.sessionId,
-    outcome: 'paid',
-    error_code: 'reconciled',
-    error_message: 'Transfer found at Stripe by reconciliation and recorded',
-    stripe_transfer_id: transfer.id,
-    amount: transfer.amount,
-    currency: transfer.currency,
-    idempotency_key: null,
-  });
-  return true;
+  return row?.stripe_transfer_id ?? undefined;
 }

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { DbOrTrx } from './database.ts';
+import { sql, type Transaction } from 'kysely';
+import type { Database, DbOrTrx } from './database.ts';
 
 export interface SessionForPayout {
   id: string;
@@ -7,8 +7,9 @@ export interface SessionForPayout {
   status: string;
   payoutStatus: string;
   sessionEndTime: Date;
-  priceAmount: number;
-  refundedAmount: number;
+  /** bigint: the marketplace's column may hold a value past 2^53, which must be seen, not rounded. */
+  priceAmount: bigint;
+  refundedAmount: bigint;
   currency: string;
   stripeChargeId: string | null;
   stripeAccountId: string | null;
@@ -24,8 +25,8 @@ function sessionForPayoutQuery(db: DbOrTrx, sessionId: string) {
       'sessions.status',
       'sessions.payout_status',
       'sessions.session_end_time',
-      'sessions.price_amount',
-      'sessions.refunded_amount',
+      sql<string>`sessions.price_amount::text`.as('price_amount'),
+      sql<string>`sessions.refunded_amount::text`.as('refunded_amount'),
       'sessions.currency',
       'sessions.stripe_charge_id',
       'mentors.stripe_account_id',
@@ -44,19 +45,25 @@ function toSessionForPayout(row: SessionForPayoutRow): SessionForPayout {
     status: row.status,
     payoutStatus: row.payout_status,
     sessionEndTime: row.session_end_time,
-    priceAmount: row.price_amount,
-    refundedAmount: row.refunded_amount,
+    priceAmount: BigInt(row.price_amount),
+    refundedAmount: BigInt(row.refunded_amount),
     currency: row.currency,
     stripeChargeId: row.stripe_charge_id,
     stripeAccountId: row.stripe_account_id,
   };
 }
 
-/** Loads a session with its mentor's account and locks the session row until the transaction ends. */
-export async function findSessionForPayoutForUpdate(
-  trx: DbOrTrx,
+/**
+ * Loads a session with its mentor's account and locks the session row until the transaction
+ * ends: claims and records of one session are serialised here. Waits at most `lockTimeoutMs` for
+ * a row someone else holds (the marketplace, say), then fails with Postgres's lock_not_available.
+ */
+export async function lockSessionForPayout(
+  trx: Transaction<Database>,
   sessionId: string,
+  lockTimeoutMs: number,
 ): Promise<SessionForPayout | undefined> {
+  await sql`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`.execute(trx);
   const row = await sessionForPayoutQuery(trx, sessionId).forUpdate('sessions').executeTakeFirst();
   return row && toSessionForPayout(row);
 }
@@ -70,17 +77,21 @@ export async function findSessionForPayout(
   return row && toSessionForPayout(row);
 }
 
-/** Moves a pending session to a final payout status; false if it was no longer pending. */
+/**
+ * Moves a session to a final payout status; false if it was already final. A recorded transfer is
+ * the truth whatever was decided before, so paid_out also replaces not_payable.
+ */
 export async function settleSessionPayoutStatus(
-  trx: DbOrTrx,
+  trx: Transaction<Database>,
   sessionId: string,
   status: 'paid_out' | 'not_payable',
 ): Promise<boolean> {
+  const from = status === 'paid_out' ? ['pending', 'not_payable'] : ['pending'];
   const result = await trx
     .updateTable('sessions')
     .set({ payout_status: status })
     .where('id', '=', sessionId)
-    .where('payout_status', '=', 'pending')
+    .where('payout_status', 'in', from)
     .executeTakeFirst();
   return result.numUpdatedRows === 1n;
 }

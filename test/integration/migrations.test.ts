@@ -1,6 +1,10 @@
-import { sql } from 'kysely';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { Migrator, sql } from 'kysely';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createDb } from '../../shared/db/connect.ts';
 import { migrateToLatest } from '../../shared/db/migrate.ts';
+import { migrations } from '../../shared/db/migrations/index.ts';
 import { insertMentor, insertSession } from '../helpers/factories.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
@@ -79,5 +83,50 @@ describe('migrations', () => {
     });
     const text = plan.rows.map((row) => row['QUERY PLAN']).join('\n');
     expect(text).toContain('sessions_payout_eligible_idx');
+  });
+});
+
+describe('migration 0005 (recovery points)', () => {
+  it('turns an in-flight payout of the old schema into a resumable generation holding its reservation', async () => {
+    const adminUrl = inject('postgresAdminUrl');
+    const name = `migrate_${randomUUID().replaceAll('-', '')}`;
+    const admin = new pg.Client({ connectionString: adminUrl });
+    await admin.connect();
+    await admin.query(`create database ${name}`);
+    const db = createDb(adminUrl.replace(/\/postgres$/, `/${name}`));
+    try {
+      const migrator = new Migrator({ db, provider: { getMigrations: async () => migrations } });
+      await migrator.migrateTo('0004-daily-totals');
+      const mentorId = await insertMentor(db);
+      const sessionId = await insertSession(db, mentorId);
+      const firstSent = new Date('2026-11-24T23:30:00Z');
+      await sql`
+        insert into payouts (session_id, state, key_generation, amount, currency, destination,
+          claim_count, key_first_used_at, outcome_unknown, generation_started_at)
+        values (${sessionId}, 'in_progress', 2, 8000, 'usd', 'acct_1', 3, ${firstSent}, true, ${firstSent})
+      `.execute(db);
+
+      await migrateToLatest(db);
+
+      const payout = await db
+        .selectFrom('payouts')
+        .select(['recovery_point', 'key_first_used_at', 'key_last_used_at', 'key_generation'])
+        .where('session_id', '=', sessionId)
+        .executeTakeFirstOrThrow();
+      const reservations = await sql<{ day: string; amount: number; key_generation: number }>`
+        select day::text, amount, key_generation from payout_reservations where session_id = ${sessionId}
+      `.execute(db);
+      expect(payout).toEqual({
+        recovery_point: 'transfer_requested',
+        key_first_used_at: firstSent,
+        key_last_used_at: firstSent,
+        key_generation: 2,
+      });
+      expect(reservations.rows).toEqual([{ day: '2026-11-24', amount: 8000, key_generation: 2 }]);
+    } finally {
+      await db.destroy();
+      await admin.query(`drop database ${name}`);
+      await admin.end();
+    }
   });
 });

@@ -108,7 +108,9 @@ describe('money safety regressions (issue 10)', () => {
     expect(keysSent()).toEqual([`payout-${sessionId}-1`]);
     expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
     const paid = (await attemptsFor(database.db, sessionId)).filter((a) => a.outcome === 'paid');
-    expect(paid.map((attempt) => attempt.stripe_transfer_id)).toEqual([transfersFor(sessionId)[0]?.id]);
+    expect(paid.map((attempt) => attempt.stripe_transfer_id)).toEqual([
+      transfersFor(sessionId)[0]?.id,
+    ]);
   });
 
   it('finding 2: a search failing with a 4xx leaves the outcome unknown instead of ending the generation', async () => {
@@ -166,41 +168,60 @@ describe('money safety regressions (issue 10)', () => {
     [
       'refunded in full',
       async (db: TestDatabase['db'], sessionId: string) =>
-        db.updateTable('sessions').set({ refunded_amount: 10_000 }).where('id', '=', sessionId).execute(),
+        db
+          .updateTable('sessions')
+          .set({ refunded_amount: 10_000 })
+          .where('id', '=', sessionId)
+          .execute(),
       'the net amount is now 0 usd',
     ],
     [
       'cancelled',
       async (db: TestDatabase['db'], sessionId: string) =>
-        db.updateTable('sessions').set({ status: 'cancelled' }).where('id', '=', sessionId).execute(),
+        db
+          .updateTable('sessions')
+          .set({ status: 'cancelled' })
+          .where('id', '=', sessionId)
+          .execute(),
       'the session is now cancelled',
     ],
     [
       'left by a mentor who disconnected Stripe',
       async (db: TestDatabase['db'], sessionId: string) => {
-        const row = await db.selectFrom('sessions').select('mentor_id').where('id', '=', sessionId).executeTakeFirstOrThrow();
-        await db.updateTable('mentors').set({ stripe_account_id: null }).where('id', '=', row.mentor_id).execute();
+        const row = await db
+          .selectFrom('sessions')
+          .select('mentor_id')
+          .where('id', '=', sessionId)
+          .executeTakeFirstOrThrow();
+        await db
+          .updateTable('mentors')
+          .set({ stripe_account_id: null })
+          .where('id', '=', row.mentor_id)
+          .execute();
       },
       'the session is now held: The mentor has no connected Stripe account',
     ],
-  ])('finding 5: records the transfer behind a lost answer although the session was then %s, flagged for review', async (_change, change, description) => {
-    const mentor = await insertMentor(database.db, { stripeAccountId: ACCOUNT });
-    const sessionId = await insertSession(database.db, mentor, { now: clock.now() });
-    stripe.dropNextAfterCreate(3);
-    await failedDelivery(deps(), sessionId);
-    await change(database.db, sessionId);
+  ])(
+    'finding 5: records the transfer behind a lost answer although the session was then %s, flagged for review',
+    async (_change, change, description) => {
+      const mentor = await insertMentor(database.db, { stripeAccountId: ACCOUNT });
+      const sessionId = await insertSession(database.db, mentor, { now: clock.now() });
+      stripe.dropNextAfterCreate(3);
+      await failedDelivery(deps(), sessionId);
+      await change(database.db, sessionId);
 
-    const result = await paySession(deps(), sessionId);
+      const result = await paySession(deps(), sessionId);
 
-    expect(transfersFor(sessionId)).toHaveLength(1);
-    expect(result).toMatchObject({ outcome: 'paid', transferId: transfersFor(sessionId)[0]?.id });
-    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
-    expect((await attemptsFor(database.db, sessionId)).at(-1)).toMatchObject({
-      outcome: 'paid',
-      error_code: 'paid_after_change',
-      error_message: description,
-    });
-  });
+      expect(transfersFor(sessionId)).toHaveLength(1);
+      expect(result).toMatchObject({ outcome: 'paid', transferId: transfersFor(sessionId)[0]?.id });
+      expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
+      expect((await attemptsFor(database.db, sessionId)).at(-1)).toMatchObject({
+        outcome: 'paid',
+        error_code: 'paid_after_change',
+        error_message: description,
+      });
+    },
+  );
 
   it('finding 6: a generation retried on a later day is reserved against that day, so the day stays within its limit', async () => {
     limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { usd: 10_000, '*': 100_000_000 } };
@@ -276,7 +297,8 @@ describe('money safety regressions (issue 10)', () => {
     later(21 * HOUR_MS);
     let calls = 0;
     // Time for exactly one Stripe call: the search; the create would not fit any more.
-    const timeLeftMs = () => (calls++ === 0 ? MIN_TIME_FOR_STRIPE_CALL_MS : MIN_TIME_FOR_STRIPE_CALL_MS - 1);
+    const timeLeftMs = () =>
+      calls++ === 0 ? MIN_TIME_FOR_STRIPE_CALL_MS : MIN_TIME_FOR_STRIPE_CALL_MS - 1;
     const postsBefore = stripe.requests().filter((request) => request.method === 'POST').length;
 
     const deferred = await failedDelivery(deps({ timeLeftMs }), sessionId);

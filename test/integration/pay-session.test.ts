@@ -63,7 +63,7 @@ describe('paySession recovery', () => {
     sessionId: string,
     amount: number,
     leaseExpiresAt: Date,
-    keyFirstUsedAt: Date | null = null,
+    keyFirstUsedAt: Date = clock.now(),
   ) {
     await database.db
       .insertInto('payouts')
@@ -79,6 +79,7 @@ describe('paySession recovery', () => {
         stripe_transfer_id: null,
         claim_count: 1,
         key_first_used_at: keyFirstUsedAt,
+        key_last_used_at: keyFirstUsedAt,
       })
       .execute();
   }
@@ -156,9 +157,12 @@ describe('paySession recovery', () => {
     await paySession(deps(), sessionId);
 
     expect(stripe.transfers()).toMatchObject([{ amount: 8000 }]);
-    expect(log.entries.map((entry) => entry.message)).toContain(
-      'Session changed since its transfer was first requested; resending the original terms',
-    );
+    expect(keysSent()).toEqual([`payout-${sessionId}-1`]);
+    expect((await attemptsFor(database.db, sessionId)).at(-1)).toMatchObject({
+      outcome: 'paid',
+      error_code: 'paid_after_change',
+      error_message: 'the session changed: net 8000 → 4000',
+    });
   });
 
   it('uses a new key generation after Stripe refused, once the account is fixed', async () => {
@@ -235,7 +239,9 @@ describe('paySession recovery', () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
     stripe.failNext(1, 500);
 
-    await expect(paySession(deps(), sessionId)).rejects.toMatchObject({ outcomeUnknown: true });
+    await expect(paySession(deps(), sessionId)).rejects.toMatchObject({
+      code: 'stripe_api_error',
+    });
     const result = await paySession(deps(), sessionId);
 
     expect(result.outcome).toBe('paid');
@@ -256,20 +262,21 @@ describe('paySession recovery', () => {
 
     await expect(paySession(deps(), sessionId)).rejects.toMatchObject({
       code: 'stripe_connection_error',
-      outcomeUnknown: true,
     });
     const result = await paySession(deps(), sessionId);
 
     expect(result.outcome).toBe('paid');
     expect(stripe.transfers()).toHaveLength(1);
+    // The redelivery resent the same key and Stripe replayed the transfer; nothing searched.
     expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
+    expect(stripe.requests().at(-1)).toMatchObject({ method: 'POST', replayed: true });
   });
 
   it('does not search Stripe after a 429: nothing was executed, so the same key is resent', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
     stripe.failNext(1, 429);
 
-    await expect(paySession(deps(), sessionId)).rejects.toMatchObject({ outcomeUnknown: false });
+    await expect(paySession(deps(), sessionId)).rejects.toMatchObject({ code: 'rate_limit' });
     await paySession(deps(), sessionId);
 
     expect(stripe.requests().map((request) => request.method)).toEqual(['POST', 'POST']);
@@ -365,7 +372,7 @@ describe('paySession recovery', () => {
     expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
   });
 
-  it('treats a Stripe timeout as an unknown outcome: the next delivery searches and finds the transfer', async () => {
+  it('treats a Stripe timeout as an unknown outcome: the next delivery resends the key and gets the transfer', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
     stripe.setLatency(400);
     const impatient = {
@@ -373,13 +380,16 @@ describe('paySession recovery', () => {
       stripe: createStripeClient('sk_test_pay_session', stripe.url, { timeoutMs: 100 }),
     };
 
-    await expect(paySession(impatient, sessionId)).rejects.toMatchObject({ outcomeUnknown: true });
-    await new Promise((resolve) => setTimeout(resolve, 500)); // Stripe finishes what it started
+    await expect(paySession(impatient, sessionId)).rejects.toMatchObject({
+      code: 'stripe_connection_error',
+    });
+    await stripe.whenIdle(); // Stripe finishes what it started
     stripe.setLatency(0);
     const result = await paySession(deps(), sessionId);
 
     expect(result.outcome).toBe('paid');
     expect(stripe.transfers()).toHaveLength(1);
-    expect(stripe.requests().at(-1)).toMatchObject({ method: 'GET', path: '/v1/transfers' });
+    expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
+    expect(stripe.requests().at(-1)).toMatchObject({ method: 'POST', replayed: true });
   });
 });

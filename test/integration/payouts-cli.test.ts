@@ -290,6 +290,56 @@ describe('payouts CLI', () => {
     });
   });
 
+  describe('retry takes the transfer Lambda’s own decision', () => {
+    it('enqueues a cancelled session whose earlier transfer request has no answer yet: the Lambda settles it', async () => {
+      const { db } = pipeline.database;
+      const mentorId = await insertMentor(db, { stripeAccountId: DEMO_ACCOUNTS.active });
+      const sessionId = await insertSession(db, mentorId, { status: 'cancelled' });
+      await db
+        .insertInto('payouts')
+        .values({
+          session_id: sessionId,
+          state: 'in_progress',
+          key_generation: 1,
+          amount: 8000,
+          currency: 'usd',
+          destination: DEMO_ACCOUNTS.active,
+          source_transaction: null,
+          lease_expires_at: null,
+          stripe_transfer_id: null,
+          claim_count: 1,
+          key_first_used_at: new Date(),
+          key_last_used_at: new Date(),
+        })
+        .execute();
+
+      const { code, out } = await cli('retry', sessionId);
+
+      expect(code).toBe(0);
+      expect(out.text()).toBe(
+        `Enqueued session ${sessionId}: its unfinished generation 1 (8000 usd to ${DEMO_ACCOUNTS.active}) will be resent with the same key.`,
+      );
+      expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([
+        sessionId,
+      ]);
+    });
+
+    it('refuses while payouts are paused: the Lambda would move no money', async () => {
+      await cli('pause', '--reason', 'incident');
+      try {
+        const { code, out } = await cli('retry', DEMO_SESSIONS.benRestricted);
+
+        expect(code).toBe(1);
+        expect(out.stderr).toEqual([
+          'Not enqueued: payouts are paused (run payouts resume first).',
+        ]);
+        expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
+      } finally {
+        await cli('resume');
+      }
+    });
+  });
+
   describe('pause, resume, status', () => {
     it('pauses the scan and the transfer Lambda without a redeploy, and resumes them', async () => {
       const mentorId = await insertMentor(pipeline.database.db, {

@@ -43,7 +43,13 @@ describe('reconcile', () => {
     await database.db.updateTable('sessions').set({ payout_status: 'not_payable' }).execute();
   });
 
-  const deps = () => ({ db: database.db, stripe, clock: fixedClock(new Date()) });
+  const deps = () => ({
+    db: database.db,
+    stripe,
+    clock: fixedClock(new Date()),
+    log: recordingLog(),
+    config: testPayoutConfig(),
+  });
 
   async function paidSession(): Promise<string> {
     const sessionId = await insertSession(database.db, mentorId);
@@ -113,6 +119,59 @@ describe('reconcile', () => {
     ]);
     expect(again.mismatches).toEqual([]);
     // The transfer Lambda now leaves the session alone.
+    expect(standIn.transfers()).toHaveLength(1);
+  });
+
+  it('finds and records a transfer Stripe filed under its source charge’s group, by metadata', async () => {
+    standIn.fileUnderChargeGroup(true);
+    const sessionId = await insertSession(database.db, mentorId, {
+      stripe_charge_id: 'ch_1ReconcileGroup',
+    });
+    const transfer = await stripe.transfers.create({
+      amount: 8000,
+      currency: 'usd',
+      destination: ACCOUNT,
+      source_transaction: 'ch_1ReconcileGroup',
+      transfer_group: `session_${sessionId}`,
+      metadata: { session_id: sessionId },
+    });
+
+    const fixed = await reconcile(deps(), { since, fix: true });
+
+    expect(transfer.transfer_group).toBe('group_ch_1ReconcileGroup');
+    expect(fixed.mismatches).toMatchObject([
+      { kind: 'paid_at_stripe_not_marked', sessionId, transferId: transfer.id, fixed: true },
+    ]);
+    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
+  });
+
+  it('records a found transfer for a session with an unfinished generation as the Lambda would: that generation is paid', async () => {
+    const sessionId = await insertSession(database.db, mentorId);
+    standIn.dropNextAfterCreate(3);
+    await paySession(
+      {
+        db: database.db,
+        stripe,
+        clock: fixedClock(new Date()),
+        log: recordingLog(),
+        config: testPayoutConfig(),
+      },
+      sessionId,
+    ).catch(() => undefined);
+
+    const fixed = await reconcile(deps(), { since, fix: true });
+
+    const payout = await database.db
+      .selectFrom('payouts')
+      .select(['state', 'stripe_transfer_id', 'key_generation'])
+      .where('session_id', '=', sessionId)
+      .executeTakeFirstOrThrow();
+    expect(fixed.open).toBe(0);
+    expect(payout).toEqual({
+      state: 'paid',
+      stripe_transfer_id: standIn.transfers()[0]?.id,
+      key_generation: 1,
+    });
     expect(standIn.transfers()).toHaveLength(1);
   });
 

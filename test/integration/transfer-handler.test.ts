@@ -321,11 +321,11 @@ describe('transfer handler under faults and duplicates', () => {
       'retrying',
       'paid',
     ]);
-    // The redelivery searched Stripe (outcome unknown) and found the transfer: no new key.
+    // The redelivery resent the same key (outcome unknown) and Stripe replayed the transfer.
     const requests = pipeline.stripe.requests();
     const keys = requests.filter((r) => r.method === 'POST').map((r) => r.idempotencyKey);
     expect(new Set(keys)).toEqual(new Set([`payout-${sessionId}-1`]));
-    expect(requests.at(-1)).toMatchObject({ method: 'GET', path: '/v1/transfers' });
+    expect(requests.at(-1)).toMatchObject({ method: 'POST', replayed: true });
   });
 
   it('defers the records it has no time left for, and pays nothing it could not finish', async () => {

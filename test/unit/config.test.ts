@@ -54,6 +54,19 @@ describe('parseTransferConfig', () => {
     );
   });
 
+  it.each([
+    ['PAYOUT_MAX_DAILY_TOTALS', 'usd=99999999999999999999,*=100000000'],
+    ['PAYOUT_MAX_TRANSFER_AMOUNTS', '*=9007199254740992'],
+  ])(
+    'refuses at start a %s amount that Postgres bigint sums and JavaScript cannot hold exactly',
+    (name, value) => {
+      const error = configError(() => parseTransferConfig({ ...TRANSFER_ENV, [name]: value }));
+      expect(error.message).toBe(
+        `Invalid configuration: ${name} must give amounts of at most 9007199254740991 (2^53 - 1) minor units`,
+      );
+    },
+  );
+
   it('names a malformed limit', () => {
     const error = configError(() =>
       parseTransferConfig({ ...TRANSFER_ENV, PAYOUT_MAX_TRANSFER_AMOUNTS: 'USD:5' }),

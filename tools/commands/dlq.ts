@@ -10,6 +10,7 @@ import {
 import { SingleBar } from 'cli-progress';
 import { parsePayoutMessage } from '../../lambdas/transfer/payout-message.ts';
 import type { CliDeps } from '../cli-deps.ts';
+import { isSettled, planForSession } from '../session-plan.ts';
 import { printJson, printTable } from './format.ts';
 
 export interface DlqEntry {
@@ -160,8 +161,9 @@ export interface RedriveFaults {
 /**
  * Moves dead letters back to the payout queue: send first, delete only once the send succeeded,
  * so an interrupted redrive loses nothing (a message may then exist twice; the transfer Lambda
- * pays a session once however often it is delivered). Sessions already settled are dropped from
- * the DLQ; malformed bodies stay there for a human.
+ * pays a session once however often it is delivered). A message is dropped only when the Lambda's
+ * own planPayout says its session is settled (paid out or not payable, no unfinished generation);
+ * malformed bodies stay there for a human.
  */
 export async function redriveDlq(
   deps: CliDeps,
@@ -190,16 +192,13 @@ export async function redriveDlq(
       const batch = await receive(deps, options.max - processed);
       if (batch.length === 0) break;
       held.push(...batch);
-      const ids = batch.map(sessionIdOf).filter((id): id is string => id !== null);
-      const states = await sessionStates(deps, ids);
       for (const message of batch) {
         processed += 1;
         bar?.increment();
         const sessionId = sessionIdOf(message);
-        const status = sessionId ? states.get(sessionId)?.status : undefined;
         if (!sessionId) {
           report.malformedLeft += 1;
-        } else if (status === 'paid_out' || status === 'not_payable') {
+        } else if (isSettled((await planForSession(deps, sessionId)).plan)) {
           report.alreadySettled += 1;
           if (!options.dryRun) await done(message);
         } else {

@@ -1,19 +1,44 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import { findPayout } from '../../shared/db/payouts.repository.ts';
-import { findSessionForPayout } from '../../shared/db/sessions.repository.ts';
-import { checkEligibility, payoutDecision } from '../../shared/payout-policy.ts';
+import type { PlanStop } from '../../shared/payout-plan.ts';
+import type { Ineligibility } from '../../shared/payout-policy.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import type { CliDeps } from '../cli-deps.ts';
+import { planForSession } from '../session-plan.ts';
 
-const REASONS: Record<string, string> = {
+const INELIGIBLE: Record<Ineligibility, string> = {
   not_confirmed: 'the session is not confirmed',
   already_paid_out: 'the session is already paid out',
   not_payable: 'the session is marked not payable',
   too_recent: 'the session ended less than PAYOUT_GRACE_HOURS ago',
 };
 
-/** Enqueues one session after the checks the transfer Lambda would make; refuses with the reason. */
+/** Why the transfer Lambda would move no money for the session now. */
+function refusal(stop: PlanStop): string {
+  switch (stop.kind) {
+    case 'paused':
+      return 'payouts are paused (run payouts resume first)';
+    case 'in_progress':
+      return 'a transfer Lambda is paying this session right now';
+    case 'unsettled':
+      return `an earlier transfer request may still be running at Stripe; retry after ${stop.until.toISOString()}`;
+    case 'session_not_found':
+      return 'no session has this id';
+    case 'ineligible':
+      return INELIGIBLE[stop.reason];
+    case 'not_payable':
+      return `the net amount ${stop.net} is not positive`;
+    case 'hold':
+      return `${stop.code}: ${stop.message}`;
+    case 'inconsistent':
+      return stop.message;
+  }
+}
+
+/**
+ * Enqueues one session if the transfer Lambda would act on it now, by the Lambda's own planPayout;
+ * refuses with the reason otherwise. The Lambda takes every decision that can start a request.
+ */
 export async function retryCommand(deps: CliDeps, sessionId: string): Promise<number> {
   const refuse = (reason: string) => {
     deps.out.error(`Not enqueued: ${reason}.`);
@@ -21,26 +46,23 @@ export async function retryCommand(deps: CliDeps, sessionId: string): Promise<nu
   };
   if (!z.guid().safeParse(sessionId).success)
     return refuse(`"${sessionId}" is not a session id (uuid)`);
-  const session = await findSessionForPayout(deps.db, sessionId);
-  if (!session) return refuse('no session has this id');
-  const eligibility = checkEligibility(session, deps.clock.now(), deps.config.graceHours);
-  if (!eligibility.eligible) return refuse(REASONS[eligibility.reason] ?? eligibility.reason);
-  const decision = payoutDecision(session, deps.config);
-  if (decision.kind === 'not_payable')
-    return refuse(`the net amount ${decision.net} is not positive`);
-  if (decision.kind === 'hold') return refuse(`${decision.code}: ${decision.message}`);
-  const payout = await findPayout(deps.db, sessionId);
-  if (payout?.lease_expires_at && payout.lease_expires_at > deps.clock.now()) {
-    return refuse('a transfer Lambda is paying this session right now');
-  }
+  const { plan, payout } = await planForSession(deps, sessionId);
+  if (plan.step === 'stop') return refuse(refusal(plan.stop));
   await deps.sqs().send(
     new SendMessageCommand({
       QueueUrl: deps.queueUrl(),
       MessageBody: payoutMessageBody(sessionId),
     }),
   );
+  const unfinished =
+    payout &&
+    `generation ${payout.key_generation} (${payout.amount} ${payout.currency} to ${payout.destination})`;
   deps.out.log(
-    `Enqueued session ${sessionId}: ${decision.net} ${session.currency} to ${decision.destination}.`,
+    plan.step === 'start'
+      ? `Enqueued session ${sessionId}: ${plan.terms.amount} ${plan.terms.currency} to ${plan.terms.destination}.`
+      : plan.step === 'resend'
+        ? `Enqueued session ${sessionId}: its unfinished ${unfinished} will be resent with the same key.`
+        : `Enqueued session ${sessionId}: Stripe will be searched for the transfer of its unfinished ${unfinished}.`,
   );
   return 0;
 }

@@ -3,6 +3,7 @@ import * as payoutSchema from './0001-payout-schema.ts';
 import * as payoutRecovery from './0002-payout-recovery-and-limits.ts';
 import * as controls from './0003-controls-and-scan-runs.ts';
 import * as dailyTotals from './0004-daily-totals.ts';
+import * as recoveryPoints from './0005-payout-recovery-points.ts';
 
 /** Listed statically so that bundles and tests need no file-system lookup; names sort in order. */
 export const migrations: Record<string, Migration> = {
@@ -10,4 +11,5 @@ export const migrations: Record<string, Migration> = {
   '0002-payout-recovery-and-limits': payoutRecovery,
   '0003-controls-and-scan-runs': controls,
   '0004-daily-totals': dailyTotals,
+  '0005-payout-recovery-points': recoveryPoints,
 };

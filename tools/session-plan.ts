@@ -1,0 +1,34 @@
+import { readPayoutControls } from '../shared/db/controls.repository.ts';
+import { findPayout } from '../shared/db/payouts.repository.ts';
+import { findSessionForPayout } from '../shared/db/sessions.repository.ts';
+import { type PayoutPlan, planPayout } from '../shared/payout-plan.ts';
+import type { CliDeps } from './cli-deps.ts';
+
+/** What the transfer Lambda would do with the session now: its own planPayout on the stored rows. */
+export async function planForSession(
+  deps: Pick<CliDeps, 'db' | 'clock' | 'config'>,
+  sessionId: string,
+) {
+  const [session, payout, controls] = await Promise.all([
+    findSessionForPayout(deps.db, sessionId),
+    findPayout(deps.db, sessionId),
+    readPayoutControls(deps.db),
+  ]);
+  const plan: PayoutPlan = planPayout({
+    session,
+    payout,
+    now: deps.clock.now(),
+    paused: controls.paused,
+    config: deps.config,
+  });
+  return { plan, payout };
+}
+
+/** A message for the session can only be acknowledged without effect: its payout is final. */
+export function isSettled(plan: PayoutPlan): boolean {
+  return (
+    plan.step === 'stop' &&
+    plan.stop.kind === 'ineligible' &&
+    (plan.stop.reason === 'already_paid_out' || plan.stop.reason === 'not_payable')
+  );
+}
