@@ -278,7 +278,7 @@ async function sendTransfer(deps: PaySessionDeps, claim: Claim): Promise<Step> {
     }
   }
   await deps.faults?.afterStripeCall?.(payout, transfer);
-  return recordPaid(deps, payout.session_id, transfer);
+  return recordPaid(deps, payout.session_id, transfer, { generation: payout });
 }
 
 /**
@@ -309,7 +309,9 @@ async function searchForTransfer(deps: PaySessionDeps, claim: Claim): Promise<St
     keyGeneration: payout.key_generation,
     transferId: oldest?.id,
   });
-  return oldest ? recordPaid(deps, sessionId, oldest) : endGeneration(deps, claim, 'no_transfer');
+  return oldest
+    ? recordPaid(deps, sessionId, oldest, { generation: payout })
+    : endGeneration(deps, claim, 'no_transfer');
 }
 
 async function listSessionTransfers(
@@ -391,34 +393,35 @@ async function recordPaid(
   deps: RecordDeps,
   sessionId: string,
   transfer: Stripe.Transfer,
-  how: { reconciled?: boolean } = {},
+  how: { generation?: Payout; reconciled?: boolean },
 ): Promise<Step> {
   const now = deps.clock.now();
   const terms = transferTerms(transfer);
+  const { generation } = how;
+  const paidWith = { state: 'paid' as const, transferId: transfer.id };
   const recorded = await withBoundedLockWait(sessionId, () =>
     deps.db.transaction().execute(async (trx) => {
       const session = await lockSessionForPayout(trx, sessionId, SESSION_LOCK_TIMEOUT_MS);
       if (!session)
         throw new Error(`Transfer ${transfer.id} names session ${sessionId}, which does not exist`);
-      const payout = await findPayout(trx, sessionId);
-      if (payout?.state === 'paid') return { already: payout.stripe_transfer_id };
-      const finished =
-        payout?.state === 'in_progress' &&
-        (await finishPayoutGeneration(
-          trx,
-          payout,
-          { state: 'paid', transferId: transfer.id },
-          now,
-        ));
-      if (!finished) {
-        if (!how.reconciled) {
-          deps.log.error('Recording a transfer for a payout that did not expect one', {
-            sessionId,
-            transferId: transfer.id,
-            payoutState: payout?.state ?? 'none',
-          });
+      // The common case in one statement: this delivery's generation becomes paid.
+      let payout = generation;
+      if (!(generation && (await finishPayoutGeneration(trx, generation, paidWith, now)))) {
+        payout = await findPayout(trx, sessionId);
+        if (payout?.state === 'paid') return { already: payout.stripe_transfer_id };
+        const finished =
+          payout?.state === 'in_progress' &&
+          (await finishPayoutGeneration(trx, payout, paidWith, now));
+        if (!finished) {
+          if (!how.reconciled) {
+            deps.log.error('Recording a transfer for a payout that did not expect one', {
+              sessionId,
+              transferId: transfer.id,
+              payoutState: payout?.state ?? 'none',
+            });
+          }
+          await adoptTransfer(trx, sessionId, { ...terms, id: transfer.id }, now);
         }
-        await adoptTransfer(trx, sessionId, { ...terms, id: transfer.id }, now);
       }
       await settleSessionPayoutStatus(trx, sessionId, 'paid_out');
       const change = sessionChange(session, terms, deps.config);

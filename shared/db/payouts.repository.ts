@@ -163,8 +163,8 @@ export const utcDay = (at: Date) => at.toISOString().slice(0, 10);
 /**
  * Reserves the generation's amount against `at`'s UTC day in its currency, unless that would take
  * the day above `limit`; true if the generation now holds a reservation for that day (it may
- * already have had one). The day's running total is raised with one conditional upsert, so
- * concurrent claims queue on the day's row.
+ * already have had one). One statement: the day's running total is raised by a conditional upsert,
+ * so concurrent claims queue on the day's row, and the reservation is written with it.
  */
 export async function reserveDailyAmount(
   trx: Transaction<Database>,
@@ -172,42 +172,27 @@ export async function reserveDailyAmount(
   at: Date,
   limit: number,
 ): Promise<boolean> {
+  const { session_id: sessionId, key_generation: generation, currency, amount } = payout;
   const day = utcDay(at);
-  const held = await trx
-    .selectFrom('payout_reservations')
-    .select('amount')
-    .where('session_id', '=', payout.session_id)
-    .where('key_generation', '=', payout.key_generation)
-    .where('day', '=', day)
-    .executeTakeFirst();
-  if (held) return true;
-  if (payout.amount > limit) return false;
-  const total = await trx
-    .insertInto('payout_daily_totals')
-    .values({ currency: payout.currency, day, amount: payout.amount })
-    .onConflict((oc) =>
-      oc
-        .columns(['currency', 'day'])
-        .doUpdateSet((eb) => ({
-          amount: eb('payout_daily_totals.amount', '+', eb.ref('excluded.amount')),
-        }))
-        .where(sql`payout_daily_totals.amount + excluded.amount`, '<=', limit),
+  const { rows } = await sql<{ reserved: boolean }>`
+    with held as (
+      select 1 from payout_reservations
+      where session_id = ${sessionId} and key_generation = ${generation} and day = ${day}
+    ), total as (
+      insert into payout_daily_totals as totals (currency, day, amount)
+      select ${currency}, ${day}, ${amount}
+      where not exists (select 1 from held) and ${amount}::bigint <= ${limit}::bigint
+      on conflict (currency, day) do update set amount = totals.amount + excluded.amount
+      where totals.amount + excluded.amount <= ${limit}::bigint
+      returning 1
+    ), reservation as (
+      insert into payout_reservations (session_id, key_generation, day, currency, amount)
+      select ${sessionId}, ${generation}, ${day}, ${currency}, ${amount} from total
+      returning 1
     )
-    .returning('amount')
-    .executeTakeFirst();
-  if (!total) return false;
-  await trx
-    .insertInto('payout_reservations')
-    .values({
-      session_id: payout.session_id,
-      key_generation: payout.key_generation,
-      day,
-      currency: payout.currency,
-      amount: payout.amount,
-      released_at: null,
-    })
-    .execute();
-  return true;
+    select exists (select 1 from held) or exists (select 1 from reservation) as reserved
+  `.execute(trx);
+  return rows[0]?.reserved === true;
 }
 
 /** Gives back everything a generation reserved, on the days it reserved it: it created no transfer. */
@@ -276,4 +261,45 @@ export async function findRecordedTransferId(
     .where('state', '=', 'paid')
     .executeTakeFirst();
   return row?.stripe_transfer_id ?? undefined;
+}
+
+export interface PaidAfterChange {
+  sessionId: string;
+  transferId: string;
+  amount: number;
+  currency: string;
+  change: string;
+  paidAt: Date;
+}
+
+/** Transfers recorded for sessions that had changed since their request: each awaits an admin's decision. */
+export async function findPaidAfterChange(
+  db: DbOrTrx,
+  filter: { since: Date; mentor?: string },
+): Promise<PaidAfterChange[]> {
+  let query = db
+    .selectFrom('payout_attempts as a')
+    .innerJoin('sessions as s', 's.id', 'a.session_id')
+    .select([
+      'a.session_id',
+      'a.stripe_transfer_id',
+      'a.amount',
+      'a.currency',
+      'a.error_message',
+      'a.created_at',
+    ])
+    .where('a.outcome', '=', 'paid')
+    .where('a.error_code', '=', 'paid_after_change')
+    .where('a.created_at', '>=', filter.since)
+    .orderBy('a.created_at', 'desc');
+  if (filter.mentor) query = query.where('s.mentor_id', '=', filter.mentor);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    sessionId: row.session_id,
+    transferId: row.stripe_transfer_id ?? '',
+    amount: row.amount ?? 0,
+    currency: row.currency ?? '',
+    change: row.error_message ?? '',
+    paidAt: row.created_at,
+  }));
 }

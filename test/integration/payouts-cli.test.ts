@@ -1,10 +1,14 @@
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { paySession } from '../../lambdas/transfer/pay-session.ts';
 import { DEMO_ACCOUNTS, DEMO_SESSIONS, seedDemoData } from '../../local/demo-data.ts';
+import { systemClock } from '../../shared/clock.ts';
+import { createStripeClient } from '../../shared/stripe-client.ts';
 import { createCliDeps, type Output } from '../../tools/cli-deps.ts';
 import { redriveDlq } from '../../tools/commands/dlq.ts';
 import { main } from '../../tools/payouts-cli.ts';
 import { attemptsFor, insertMentor, insertSession } from '../helpers/factories.ts';
+import { recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
 import { body, type Pipeline, startPipeline } from '../helpers/pipeline.ts';
 import { receiveAllSessionIds } from '../helpers/sqs.ts';
@@ -64,6 +68,38 @@ describe('payouts CLI', () => {
     );
 
   describe('failures', () => {
+    it('lists a transfer made for a session that changed since, for an admin to decide on a reversal', async () => {
+      const { db } = pipeline.database;
+      const mentorId = await insertMentor(db, { stripeAccountId: DEMO_ACCOUNTS.active });
+      const sessionId = await insertSession(db, mentorId);
+      const deps = {
+        db,
+        stripe: createStripeClient('sk_test_cli', pipeline.stripe.url),
+        clock: systemClock,
+        log: recordingLog(),
+        config: testPayoutConfig(),
+      };
+      pipeline.stripe.dropNextAfterCreate(3); // created; every answer lost
+      await paySession(deps, sessionId).catch(() => undefined);
+      await db
+        .updateTable('sessions')
+        .set({ status: 'cancelled' })
+        .where('id', '=', sessionId)
+        .execute();
+      await paySession(deps, sessionId);
+
+      const { code, out } = await cli('failures', '--json');
+      const text = await cli('failures');
+
+      expect(code).toBe(0);
+      expect(JSON.parse(out.text()).paidAfterChange).toMatchObject([
+        { sessionId, amount: 8000, currency: 'usd', change: 'the session is now cancelled' },
+      ]);
+      expect(text.out.text()).toContain(
+        '1 session(s) paid although they changed after the transfer was requested:',
+      );
+    });
+
     it('groups unpaid failed sessions by code with the amount owed and what to do', async () => {
       const { code, out } = await cli('failures');
 

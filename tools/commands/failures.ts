@@ -1,3 +1,4 @@
+import { findPaidAfterChange, type PaidAfterChange } from '../../shared/db/payouts.repository.ts';
 import { netAmount } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
@@ -17,6 +18,8 @@ export const FAILURE_ADVICE: Record<string, string> = {
   session_not_found: 'A message named a session that does not exist: check the producer.',
   invalid_session_row: 'The session row is malformed (see the message): fix the data.',
 };
+const PAID_AFTER_CHANGE_ADVICE =
+  'Stripe paid the original terms; decide whether to reverse the transfer (docs/runbook.md, "Paid after a change").';
 const DEFAULT_ADVICE =
   'Unexpected refusal: read error_message and escalate to the payouts engineers.';
 
@@ -33,6 +36,8 @@ export interface FailureRow {
 export interface FailuresReport {
   since: string;
   sessions: FailureRow[];
+  /** Paid, but the session changed after its transfer was requested: reverse or keep, by hand. */
+  paidAfterChange: PaidAfterChange[];
   byCode: { code: string; count: number; owed: Record<string, number>; advice: string }[];
 }
 
@@ -94,7 +99,11 @@ export async function listFailures(
       };
     })
     .sort((a, b) => b.count - a.count);
-  return { since: options.since.toISOString(), sessions, byCode };
+  const paidAfterChange =
+    !options.code || options.code === 'paid_after_change'
+      ? await findPaidAfterChange(deps.db, options)
+      : [];
+  return { since: options.since.toISOString(), sessions, byCode, paidAfterChange };
 }
 
 export async function failuresCommand(
@@ -106,6 +115,7 @@ export async function failuresCommand(
     printJson(deps.out, report);
     return 0;
   }
+  printPaidAfterChange(deps, report.paidAfterChange);
   if (report.sessions.length === 0) {
     deps.out.log(`No unpaid sessions with a failed payout since ${report.since}.`);
     return 0;
@@ -129,4 +139,23 @@ export async function failuresCommand(
     })),
   );
   return 0;
+}
+
+function printPaidAfterChange(deps: CliDeps, rows: PaidAfterChange[]): void {
+  if (rows.length === 0) return;
+  deps.out.log(
+    `${rows.length} session(s) paid although they changed after the transfer was requested:`,
+  );
+  deps.out.log(`  → ${PAID_AFTER_CHANGE_ADVICE}\n`);
+  printTable(
+    deps.out,
+    rows.map((row) => ({
+      paid: row.paidAt.toISOString(),
+      session: row.sessionId,
+      transfer: row.transferId,
+      amount: `${row.amount} ${row.currency}`,
+      change: row.change,
+    })),
+  );
+  deps.out.log('');
 }
