@@ -405,6 +405,7 @@ async function benchTransfer(
 }
 
 async function benchBundles(): Promise<void> {
+  mkdirSync(resolve('cdk.out'), { recursive: true });
   const out = mkdtempSync(join(resolve('cdk.out'), 'bench-bundles-'));
   for (const name of ['scan', 'transfer']) {
     const outfile = join(out, name, 'index.js');

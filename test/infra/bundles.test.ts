@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire, isBuiltin } from 'node:module';
 import { join, resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
@@ -9,6 +9,9 @@ const ROOT = resolve(import.meta.dirname, '../..');
 
 describe('Lambda bundles (real esbuild bundling)', () => {
   it('bundles each handler into one file that loads as CommonJS and exports handler without I/O', () => {
+    // Inside the repository, so that the loaded bundle resolves the AWS SDK from its node_modules;
+    // created here, never assumed left behind by a synth.
+    mkdirSync(join(ROOT, 'cdk.out'), { recursive: true });
     const outdir = mkdtempSync(join(ROOT, 'cdk.out', 'bundle-test-'));
     const app = new App({ context: { env: 'staging' }, outdir });
     buildApp(app);
