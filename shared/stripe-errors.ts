@@ -4,8 +4,10 @@ import { PermanentPayoutError, TransientPayoutError } from './errors.ts';
 /**
  * What a failed `POST /v1/transfers` proves about its idempotency key (docs/payout-protocol.md):
  * - refused: a definitive 4xx (not 409, 429, idempotency_error, nor an auth or routing failure
- *   that never reached the key), fresh or replayed: nothing was created under the key. Permanent
- *   (admin review) unless retrying later can fix it (balance_insufficient).
+ *   that never reached the key): this request created nothing. Only a replayed one (`stored`)
+ *   proves that nothing ever will under the key: a fresh refusal may be one Stripe did not store,
+ *   and another request under the key may still run. Permanent (admin review) unless retrying
+ *   later can fix it (balance_insufficient).
  * - stored_failure: Stripe replayed a stored 5xx: every request under the key has finished, but
  *   one may have created the transfer.
  * - key_rejected: idempotency_error: the key was used with other parameters; it cannot be resent.
@@ -15,7 +17,7 @@ import { PermanentPayoutError, TransientPayoutError } from './errors.ts';
  *   before Stripe looked at the key).
  */
 export type TransferFailure =
-  | { kind: 'refused'; error: PermanentPayoutError | TransientPayoutError }
+  | { kind: 'refused'; stored: boolean; error: PermanentPayoutError | TransientPayoutError }
   | { kind: 'stored_failure' | 'key_rejected' | 'unknown'; error: TransientPayoutError };
 
 /** Refusals that a later retry (with a new key) can get past without anyone changing the session. */
@@ -41,7 +43,7 @@ export function classifyTransferFailure(error: unknown): TransferFailure {
     const refusal = TRANSIENT_REFUSAL_CODES.has(code)
       ? transient(error, code)
       : new PermanentPayoutError(error.message, code, { cause: error });
-    return { kind: 'refused', error: refusal };
+    return { kind: 'refused', stored: replayed, error: refusal };
   }
   return { kind: 'unknown', error: transient(error, code) };
 }

@@ -267,7 +267,9 @@ async function sendTransfer(deps: PaySessionDeps, claim: Claim): Promise<Step> {
     const failure = classifyTransferFailure(error);
     switch (failure.kind) {
       case 'refused':
-        return endGeneration(deps, claim, 'refused', failure.error);
+        return failure.stored
+          ? endGeneration(deps, claim, 'refused')
+          : recordRefusal(deps, claim, failure.error);
       case 'stored_failure':
         // Every request under the key has finished; the next delivery searches for its transfer.
         return releaseForRetry(deps, claim, failure.error, 'search_required');
@@ -336,52 +338,68 @@ async function listSessionTransfers(
 }
 
 /**
- * The generation is over without a transfer: its reservations are given back. A refusal is
- * recorded (permanent: held for admin review; transient: retried with a new key); after an empty
- * search the session is claimed again, to pay it with a new key if it is still payable.
+ * Stripe refused this request: it created nothing, so its reservations are given back, and the
+ * refusal is recorded (permanent: held for admin review; transient: retried). The key stays: a
+ * fresh refusal may be one Stripe did not store, so only its replay (or a search) ends the
+ * generation, and the next delivery resends the key first.
  */
-async function endGeneration(
+async function recordRefusal(
   deps: PaySessionDeps,
   claim: Claim,
-  how: 'refused' | 'no_transfer',
-  error?: PayoutError,
+  error: PermanentPayoutError | TransientPayoutError,
 ): Promise<Step> {
   const { payout } = claim;
   const sessionId = payout.session_id;
   const now = deps.clock.now();
   const permanent = error instanceof PermanentPayoutError;
-  const ended = await deps.db.transaction().execute(async (trx) => {
-    if (!(await finishPayoutGeneration(trx, payout, { state: how }, now))) return false;
+  await deps.db.transaction().execute(async (trx) => {
     await releaseReservations(trx, payout, now);
-    if (error) {
-      await recordAttempt(trx, payoutAttempt(payout, permanent ? 'failed' : 'retrying', { error }));
-    }
-    return true;
+    await releasePayoutLease(trx, payout, payout.recovery_point, now);
+    await recordAttempt(trx, payoutAttempt(payout, permanent ? 'failed' : 'retrying', { error }));
   });
-  if (!ended || how === 'no_transfer') {
-    if (ended) {
-      deps.log.info('The generation created no transfer; its key is retired', {
-        sessionId,
-        keyGeneration: payout.key_generation,
-      });
-    }
-    return { kind: 'claim' };
-  }
-  if (permanent) {
-    deps.log.error('Payout refused by Stripe; held for admin review', {
+  if (!permanent) {
+    deps.log.warn('Stripe refused the transfer for now; SQS will redeliver it', {
       sessionId,
       code: error.code,
     });
-    return {
-      kind: 'done',
-      result: { outcome: 'failed', sessionId, code: error.code, message: error.message },
-    };
+    return { kind: 'retry', error };
   }
-  deps.log.warn('Stripe refused the transfer for now; the next delivery uses a new key', {
+  deps.log.error('Payout refused by Stripe; held for admin review', {
     sessionId,
-    code: error?.code,
+    code: error.code,
   });
-  return { kind: 'retry', error: error as TransientPayoutError };
+  return {
+    kind: 'done',
+    result: { outcome: 'failed', sessionId, code: error.code, message: error.message },
+  };
+}
+
+/**
+ * The generation is over without a transfer (Stripe replayed its stored refusal, or a search found
+ * none): its reservations are given back and its key retired; the session is claimed again, to be
+ * paid with a new key if it still is payable.
+ */
+async function endGeneration(
+  deps: PaySessionDeps,
+  claim: Claim,
+  how: 'refused' | 'no_transfer',
+): Promise<Step> {
+  const { payout } = claim;
+  const now = deps.clock.now();
+  const ended = await deps.db.transaction().execute(async (trx) => {
+    if (!(await finishPayoutGeneration(trx, payout, { state: how }, now))) return false;
+    await releaseReservations(trx, payout, now);
+    return true;
+  });
+  // Not ended: another invocation got there first; the next claim sees what it recorded.
+  if (ended) {
+    deps.log.info('The generation created no transfer; its key is retired', {
+      sessionId: payout.session_id,
+      keyGeneration: payout.key_generation,
+      how,
+    });
+  }
+  return { kind: 'claim' };
 }
 
 /**

@@ -178,6 +178,7 @@ export async function reserveDailyAmount(
     with held as (
       select 1 from payout_reservations
       where session_id = ${sessionId} and key_generation = ${generation} and day = ${day}
+        and released_at is null
     ), total as (
       insert into payout_daily_totals as totals (currency, day, amount)
       select ${currency}, ${day}, ${amount}
@@ -188,6 +189,7 @@ export async function reserveDailyAmount(
     ), reservation as (
       insert into payout_reservations (session_id, key_generation, day, currency, amount)
       select ${sessionId}, ${generation}, ${day}, ${currency}, ${amount} from total
+      on conflict (session_id, key_generation, day) do update set released_at = null
       returning 1
     )
     select exists (select 1 from held) or exists (select 1 from reservation) as reserved
@@ -195,7 +197,7 @@ export async function reserveDailyAmount(
   return rows[0]?.reserved === true;
 }
 
-/** Gives back everything a generation reserved, on the days it reserved it: it created no transfer. */
+/** Gives back what a generation holds, on the days it holds it: a request that created nothing. */
 export async function releaseReservations(
   trx: Transaction<Database>,
   generation: GenerationRef,

@@ -165,7 +165,7 @@ describe('paySession recovery', () => {
     });
   });
 
-  it('uses a new key generation after Stripe refused, once the account is fixed', async () => {
+  it('uses a new key generation once Stripe replays its stored refusal, after the account is fixed', async () => {
     stripe.setAccount(ACCOUNT, 'restricted');
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
 
@@ -178,14 +178,34 @@ describe('paySession recovery', () => {
       code: 'insufficient_capabilities_for_transfer',
     });
     expect(paid.outcome).toBe('paid');
-    expect(stripe.requests().map((request) => request.idempotencyKey)).toEqual([
-      `payout-${sessionId}-1`,
-      `payout-${sessionId}-2`,
+    // A fresh refusal may be one Stripe did not store: the key is resent first, and only its
+    // replay proves that the key can never create a transfer.
+    expect(
+      stripe.requests().map((request) => [request.idempotencyKey, request.replayed]),
+    ).toEqual([
+      [`payout-${sessionId}-1`, false],
+      [`payout-${sessionId}-1`, true],
+      [`payout-${sessionId}-2`, false],
     ]);
     expect((await attemptsFor(database.db, sessionId)).map((attempt) => attempt.outcome)).toEqual([
       'failed',
       'paid',
     ]);
+  });
+
+  it('pays under the same key when a refusal Stripe did not store is followed by a fixed account', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    stripe.setAccount(ACCOUNT, 'restricted');
+    await paySession(deps(), sessionId);
+    // Stripe kept no result for the key (as for a refusal before execution): a resend executes it.
+    stripe.forgetIdempotencyKeys();
+    stripe.setAccount(ACCOUNT, 'active');
+
+    const paid = await paySession(deps(), sessionId);
+
+    expect(paid.outcome).toBe('paid');
+    expect(stripe.transfers()).toHaveLength(1);
+    expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
   });
 
   it('records a transient failure, releases the lease, and pays with the same key on redelivery', async () => {
