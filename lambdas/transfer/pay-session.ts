@@ -338,10 +338,10 @@ async function listSessionTransfers(
 }
 
 /**
- * Stripe refused this request: it created nothing, so its reservations are given back, and the
- * refusal is recorded (permanent: held for admin review; transient: retried). The key stays: a
- * fresh refusal may be one Stripe did not store, so only its replay (or a search) ends the
- * generation, and the next delivery resends the key first.
+ * Stripe refused this request, and the refusal is recorded (permanent: held for admin review;
+ * transient: retried). The key stays, and so does its reservation: a fresh refusal may be one
+ * Stripe did not store, and another request under the key may still create the transfer; only
+ * its replay (or a search) ends the generation. The next delivery resends the key first.
  */
 async function recordRefusal(
   deps: PaySessionDeps,
@@ -353,7 +353,6 @@ async function recordRefusal(
   const now = deps.clock.now();
   const permanent = error instanceof PermanentPayoutError;
   await deps.db.transaction().execute(async (trx) => {
-    await releaseReservations(trx, payout, now);
     await releasePayoutLease(trx, payout, payout.recovery_point, now);
     await recordAttempt(trx, payoutAttempt(payout, permanent ? 'failed' : 'retrying', { error }));
   });

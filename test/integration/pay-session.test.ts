@@ -343,7 +343,7 @@ describe('paySession recovery', () => {
     expect((await paySession(deps(), second)).outcome).toBe('paid');
   });
 
-  it('gives the daily allowance back when Stripe refuses the transfer', async () => {
+  it('keeps a refused amount reserved until Stripe’s replay retires its key, then gives it back', async () => {
     limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { '*': 10_000 } };
     const restricted = 'acct_1PaySessionRestricted';
     stripe.setAccount(restricted, 'restricted');
@@ -351,8 +351,21 @@ describe('paySession recovery', () => {
     const refused = await insertSession(database.db, refusedMentor, { now: clock.now() });
     const next = await insertSession(database.db, mentorId, { now: clock.now() });
 
-    expect((await paySession(deps(), refused)).outcome).toBe('failed');
-    expect((await paySession(deps(), next)).outcome).toBe('paid');
+    const outcomes = [
+      (await paySession(deps(), refused)).outcome,
+      // Another request under the refused key could still create its transfer: the day is full.
+      (await paySession(deps(), next)).outcome,
+    ];
+    await database.db
+      .updateTable('sessions')
+      .set({ status: 'cancelled' })
+      .where('id', '=', refused)
+      .execute();
+    // The redelivery resends the key; Stripe replays the stored refusal; the key is retired.
+    outcomes.push((await paySession(deps(), refused)).outcome);
+    outcomes.push((await paySession(deps(), next)).outcome);
+
+    expect(outcomes).toEqual(['failed', 'failed', 'ignored', 'paid']);
   });
 
   it('reserves the daily allowance atomically when many claims race', async () => {
