@@ -296,6 +296,8 @@ async function benchTransfer(
   const stripe = createStripeClient('sk_test_bench', stripeUrl);
   let stripeMs = 0;
   const timedStripe = {
+    on: stripe.on.bind(stripe),
+    off: stripe.off.bind(stripe),
     transfers: {
       create: (async (...args: Parameters<typeof stripe.transfers.create>) => {
         const start = performance.now();

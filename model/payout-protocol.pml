@@ -156,6 +156,20 @@ byte ans[NWORKERS];       /* that request's answer */
 
 byte deliveriesLeft = NDELIVERIES;
 
+/* A worker's claim makes it the key's sole sender (sole) when it started the generation or the
+   key's previous send had settled (key_last_used_at + REQUEST_SETTLE <= now); a later claim of
+   another worker (which raises claim_count) takes that away */
+bit sole[NWORKERS];
+
+inline claimedBy(w) {
+  k = 0;
+  do
+  :: k < NWORKERS -> if :: k != w -> sole[k] = 0 :: else fi; k++
+  :: else -> break
+  od;
+  k = 0
+}
+
 /*
  * A request under key k may still reach Stripe: a live worker will send it (it claimed k, or,
  * with NETRETRY, is inside a call under k that stripe-node may resend), or one is on its way.
@@ -210,12 +224,14 @@ inline startGeneration(w, g, k) {
 #if CHECK_RESERVATION
   reserved = 1;
 #endif
-  g = gen; wint[w] = g
+  g = gen; wint[w] = g;
+  claimedBy(w); sole[w] = 1
 }
 
 /* planPayout 'resend' (retakePayoutLease, sending): the same key and terms; key_last_used_at */
 inline resend(w, g) {
-  g = gen; settled = 0; wint[w] = g;
+  g = gen; sole[w] = settled; settled = 0; wint[w] = g;
+  claimedBy(w);
 #if CHECK_RESERVATION
   reserved = 1;           /* reserveToday (a day over its limit is a stop: the crash at claim) */
 #endif
@@ -323,16 +339,27 @@ inline releaseForRetry(w, g, r, u) {
   fi
 }
 
-/* recordRefusal: releasePayoutLease at the claim's recovery point (transfer_requested: only a
-   send follows a claim), an attempt failed or retrying; the key and its reservation stay (another
-   request under the key may still create the transfer) */
+/* recordRefusal: the refusal is recorded (failed or retrying). If this worker is the key's sole
+   sender (sole[w]: nobody claimed the key since, by claim_count) and every
+   request of its call was answered (no stripe-node retry: !retried), no other request under the
+   key can still arrive: the key is retired (finishPayoutGeneration ... claim_count) and its
+   reservation given back. Otherwise releasePayoutLease: the key and its reservation stay. */
 inline recordRefusal(w, g) {
   if
   :: pstate == P_INPROG && gen == g ->
-#if RELEASE_ON_FRESH_REFUSAL && CHECK_RESERVATION
-     reserved = 0;                    /* control 3: the reservation given back (the code before) */
+     if
+     :: sole[w] && !retried ->
+        pstate = P_REFUSED;
+#if CHECK_RESERVATION
+        reserved = 0;
 #endif
-     printf("W%d recordRefusal: attempt failed (or retrying), key %d kept\n", w, g)
+        printf("W%d recordRefusal: attempt failed (or retrying), sole sender: key %d retired\n", w, g)
+     :: else ->
+#if RELEASE_ON_FRESH_REFUSAL && CHECK_RESERVATION
+        reserved = 0;                 /* control 3: the reservation given back (the code before) */
+#endif
+        printf("W%d recordRefusal: attempt failed (or retrying), key %d kept\n", w, g)
+     fi
   :: else -> skip
   fi
 }
@@ -496,7 +523,7 @@ search:    /* searchForTransfer: the destination's transfers since first send - 
 crashed:
   atomic { abandonRequest(w); wint[w] = 0; printf("W%d CRASHES (or stops)\n", w); goto done }
 done:
-  atomic { g = 0; a = 0; k = 0; found = 0; retried = 0 }
+  atomic { g = 0; a = 0; k = 0; found = 0; retried = 0; sole[w] = 0 }
   goto end_idle;
 end_finished:
   skip

@@ -21,3 +21,28 @@ export function createStripeClient(
     }),
   });
 }
+
+/**
+ * Follows one idempotency key through the SDK's own events: whether every request it sent under
+ * the key got an answer back. A timed-out attempt, or one the SDK retried (it emits no response
+ * event for those), may still reach Stripe later.
+ */
+export function watchIdempotencyKey(stripe: Pick<Stripe, 'on' | 'off'>, idempotencyKey: string) {
+  let sent = 0;
+  let answered = 0;
+  const onRequest = (event: Stripe.RequestEvent) => {
+    if (event.idempotency_key === idempotencyKey) sent += 1;
+  };
+  const onResponse = (event: Stripe.ResponseEvent) => {
+    if (event.idempotency_key === idempotencyKey) answered += 1;
+  };
+  stripe.on('request', onRequest);
+  stripe.on('response', onResponse);
+  return {
+    everyRequestAnswered: () => sent > 0 && sent === answered,
+    stop() {
+      stripe.off('request', onRequest);
+      stripe.off('response', onResponse);
+    },
+  };
+}

@@ -161,6 +161,16 @@ describe('Stripe stand-in, through the real stripe SDK', () => {
     expect(standIn.requests().map((request) => request.replayed)).toEqual([false, true]);
   });
 
+  it('remembers which key’s execution created a transfer, outside the transfer itself', async () => {
+    standIn.dropNextAfterCreate(1);
+
+    const transfer = await client(2).transfers.create(params(), { idempotencyKey: 'k-creator' });
+
+    expect(standIn.creatorKey(transfer.id)).toBe('k-creator');
+    expect(JSON.stringify(standIn.transfers())).not.toContain('k-creator');
+    expect(standIn.creatorKey('tr_unknown')).toBeUndefined();
+  });
+
   it('answers a replay with Idempotent-Replayed: true', async () => {
     const body = 'amount=100&currency=usd&destination=acct_1StandInActive';
     await rawPost(body, 'k-header');

@@ -6,6 +6,7 @@ import {
   startScanRun,
 } from '../../shared/db/controls.repository.ts';
 import type { Db } from '../../shared/db/database.ts';
+import { findUnfinishedPayoutsOutsideScan } from '../../shared/db/payouts.repository.ts';
 import {
   type EligibleCursor,
   findEligibleSessionPage,
@@ -17,8 +18,10 @@ import { type PayoutQueue, SQS_BATCH_LIMIT } from '../../shared/payout-queue.ts'
 
 /**
  * Pages through the eligible sessions in (session_end_time, id) order, keyset only, and puts one
- * message per session on the payout queue. Every id is either enqueued or named in the error
- * thrown after the rest were sent: an id is never dropped silently.
+ * message per session on the payout queue; then one per session whose payout generation is
+ * unfinished although the session is no longer eligible (it is settled first whatever the session
+ * says, docs/payout-protocol.md). Every id is either enqueued or named in the error thrown after
+ * the rest were sent: an id is never dropped silently.
  */
 
 export interface ScanDeps {
@@ -39,7 +42,10 @@ export interface ScanDeps {
 }
 
 export interface ScanSummary {
+  /** Messages sent: eligible sessions and unfinished generations. */
   enqueued: number;
+  /** Of those, sessions no longer eligible whose unfinished generation must be settled. */
+  unfinished: number;
   failed: number;
   pages: number;
   paused: boolean;
@@ -53,7 +59,14 @@ export async function scanEligibleSessions(deps: ScanDeps): Promise<ScanSummary>
   const controls = await readPayoutControls(deps.db);
   const paused = deps.config.paused || controls.paused;
   const runId = await startScanRun(deps.db, { startedAt, cutoff, paused });
-  const summary = { enqueued: 0, failed: 0, pages: 0, paused, cutoff: cutoff.toISOString() };
+  const summary = {
+    enqueued: 0,
+    unfinished: 0,
+    failed: 0,
+    pages: 0,
+    paused,
+    cutoff: cutoff.toISOString(),
+  };
   const finish = (error: string | null) =>
     finishScanRun(deps.db, runId, { ...summary, finishedAt: deps.clock.now(), error });
   if (paused) {
@@ -79,6 +92,11 @@ export async function scanEligibleSessions(deps: ScanDeps): Promise<ScanSummary>
       failedIds.push(...failedOnPage);
       after = page.next;
     } while (after);
+    const unfinished = await findUnfinishedPayoutsOutsideScan(deps.db, cutoff);
+    const failedUnfinished = await enqueueSessions(deps, unfinished);
+    summary.unfinished = unfinished.length - failedUnfinished.length;
+    summary.enqueued += summary.unfinished;
+    failedIds.push(...failedUnfinished);
   } catch (error) {
     await finish(error instanceof Error ? error.message : String(error)).catch(() => {});
     throw error;

@@ -38,8 +38,10 @@ import {
 import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
 import {
   MIN_TIME_FOR_STRIPE_CALL_MS,
+  REQUEST_SETTLE_MS,
   SESSION_LOCK_TIMEOUT_MS,
 } from '../../shared/runtime-limits.ts';
+import { watchIdempotencyKey } from '../../shared/stripe-client.ts';
 import { classifyStripeReadFailure, classifyTransferFailure } from '../../shared/stripe-errors.ts';
 
 /**
@@ -60,7 +62,7 @@ export interface PayoutFaults {
 
 export interface PaySessionDeps {
   db: Db;
-  stripe: { transfers: Pick<Stripe['transfers'], 'create' | 'list'> };
+  stripe: Pick<Stripe, 'on' | 'off'> & { transfers: Pick<Stripe['transfers'], 'create' | 'list'> };
   clock: Clock;
   log: Log;
   config: PlanConfig & {
@@ -87,6 +89,11 @@ export type RecordDeps = Pick<PaySessionDeps, 'db' | 'clock' | 'log' | 'faults'>
 /** An unfinished generation whose lease this invocation holds. */
 interface Claim {
   payout: Payout;
+  /**
+   * No earlier request under the key can still be on its way: the generation starts with this
+   * claim, or the key's previous send had settled before it.
+   */
+  soleSender: boolean;
 }
 
 type Step =
@@ -154,15 +161,17 @@ async function claimPayout(deps: PaySessionDeps, sessionId: string): Promise<Ste
           sessionId,
           keyGeneration: unfinished.key_generation,
         });
+        const lastSent = unfinished.key_last_used_at?.getTime() ?? Number.NEGATIVE_INFINITY;
         const claimed = await retakePayoutLease(trx, unfinished, { ...lease, sending: true });
-        return { kind: 'send', claim: { payout: claimed } };
+        const soleSender = lastSent + REQUEST_SETTLE_MS <= now.getTime();
+        return { kind: 'send', claim: { payout: claimed, soleSender } };
       }
       case 'search': {
         const claimed = await retakePayoutLease(trx, payout as Payout, {
           ...lease,
           sending: false,
         });
-        return { kind: 'search', claim: { payout: claimed } };
+        return { kind: 'search', claim: { payout: claimed, soleSender: false } };
       }
       case 'start': {
         const generation = { session_id: sessionId, key_generation: plan.generation };
@@ -176,7 +185,7 @@ async function claimPayout(deps: PaySessionDeps, sessionId: string): Promise<Ste
           plan.terms,
           lease,
         );
-        return { kind: 'send', claim: { payout: started } };
+        return { kind: 'send', claim: { payout: started, soleSender: true } };
       }
       case 'stop':
         return stopAt(deps, trx, sessionId, plan.stop);
@@ -250,6 +259,7 @@ async function stopAt(
 async function sendTransfer(deps: PaySessionDeps, claim: Claim): Promise<Step> {
   const { payout } = claim;
   await deps.faults?.afterClaim?.(payout);
+  const key = watchIdempotencyKey(deps.stripe, idempotencyKey(payout));
   let transfer: Stripe.Transfer;
   try {
     transfer = await deps.stripe.transfers.create(
@@ -267,9 +277,16 @@ async function sendTransfer(deps: PaySessionDeps, claim: Claim): Promise<Step> {
     const failure = classifyTransferFailure(error);
     switch (failure.kind) {
       case 'refused':
+        // A fresh refusal proves nothing was created under the key only if no other request
+        // under it can still arrive: ours was the only one, and it was answered.
         return failure.stored
           ? endGeneration(deps, claim, 'refused')
-          : recordRefusal(deps, claim, failure.error);
+          : recordRefusal(
+              deps,
+              claim,
+              failure.error,
+              claim.soleSender && key.everyRequestAnswered(),
+            );
       case 'stored_failure':
         // Every request under the key has finished; the next delivery searches for its transfer.
         return releaseForRetry(deps, claim, failure.error, 'search_required');
@@ -278,6 +295,8 @@ async function sendTransfer(deps: PaySessionDeps, claim: Claim): Promise<Step> {
       case 'unknown':
         return releaseForRetry(deps, claim, failure.error);
     }
+  } finally {
+    key.stop();
   }
   await deps.faults?.afterStripeCall?.(payout, transfer);
   return recordPaid(deps, payout.session_id, transfer, { generation: payout });
@@ -338,35 +357,38 @@ async function listSessionTransfers(
 }
 
 /**
- * Stripe refused this request, and the refusal is recorded (permanent: held for admin review;
- * transient: retried). The key stays, and so does its reservation: a fresh refusal may be one
- * Stripe did not store, and another request under the key may still create the transfer; only
- * its replay (or a search) ends the generation. The next delivery resends the key first.
+ * Stripe refused this request, which created nothing; the refusal is recorded (permanent: held for
+ * admin review; transient: retried). If no other request under the key can still arrive, nothing
+ * ever will be created under it: the key is retired and its reservation given back. Otherwise (a
+ * refusal Stripe may not have stored, while another request under the key is on its way) the key
+ * and its reservation stay, and the next delivery resends the key first.
  */
 async function recordRefusal(
   deps: PaySessionDeps,
   claim: Claim,
   error: PermanentPayoutError | TransientPayoutError,
+  lastRequestUnderKey: boolean,
 ): Promise<Step> {
   const { payout } = claim;
   const sessionId = payout.session_id;
   const now = deps.clock.now();
   const permanent = error instanceof PermanentPayoutError;
-  await deps.db.transaction().execute(async (trx) => {
-    await releasePayoutLease(trx, payout, payout.recovery_point, now);
+  const retired = await deps.db.transaction().execute(async (trx) => {
+    // No claim since ours (claim_count), so no later request under the key either.
+    const ended =
+      lastRequestUnderKey &&
+      (await finishPayoutGeneration(trx, payout, { state: 'refused' }, now, payout.claim_count));
+    if (ended) await releaseReservations(trx, payout, now);
+    else await releasePayoutLease(trx, payout, payout.recovery_point, now);
     await recordAttempt(trx, payoutAttempt(payout, permanent ? 'failed' : 'retrying', { error }));
+    return ended;
   });
+  const details = { sessionId, code: error.code, keyRetired: retired };
   if (!permanent) {
-    deps.log.warn('Stripe refused the transfer for now; SQS will redeliver it', {
-      sessionId,
-      code: error.code,
-    });
+    deps.log.warn('Stripe refused the transfer for now; SQS will redeliver it', details);
     return { kind: 'retry', error };
   }
-  deps.log.error('Payout refused by Stripe; held for admin review', {
-    sessionId,
-    code: error.code,
-  });
+  deps.log.error('Payout refused by Stripe; held for admin review', details);
   return {
     kind: 'done',
     result: { outcome: 'failed', sessionId, code: error.code, message: error.message },

@@ -28,6 +28,7 @@ import { decodeForm, type FormParams, type FormValue, fingerprint } from './form
  *   created (`failNextAfterCreate`), a dropped connection after processing (`dropNextAfterCreate`).
  *   Faults on listing: an error status (`failNextList`) or a dropped connection (`dropNextList`).
  * - `clearFaults()` stops faults only; `reset()` returns everything to the startup state.
+ * - Bookkeeping for tests: `creatorKey` names the idempotency key whose execution created a transfer.
  */
 
 export type AccountState = 'active' | 'restricted';
@@ -89,6 +90,11 @@ export interface StripeStandIn {
   readonly port: number;
   setAccount(id: string, state: AccountState): void;
   transfers(): StandInTransfer[];
+  /**
+   * The Idempotency-Key of the request whose execution created the transfer (undefined for a
+   * transfer created without a key, or unknown). Test bookkeeping only: never part of an answer.
+   */
+  creatorKey(transferId: string): string | undefined;
   requests(): RecordedRequest[];
   setLatency(ms: number): void;
   /**
@@ -222,6 +228,7 @@ export async function startStripeStandIn(
   const now = options.now ?? Date.now;
   const accounts = new Map<string, AccountState>();
   const transfers: StandInTransfer[] = [];
+  const creatorKeys = new Map<string, string>();
   const requests: RecordedRequest[] = [];
   const keys = new Map<string, IdempotencyEntry>();
   const balances = new Map<string, number>();
@@ -359,7 +366,7 @@ export async function startStripeStandIn(
     let result: Answer;
     try {
       // Runs to the end whether or not the client is still there, as Stripe's execution does.
-      result = await executeTransfer(record.params, started);
+      result = await executeTransfer(record.params, started, key);
     } finally {
       running -= 1;
       if (running === 0) for (const wake of idleWaiters.splice(0)) wake();
@@ -372,7 +379,11 @@ export async function startStripeStandIn(
     answer(res, record, result, drop);
   }
 
-  async function executeTransfer(params: FormParams, started: number): Promise<Answer> {
+  async function executeTransfer(
+    params: FormParams,
+    started: number,
+    key: string | undefined,
+  ): Promise<Answer> {
     await sleep(latencyMs);
     if (failures.remaining > 0) {
       failures.remaining -= 1;
@@ -409,11 +420,11 @@ export async function startStripeStandIn(
         }),
       };
     }
-    return decideTransfer(params);
+    return decideTransfer(params, key);
   }
 
   /** Everything after validation: destination, charge and balance checks, then the transfer. */
-  function decideTransfer(params: FormParams): Answer {
+  function decideTransfer(params: FormParams, key: string | undefined): Answer {
     const destination = String(params.destination);
     const amount = Number(params.amount);
     const currency = String(params.currency);
@@ -495,6 +506,7 @@ export async function startStripeStandIn(
     };
     transfer.reversals.url = `/v1/transfers/${transfer.id}/reversals`;
     transfers.push(transfer);
+    if (key !== undefined) creatorKeys.set(transfer.id, key);
     if (failuresAfterCreate > 0) {
       failuresAfterCreate -= 1;
       return {
@@ -638,6 +650,7 @@ export async function startStripeStandIn(
     port,
     setAccount: (id, state) => accounts.set(id, state),
     transfers: () => [...transfers],
+    creatorKey: (transferId) => creatorKeys.get(transferId),
     requests: () => [...requests],
     setLatency: (ms) => {
       latencyMs = ms;
@@ -690,6 +703,7 @@ export async function startStripeStandIn(
       clearFaults();
       accounts.clear();
       transfers.length = 0;
+      creatorKeys.clear();
       requests.length = 0;
       keys.clear();
       balances.clear();

@@ -88,8 +88,10 @@ export async function finishPayoutGeneration(
   generation: GenerationRef,
   result: { state: 'paid'; transferId: string } | { state: 'refused' | 'no_transfer' },
   now: Date,
+  /** Only if nobody claimed the generation since this claim. */
+  claimCount?: number,
 ): Promise<boolean> {
-  const updated = await trx
+  let update = trx
     .updateTable('payouts')
     .set({
       state: result.state,
@@ -99,8 +101,9 @@ export async function finishPayoutGeneration(
     })
     .where('session_id', '=', generation.session_id)
     .where('key_generation', '=', generation.key_generation)
-    .where('state', '=', 'in_progress')
-    .executeTakeFirst();
+    .where('state', '=', 'in_progress');
+  if (claimCount !== undefined) update = update.where('claim_count', '=', claimCount);
+  const updated = await update.executeTakeFirst();
   return updated.numUpdatedRows === 1n;
 }
 
@@ -304,4 +307,31 @@ export async function findPaidAfterChange(
     change: row.error_message ?? '',
     paidAt: row.created_at,
   }));
+}
+
+/**
+ * Sessions with an unfinished generation that the eligible-session scan does not cover (cancelled,
+ * refunded, not pending any more, …): they are settled first whatever the session says, so the
+ * scan enqueues them too, or a transfer behind a lost answer could stay unrecorded.
+ */
+export async function findUnfinishedPayoutsOutsideScan(
+  db: DbOrTrx,
+  cutoff: Date,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('payouts as p')
+    .innerJoin('sessions as s', 's.id', 'p.session_id')
+    .select('p.session_id')
+    .where('p.state', '=', 'in_progress')
+    .where((eb) =>
+      eb.not(
+        eb.and([
+          eb('s.status', '=', 'confirmed'),
+          eb('s.payout_status', '=', 'pending'),
+          eb('s.session_end_time', '<', cutoff),
+        ]),
+      ),
+    )
+    .execute();
+  return rows.map((row) => row.session_id);
 }

@@ -165,7 +165,7 @@ describe('paySession recovery', () => {
     });
   });
 
-  it('uses a new key generation once Stripe replays its stored refusal, after the account is fixed', async () => {
+  it('retires the key after a refusal to the only request under it, and pays with a new key once the account is fixed', async () => {
     stripe.setAccount(ACCOUNT, 'restricted');
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
 
@@ -178,14 +178,9 @@ describe('paySession recovery', () => {
       code: 'insufficient_capabilities_for_transfer',
     });
     expect(paid.outcome).toBe('paid');
-    // A fresh refusal may be one Stripe did not store: the key is resent first, and only its
-    // replay proves that the key can never create a transfer.
-    expect(
-      stripe.requests().map((request) => [request.idempotencyKey, request.replayed]),
-    ).toEqual([
-      [`payout-${sessionId}-1`, false],
-      [`payout-${sessionId}-1`, true],
-      [`payout-${sessionId}-2`, false],
+    expect(stripe.requests().map((request) => request.idempotencyKey)).toEqual([
+      `payout-${sessionId}-1`,
+      `payout-${sessionId}-2`,
     ]);
     expect((await attemptsFor(database.db, sessionId)).map((attempt) => attempt.outcome)).toEqual([
       'failed',
@@ -193,19 +188,39 @@ describe('paySession recovery', () => {
     ]);
   });
 
-  it('pays under the same key when a refusal Stripe did not store is followed by a fixed account', async () => {
+  it('keeps the key after a refusal while an earlier request under it may still arrive, and pays under that key', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    // A Lambda claimed (and perhaps sent) the key a moment ago and died; its lease has expired.
+    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1));
     stripe.setAccount(ACCOUNT, 'restricted');
-    await paySession(deps(), sessionId);
-    // Stripe kept no result for the key (as for a refusal before execution): a resend executes it.
+
+    const refused = await paySession(deps(), sessionId);
+    // Stripe kept nothing for the key (a refusal before execution); the account is then fixed.
     stripe.forgetIdempotencyKeys();
     stripe.setAccount(ACCOUNT, 'active');
-
     const paid = await paySession(deps(), sessionId);
 
+    expect(refused).toMatchObject({ outcome: 'failed' });
     expect(paid.outcome).toBe('paid');
     expect(stripe.transfers()).toHaveLength(1);
     expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
+  });
+
+  it('after a refusal that another request may contradict, resends the key and starts a new one only on Stripe’s replay', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1));
+    stripe.setAccount(ACCOUNT, 'restricted');
+
+    await paySession(deps(), sessionId);
+    stripe.setAccount(ACCOUNT, 'active');
+    const paid = await paySession(deps(), sessionId);
+
+    expect(paid.outcome).toBe('paid');
+    expect(stripe.requests().map((request) => [request.idempotencyKey, request.replayed])).toEqual([
+      [`payout-${sessionId}-1`, false],
+      [`payout-${sessionId}-1`, true],
+      [`payout-${sessionId}-2`, false],
+    ]);
   });
 
   it('records a transient failure, releases the lease, and pays with the same key on redelivery', async () => {
@@ -343,7 +358,7 @@ describe('paySession recovery', () => {
     expect((await paySession(deps(), second)).outcome).toBe('paid');
   });
 
-  it('keeps a refused amount reserved until Stripe’s replay retires its key, then gives it back', async () => {
+  it('gives the daily allowance back when Stripe refuses the only request under the key', async () => {
     limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { '*': 10_000 } };
     const restricted = 'acct_1PaySessionRestricted';
     stripe.setAccount(restricted, 'restricted');
@@ -351,21 +366,32 @@ describe('paySession recovery', () => {
     const refused = await insertSession(database.db, refusedMentor, { now: clock.now() });
     const next = await insertSession(database.db, mentorId, { now: clock.now() });
 
-    const outcomes = [
-      (await paySession(deps(), refused)).outcome,
-      // Another request under the refused key could still create its transfer: the day is full.
-      (await paySession(deps(), next)).outcome,
-    ];
-    await database.db
-      .updateTable('sessions')
-      .set({ status: 'cancelled' })
-      .where('id', '=', refused)
-      .execute();
-    // The redelivery resends the key; Stripe replays the stored refusal; the key is retired.
-    outcomes.push((await paySession(deps(), refused)).outcome);
-    outcomes.push((await paySession(deps(), next)).outcome);
+    expect((await paySession(deps(), refused)).outcome).toBe('failed');
+    expect((await paySession(deps(), next)).outcome).toBe('paid');
+  });
 
-    expect(outcomes).toEqual(['failed', 'failed', 'ignored', 'paid']);
+  it('keeps a refused amount reserved while another request under the key may still create it', async () => {
+    limits = { perTransfer: { '*': 1_000_000 }, dailyTotal: { '*': 10_000 } };
+    const contested = await insertSession(database.db, mentorId, { now: clock.now() });
+    const next = await insertSession(database.db, mentorId, { now: clock.now() });
+    // A Lambda claimed the key a moment ago (reserving 8000) and died; its request may arrive yet.
+    stripe.setAccount(ACCOUNT, 'restricted');
+    const crashed = await paySession(
+      { ...deps(), faults: { afterClaim: () => Promise.reject(new Error('Lambda died')) } },
+      contested,
+    ).catch((error: Error) => error.message);
+    later(LEASE_MS + 1);
+
+    const outcomes = [
+      (await paySession(deps(), contested)).outcome, // refused: the key and its 8000 stay
+      (await paySession(deps(), next)).outcome, // 8000 + 8000 is above the day's 10000
+    ];
+
+    expect(crashed).toBe('Lambda died');
+    expect(outcomes).toEqual(['failed', 'failed']);
+    expect((await attemptsFor(database.db, next)).at(-1)).toMatchObject({
+      error_code: 'amount_over_limit',
+    });
   });
 
   it('reserves the daily allowance atomically when many claims race', async () => {

@@ -292,12 +292,12 @@ describe('payouts CLI', () => {
   });
 
   describe('retry', () => {
-    it('enqueues a session whose transfer Stripe refused: its key is resent first', async () => {
+    it('enqueues an eligible session', async () => {
       const { code, out } = await cli('retry', DEMO_SESSIONS.benRestricted);
 
       expect(code).toBe(0);
       expect(out.text()).toBe(
-        `Enqueued session ${DEMO_SESSIONS.benRestricted}: its unfinished generation 1 (7200 usd to ${DEMO_ACCOUNTS.restricted}) will be resent with the same key.`,
+        `Enqueued session ${DEMO_SESSIONS.benRestricted}: 7200 usd to ${DEMO_ACCOUNTS.restricted}.`,
       );
       expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([
         DEMO_SESSIONS.benRestricted,

@@ -133,3 +133,55 @@ describe('scanEligibleSessions', () => {
     expect(accepted.sort()).toEqual(ids.slice(11).sort());
   });
 });
+
+describe('scanEligibleSessions and unfinished generations', () => {
+  const now = new Date('2026-11-25T06:00:00Z');
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => database.close());
+
+  it('also enqueues a session no longer eligible whose transfer request is unfinished, once', async () => {
+    const mentorId = await insertMentor(database.db, { stripeAccountId: 'acct_1Unfinished' });
+    const eligible = await insertSession(database.db, mentorId, { now });
+    const cancelled = await insertSession(database.db, mentorId, { now, status: 'cancelled' });
+    const eligibleUnfinished = await insertSession(database.db, mentorId, { now });
+    const settled = await insertSession(database.db, mentorId, { now, status: 'cancelled' });
+    const payout = (sessionId: string, state: 'in_progress' | 'refused') => ({
+      session_id: sessionId,
+      state,
+      key_generation: 1,
+      amount: 8000,
+      currency: 'usd',
+      destination: 'acct_1Unfinished',
+      source_transaction: null,
+      lease_expires_at: null,
+      stripe_transfer_id: null,
+      claim_count: 1,
+      key_first_used_at: now,
+      key_last_used_at: now,
+    });
+    await database.db
+      .insertInto('payouts')
+      .values([
+        payout(cancelled, 'in_progress'),
+        payout(eligibleUnfinished, 'in_progress'),
+        payout(settled, 'refused'),
+      ])
+      .execute();
+    const { queue, accepted } = flakyQueue(() => false);
+
+    const summary = await scanEligibleSessions({
+      db: database.db,
+      queue,
+      clock: fixedClock(now),
+      log: recordingLog(),
+      sleep: async () => {},
+      config: { graceHours: 24, paused: false, pageSize: 10, sendConcurrency: 1, sendRetries: 0 },
+    });
+
+    expect(accepted.sort()).toEqual([eligible, cancelled, eligibleUnfinished].sort());
+    expect(summary).toMatchObject({ enqueued: 3, unfinished: 1 });
+  });
+});

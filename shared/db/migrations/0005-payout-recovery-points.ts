@@ -43,6 +43,14 @@ export async function up(db: Kysely<any>): Promise<void> {
     select session_id, key_generation, (generation_started_at at time zone 'UTC')::date, currency, amount
     from payouts where state = 'in_progress'`.execute(db);
 
+  // The daily scan also enqueues every unfinished generation: a small partial index finds them.
+  await db.schema
+    .createIndex('payouts_unfinished_idx')
+    .on('payouts')
+    .column('session_id')
+    .where(sql.ref('state'), '=', 'in_progress')
+    .execute();
+
   await db.schema
     .alterTable('payouts')
     .dropColumn('outcome_unknown')
@@ -57,6 +65,7 @@ export async function down(db: Kysely<any>): Promise<void> {
     .addColumn('outcome_unknown', 'boolean', (col) => col.notNull().defaultTo(true))
     .addColumn('generation_started_at', 'timestamptz', (col) => col.notNull().defaultTo(sql`now()`))
     .execute();
+  await db.schema.dropIndex('payouts_unfinished_idx').execute();
   await db.schema.dropTable('payout_reservations').execute();
   await db.schema
     .alterTable('payouts')
