@@ -43,6 +43,7 @@ describe('reconcile', () => {
     await database.db.updateTable('sessions').set({ payout_status: 'not_payable' }).execute();
   });
 
+  /** What reconcile and the transfer Lambda use, on this file's database and stand-in. */
   const deps = () => ({
     db: database.db,
     stripe,
@@ -53,16 +54,7 @@ describe('reconcile', () => {
 
   async function paidSession(): Promise<string> {
     const sessionId = await insertSession(database.db, mentorId);
-    const result = await paySession(
-      {
-        db: database.db,
-        stripe,
-        clock: fixedClock(new Date()),
-        log: recordingLog(),
-        config: testPayoutConfig(),
-      },
-      sessionId,
-    );
+    const result = await paySession(deps(), sessionId);
     expect(result.outcome).toBe('paid');
     return sessionId;
   }
@@ -148,16 +140,7 @@ describe('reconcile', () => {
   it('records a found transfer for a session with an unfinished generation as the Lambda would: that generation is paid', async () => {
     const sessionId = await insertSession(database.db, mentorId);
     standIn.dropNextAfterCreate(3);
-    await paySession(
-      {
-        db: database.db,
-        stripe,
-        clock: fixedClock(new Date()),
-        log: recordingLog(),
-        config: testPayoutConfig(),
-      },
-      sessionId,
-    ).catch(() => undefined);
+    await paySession(deps(), sessionId).catch(() => undefined);
 
     const fixed = await reconcile(deps(), { since, fix: true });
 
