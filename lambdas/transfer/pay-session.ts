@@ -1,12 +1,12 @@
 import type { Transaction } from 'kysely';
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
-import { readPayoutControls } from '../../shared/db/controls.repository.ts';
 import type { Database, Db } from '../../shared/db/database.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
 import {
   adoptTransfer,
   findPayout,
+  findPayoutAndPause,
   finishPayoutGeneration,
   recordAttempt,
   releasePayoutLease,
@@ -18,7 +18,8 @@ import {
 import type { Payout, RecoveryPoint } from '../../shared/db/payouts.table.ts';
 import {
   lockSessionForPayout,
-  settleSessionPayoutStatus,
+  markSessionNotPayable,
+  markSessionPaidOut,
 } from '../../shared/db/sessions.repository.ts';
 import {
   type PayoutError,
@@ -36,11 +37,7 @@ import {
   type TransferTerms,
 } from '../../shared/payout-plan.ts';
 import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
-import {
-  MIN_TIME_FOR_STRIPE_CALL_MS,
-  REQUEST_SETTLE_MS,
-  SESSION_LOCK_TIMEOUT_MS,
-} from '../../shared/runtime-limits.ts';
+import { MIN_TIME_FOR_STRIPE_CALL_MS, REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
 import { watchIdempotencyKey } from '../../shared/stripe-client.ts';
 import { classifyStripeReadFailure, classifyTransferFailure } from '../../shared/stripe-errors.ts';
 
@@ -145,10 +142,12 @@ export async function paySession(deps: PaySessionDeps, sessionId: string): Promi
 async function claimPayout(deps: PaySessionDeps, sessionId: string): Promise<Step> {
   const now = deps.clock.now();
   return inTransaction(async (trx) => {
-    // Read in the claim transaction: once `payouts pause` commits, no new claim starts.
-    const paused = deps.config.paused || (await readPayoutControls(trx)).paused;
-    const session = await lockSessionForPayout(trx, sessionId, SESSION_LOCK_TIMEOUT_MS);
-    const payout = await findPayout(trx, sessionId);
+    const session = await lockSessionForPayout(trx, sessionId);
+    // Its own statement, after the lock: it sees what the claim we may have waited for wrote,
+    // and the kill switch as it is now (once `payouts pause` commits, no new claim starts).
+    const stored = await findPayoutAndPause(trx, sessionId);
+    const { payout } = stored;
+    const paused = deps.config.paused || stored.paused;
     const plan = planPayout({ session, payout, now, paused, config: deps.config });
     const lease = { now, leaseExpiresAt: new Date(now.getTime() + deps.config.leaseMs) };
     switch (plan.step) {
@@ -239,7 +238,7 @@ async function stopAt(
       });
       return done({ outcome: 'ignored', sessionId, reason: stop.reason });
     case 'not_payable':
-      await settleSessionPayoutStatus(trx, sessionId, 'not_payable');
+      await markSessionNotPayable(trx, sessionId);
       await recordAttempt(trx, {
         ...emptyAttempt(sessionId, 'skipped'),
         error_code: 'net_not_positive',
@@ -440,7 +439,9 @@ async function recordPaid(
   const paidWith = { state: 'paid' as const, transferId: transfer.id };
   const recorded = await withBoundedLockWait(sessionId, () =>
     deps.db.transaction().execute(async (trx) => {
-      const session = await lockSessionForPayout(trx, sessionId, SESSION_LOCK_TIMEOUT_MS);
+      // The session row first, as claims lock it: marked paid_out and read in one statement.
+      const session =
+        (await markSessionPaidOut(trx, sessionId)) ?? (await lockSessionForPayout(trx, sessionId));
       if (!session)
         throw new Error(`Transfer ${transfer.id} names session ${sessionId}, which does not exist`);
       // The common case in one statement: this delivery's generation becomes paid.
@@ -462,7 +463,6 @@ async function recordPaid(
           await adoptTransfer(trx, sessionId, { ...terms, id: transfer.id }, now);
         }
       }
-      await settleSessionPayoutStatus(trx, sessionId, 'paid_out');
       const change = sessionChange(session, terms, deps.config);
       const code = change ? 'paid_after_change' : how.reconciled ? 'reconciled' : null;
       await recordAttempt(trx, {

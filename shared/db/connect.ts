@@ -1,5 +1,6 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
+import { SESSION_LOCK_TIMEOUT_MS } from '../runtime-limits.ts';
 import type { Database, Db } from './database.ts';
 
 export type ConnectionSettings = string | pg.PoolConfig;
@@ -24,6 +25,12 @@ const types = {
 
 export interface DbOptions {
   maxConnections?: number;
+  /**
+   * How long a statement waits for a row lock held elsewhere (the marketplace's own transactions,
+   * say) before Postgres fails it with lock_not_available. Every pool of this project has one, so
+   * no payout waits without bound; a migration that must wait longer sets its own.
+   */
+  lockTimeoutMs?: number;
   /** Server-side limits on one statement and on a transaction left idle, so no wait is unbounded. */
   statementTimeoutMs?: number;
   idleInTransactionTimeoutMs?: number;
@@ -41,6 +48,7 @@ export function createPool(settings: ConnectionSettings, options: DbOptions = {}
     max: options.maxConnections ?? 10,
     idleTimeoutMillis: 30_000,
     connectionTimeoutMillis: 10_000,
+    lock_timeout: options.lockTimeoutMs ?? SESSION_LOCK_TIMEOUT_MS,
     ...(options.statementTimeoutMs && { statement_timeout: options.statementTimeoutMs }),
     ...(options.idleInTransactionTimeoutMs && {
       idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs,

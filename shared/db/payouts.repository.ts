@@ -15,6 +15,24 @@ export async function findPayout(db: DbOrTrx, sessionId: string): Promise<Payout
     .executeTakeFirst();
 }
 
+/**
+ * The session's payout and the kill switch, in one statement: the claim's second read, made after
+ * the session lock so that it sees what any claim it waited for wrote.
+ */
+export async function findPayoutAndPause(
+  trx: Transaction<Database>,
+  sessionId: string,
+): Promise<{ payout: Payout | undefined; paused: boolean }> {
+  const { rows } = await sql<Payout & { paused: boolean | null }>`
+    select p.*, (select paused from payout_controls where id = 1) as paused
+    from (values (1)) as one left join payouts as p on p.session_id = ${sessionId}
+  `.execute(trx);
+  const row = rows[0];
+  if (!row) throw new Error('findPayoutAndPause returned no row');
+  const { paused, ...payout } = row;
+  return { payout: payout.session_id === null ? undefined : payout, paused: paused === true };
+}
+
 export interface LeaseTimes {
   now: Date;
   leaseExpiresAt: Date;

@@ -15,22 +15,25 @@ export interface SessionForPayout {
   stripeAccountId: string | null;
 }
 
+/** A session as the money path reads it, with its mentor's account; amounts as text (see above). */
+const SESSION_FOR_PAYOUT_COLUMNS = [
+  'sessions.id',
+  'sessions.mentor_id',
+  'sessions.status',
+  'sessions.payout_status',
+  'sessions.session_end_time',
+  sql<string>`sessions.price_amount::text`.as('price_amount'),
+  sql<string>`sessions.refunded_amount::text`.as('refunded_amount'),
+  'sessions.currency',
+  'sessions.stripe_charge_id',
+  'mentors.stripe_account_id',
+] as const;
+
 function sessionForPayoutQuery(db: DbOrTrx, sessionId: string) {
   return db
     .selectFrom('sessions')
     .leftJoin('mentors', 'mentors.id', 'sessions.mentor_id')
-    .select([
-      'sessions.id',
-      'sessions.mentor_id',
-      'sessions.status',
-      'sessions.payout_status',
-      'sessions.session_end_time',
-      sql<string>`sessions.price_amount::text`.as('price_amount'),
-      sql<string>`sessions.refunded_amount::text`.as('refunded_amount'),
-      'sessions.currency',
-      'sessions.stripe_charge_id',
-      'mentors.stripe_account_id',
-    ])
+    .select(SESSION_FOR_PAYOUT_COLUMNS)
     .where('sessions.id', '=', sessionId);
 }
 
@@ -55,15 +58,16 @@ function toSessionForPayout(row: SessionForPayoutRow): SessionForPayout {
 
 /**
  * Loads a session with its mentor's account and locks the session row until the transaction
- * ends: claims and records of one session are serialised here. Waits at most `lockTimeoutMs` for
- * a row someone else holds (the marketplace, say), then fails with Postgres's lock_not_available.
+ * ends: claims and records of one session are serialised here. A row someone else holds (the
+ * marketplace, say) is waited for only as long as the connection's lock_timeout (createPool),
+ * then Postgres fails the statement with lock_not_available. Read the payout in a statement of its
+ * own after this one: a statement that waited for the lock re-reads only the locked row, and a
+ * payout joined into it would be the one from before the claim it waited for.
  */
 export async function lockSessionForPayout(
   trx: Transaction<Database>,
   sessionId: string,
-  lockTimeoutMs: number,
 ): Promise<SessionForPayout | undefined> {
-  await sql`select set_config('lock_timeout', ${`${lockTimeoutMs}ms`}, true)`.execute(trx);
   const row = await sessionForPayoutQuery(trx, sessionId).forUpdate('sessions').executeTakeFirst();
   return row && toSessionForPayout(row);
 }
@@ -78,20 +82,35 @@ export async function findSessionForPayout(
 }
 
 /**
- * Moves a session to a final payout status; false if it was already final. A recorded transfer is
- * the truth whatever was decided before, so paid_out also replaces not_payable.
+ * Marks a session paid_out for a recorded transfer and returns it as it now is (locked until the
+ * transaction ends), in one statement; undefined if it was paid_out already (or does not exist).
  */
-export async function settleSessionPayoutStatus(
+export async function markSessionPaidOut(
   trx: Transaction<Database>,
   sessionId: string,
-  status: 'paid_out' | 'not_payable',
+): Promise<SessionForPayout | undefined> {
+  const row = await trx
+    .updateTable('sessions')
+    .from('mentors')
+    .set({ payout_status: 'paid_out' })
+    .whereRef('mentors.id', '=', 'sessions.mentor_id')
+    .where('sessions.id', '=', sessionId)
+    .where('sessions.payout_status', 'in', ['pending', 'not_payable'])
+    .returning(SESSION_FOR_PAYOUT_COLUMNS)
+    .executeTakeFirst();
+  return row && toSessionForPayout(row);
+}
+
+/** Marks a pending session not payable (net ≤ 0); false if it was no longer pending. */
+export async function markSessionNotPayable(
+  trx: Transaction<Database>,
+  sessionId: string,
 ): Promise<boolean> {
-  const from = status === 'paid_out' ? ['pending', 'not_payable'] : ['pending'];
   const result = await trx
     .updateTable('sessions')
-    .set({ payout_status: status })
+    .set({ payout_status: 'not_payable' })
     .where('id', '=', sessionId)
-    .where('payout_status', 'in', from)
+    .where('payout_status', '=', 'pending')
     .executeTakeFirst();
   return result.numUpdatedRows === 1n;
 }
