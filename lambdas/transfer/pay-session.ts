@@ -192,7 +192,7 @@ async function claimPayout(deps: PaySessionDeps, sessionId: string): Promise<Ste
   });
 
   async function inTransaction(work: (trx: Transaction<Database>) => Promise<Step>) {
-    return withBoundedLockWait(sessionId, () => deps.db.transaction().execute(work));
+    return withBoundedLockWait(deps.log, sessionId, () => deps.db.transaction().execute(work));
   }
 }
 
@@ -437,7 +437,7 @@ async function recordPaid(
   const terms = transferTerms(transfer);
   const { generation } = how;
   const paidWith = { state: 'paid' as const, transferId: transfer.id };
-  const recorded = await withBoundedLockWait(sessionId, () =>
+  const recorded = await withBoundedLockWait(deps.log, sessionId, () =>
     deps.db.transaction().execute(async (trx) => {
       // The session row first, as claims lock it: marked paid_out and read in one statement.
       const session =
@@ -626,11 +626,16 @@ function deferred(reason: string): TransientPayoutError {
 }
 
 /** A session row locked elsewhere (the marketplace, say) fails the delivery instead of hanging. */
-async function withBoundedLockWait<T>(sessionId: string, work: () => Promise<T>): Promise<T> {
+async function withBoundedLockWait<T>(
+  log: Log,
+  sessionId: string,
+  work: () => Promise<T>,
+): Promise<T> {
   try {
     return await work();
   } catch (error) {
     if ((error as { code?: string }).code === '55P03') {
+      log.warn('Session row locked by another transaction; SQS will redeliver it', { sessionId });
       throw new TransientPayoutError(
         `Session ${sessionId} is locked by another database transaction`,
         'session_locked',
