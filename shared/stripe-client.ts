@@ -1,4 +1,5 @@
 import Stripe from 'stripe';
+import type { TransferTerms } from './payout-plan.ts';
 import { STRIPE_MAX_NETWORK_RETRIES, STRIPE_TIMEOUT_MS } from './runtime-limits.ts';
 
 /** `timeoutMs` is for tests that need a timeout to happen quickly. */
@@ -44,5 +45,16 @@ export function watchIdempotencyKey(stripe: Pick<Stripe, 'on' | 'off'>, idempote
       stripe.off('request', onRequest);
       stripe.off('response', onResponse);
     },
+  };
+}
+
+/** The terms Stripe made a transfer with; destination and source may come expanded as objects. */
+export function transferTerms(transfer: Stripe.Transfer): TransferTerms {
+  const { destination, source_transaction: source } = transfer;
+  return {
+    amount: transfer.amount,
+    currency: transfer.currency,
+    destination: typeof destination === 'string' ? destination : (destination?.id ?? ''),
+    sourceTransaction: typeof source === 'string' ? source : (source?.id ?? null),
   };
 }

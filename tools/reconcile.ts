@@ -5,6 +5,7 @@ import {
   findRecordedTransferId,
   type PaidPayout,
 } from '../shared/db/payouts.repository.ts';
+import { transferTerms } from '../shared/stripe-client.ts';
 
 /**
  * Compares what this database says was paid with what Stripe says was transferred, by session
@@ -179,10 +180,7 @@ function termMismatches(payout: PaidPayout, transfer: Stripe.Transfer): Mismatch
       atStripe: `${transfer.amount} ${transfer.currency}`,
     });
   }
-  const destination =
-    typeof transfer.destination === 'string'
-      ? transfer.destination
-      : (transfer.destination?.id ?? '');
+  const { destination } = transferTerms(transfer);
   if (payout.destination !== destination) {
     mismatches.push({
       kind: 'destination_mismatch',

@@ -34,11 +34,10 @@ import {
   planPayout,
   searchSince,
   sessionChange,
-  type TransferTerms,
 } from '../../shared/payout-plan.ts';
 import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
 import { MIN_TIME_FOR_STRIPE_CALL_MS, REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
-import { watchIdempotencyKey } from '../../shared/stripe-client.ts';
+import { transferTerms, watchIdempotencyKey } from '../../shared/stripe-client.ts';
 import { classifyStripeReadFailure, classifyTransferFailure } from '../../shared/stripe-errors.ts';
 
 /**
@@ -672,17 +671,6 @@ function payoutAttempt(
     amount: payout.amount,
     currency: payout.currency,
     idempotency_key: idempotencyKey(payout),
-  };
-}
-
-function transferTerms(transfer: Stripe.Transfer): TransferTerms {
-  const destination = transfer.destination;
-  const source = transfer.source_transaction;
-  return {
-    amount: transfer.amount,
-    currency: transfer.currency,
-    destination: typeof destination === 'string' ? destination : (destination?.id ?? ''),
-    sourceTransaction: typeof source === 'string' ? source : (source?.id ?? null),
   };
 }
 
