@@ -323,6 +323,14 @@ async function benchTransfer(
       limits: LIMITS,
     },
   };
+  // The same run's database round trip through the same pool: the overhead's machine-bound floor
+  // (a payout makes 9 round trips: two transactions, BEGIN and COMMIT included).
+  const roundTrips: number[] = [];
+  for (let i = 0; i < 500; i += 1) {
+    const start = performance.now();
+    await sql`select 1`.execute(db);
+    roundTrips.push(performance.now() - start);
+  }
   const overheads: number[] = [];
   for (const id of ids.slice(0, SIZES.payouts)) {
     const start = performance.now();
@@ -338,6 +346,16 @@ async function benchTransfer(
     met: percentile(overheads, 50) <= 5,
   });
   report({ name: 'transfer overhead p95', value: round(percentile(overheads, 95)), unit: 'ms' });
+  report({
+    name: 'database round trip (select 1) p50, same run',
+    value: round(percentile(roundTrips, 50), 3),
+    unit: 'ms',
+  });
+  report({
+    name: 'transfer overhead p50 in database round trips',
+    value: round(percentile(overheads, 50) / percentile(roundTrips, 50), 1),
+    unit: 'round trips',
+  });
 
   // Throughput at 300 ms per Stripe call, with the configured concurrency of Lambdas, each
   // handling its batch one record at a time, as in AWS.

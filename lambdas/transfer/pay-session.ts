@@ -172,17 +172,14 @@ async function claimPayout(deps: PaySessionDeps, sessionId: string): Promise<Ste
         return { kind: 'search', claim: { payout: claimed, soleSender: false } };
       }
       case 'start': {
-        const generation = { session_id: sessionId, key_generation: plan.generation };
-        if (!(await reserveToday(deps, trx, { ...generation, ...plan.terms }, now))) {
+        const started = await startPayoutGeneration(trx, sessionId, plan.generation, plan.terms, {
+          ...lease,
+          dailyLimit: limitFor(deps.config.limits.dailyTotal, plan.terms.currency),
+        });
+        if (!started) {
+          const generation = { session_id: sessionId, key_generation: plan.generation };
           return holdOverDailyLimit(deps, trx, { ...generation, ...plan.terms });
         }
-        const started = await startPayoutGeneration(
-          trx,
-          sessionId,
-          plan.generation,
-          plan.terms,
-          lease,
-        );
         return { kind: 'send', claim: { payout: started, soleSender: true } };
       }
       case 'stop':
@@ -375,7 +372,9 @@ async function recordRefusal(
     // No claim since ours (claim_count), so no later request under the key either.
     const ended =
       lastRequestUnderKey &&
-      (await finishPayoutGeneration(trx, payout, { state: 'refused' }, now, payout.claim_count));
+      (await finishPayoutGeneration(trx, payout, { state: 'refused' }, now, {
+        claimCount: payout.claim_count,
+      }));
     if (ended) await releaseReservations(trx, payout, now);
     else await releasePayoutLease(trx, payout, payout.recovery_point, now);
     await recordAttempt(trx, payoutAttempt(payout, permanent ? 'failed' : 'retrying', { error }));
@@ -443,14 +442,30 @@ async function recordPaid(
         (await markSessionPaidOut(trx, sessionId)) ?? (await lockSessionForPayout(trx, sessionId));
       if (!session)
         throw new Error(`Transfer ${transfer.id} names session ${sessionId}, which does not exist`);
-      // The common case in one statement: this delivery's generation becomes paid.
+      const change = sessionChange(session, terms, deps.config);
+      const attempt = (idempotencyKeySent: string | null): NewPayoutAttempt => ({
+        ...emptyAttempt(sessionId, 'paid'),
+        error_code: change ? 'paid_after_change' : how.reconciled ? 'reconciled' : null,
+        error_message:
+          change ?? (how.reconciled ? 'Transfer found at Stripe by reconciliation' : null),
+        stripe_transfer_id: transfer.id,
+        amount: transfer.amount,
+        currency: transfer.currency,
+        idempotency_key: idempotencyKeySent,
+      });
+      // The common case in one statement: this delivery's generation becomes paid, with its row.
       let payout = generation;
-      if (!(generation && (await finishPayoutGeneration(trx, generation, paidWith, now)))) {
+      const finishedOurs =
+        generation &&
+        (await finishPayoutGeneration(trx, generation, paidWith, now, {
+          attempt: attempt(idempotencyKey(generation)),
+        }));
+      if (!finishedOurs) {
         payout = await findPayout(trx, sessionId);
         if (payout?.state === 'paid') return { already: payout.stripe_transfer_id };
+        const unfinished = payout?.state === 'in_progress' ? payout : undefined;
         const finished =
-          payout?.state === 'in_progress' &&
-          (await finishPayoutGeneration(trx, payout, paidWith, now));
+          unfinished && (await finishPayoutGeneration(trx, unfinished, paidWith, now));
         if (!finished) {
           if (!how.reconciled) {
             deps.log.error('Recording a transfer for a payout that did not expect one', {
@@ -461,19 +476,8 @@ async function recordPaid(
           }
           await adoptTransfer(trx, sessionId, { ...terms, id: transfer.id }, now);
         }
+        await recordAttempt(trx, attempt(unfinished ? idempotencyKey(unfinished) : null));
       }
-      const change = sessionChange(session, terms, deps.config);
-      const code = change ? 'paid_after_change' : how.reconciled ? 'reconciled' : null;
-      await recordAttempt(trx, {
-        ...emptyAttempt(sessionId, 'paid'),
-        error_code: code,
-        error_message:
-          change ?? (how.reconciled ? 'Transfer found at Stripe by reconciliation' : null),
-        stripe_transfer_id: transfer.id,
-        amount: transfer.amount,
-        currency: transfer.currency,
-        idempotency_key: payout?.state === 'in_progress' ? idempotencyKey(payout) : null,
-      });
       if (payout) await deps.faults?.beforeRecordCommit?.(payout);
       return { change };
     }),

@@ -38,39 +38,44 @@ export interface LeaseTimes {
   leaseExpiresAt: Date;
 }
 
-/** Starts key generation `generation` with frozen terms and a lease; its key is about to be sent. */
+/**
+ * Starts key generation `generation` with frozen terms and a lease, its amount reserved against
+ * the UTC day of `at.now` (reserveDailyAmount's rule), in one statement; undefined, with nothing
+ * written, if that would take the day above `dailyLimit`. Its key is about to be sent.
+ */
 export async function startPayoutGeneration(
   trx: Transaction<Database>,
   sessionId: string,
   generation: number,
   terms: TransferTerms,
-  at: LeaseTimes,
-): Promise<Payout> {
-  const values = {
-    state: 'in_progress' as const,
-    key_generation: generation,
-    amount: terms.amount,
-    currency: terms.currency,
-    destination: terms.destination,
-    source_transaction: terms.sourceTransaction,
-    recovery_point: 'transfer_requested' as const,
-    lease_expires_at: at.leaseExpiresAt,
-    stripe_transfer_id: null,
-    key_first_used_at: at.now,
-    key_last_used_at: at.now,
-    updated_at: at.now,
-  };
-  return trx
-    .insertInto('payouts')
-    .values({ session_id: sessionId, claim_count: 1, ...values })
-    .onConflict((oc) =>
-      oc.column('session_id').doUpdateSet((eb) => ({
-        ...values,
-        claim_count: eb('payouts.claim_count', '+', 1),
-      })),
+  at: LeaseTimes & { dailyLimit: number },
+): Promise<Payout | undefined> {
+  const reservation = dailyReservation(
+    { session_id: sessionId, key_generation: generation, ...terms },
+    at.now,
+    at.dailyLimit,
+  );
+  const { rows } = await sql<Payout>`
+    with ${reservation}, started as (
+      insert into payouts as p (session_id, claim_count, state, key_generation, amount, currency,
+        destination, source_transaction, recovery_point, lease_expires_at, stripe_transfer_id,
+        key_first_used_at, key_last_used_at, updated_at)
+      select ${sessionId}, 1, 'in_progress', ${generation}, ${terms.amount}, ${terms.currency},
+        ${terms.destination}, ${terms.sourceTransaction}, 'transfer_requested', ${at.leaseExpiresAt},
+        null, ${at.now}::timestamptz, ${at.now}::timestamptz, ${at.now}::timestamptz
+      where exists (select 1 from held) or exists (select 1 from reservation)
+      on conflict (session_id) do update set
+        state = excluded.state, key_generation = excluded.key_generation,
+        amount = excluded.amount, currency = excluded.currency,
+        destination = excluded.destination, source_transaction = excluded.source_transaction,
+        recovery_point = excluded.recovery_point, lease_expires_at = excluded.lease_expires_at,
+        stripe_transfer_id = null, key_first_used_at = excluded.key_first_used_at,
+        key_last_used_at = excluded.key_last_used_at, updated_at = excluded.updated_at,
+        claim_count = p.claim_count + 1
+      returning p.*
     )
-    .returningAll()
-    .executeTakeFirstOrThrow();
+    select * from started`.execute(trx);
+  return rows[0];
 }
 
 /**
@@ -99,17 +104,18 @@ export async function retakePayoutLease(
 
 /**
  * Ends a generation: paid, or with nothing created (refused, no_transfer); false if it had
- * already ended (another invocation got there first).
+ * already ended (another invocation got there first). With `claimCount`, only if nobody claimed
+ * the generation since that claim; with `attempt`, the attempt row is written in the same
+ * statement, only if the generation ended here.
  */
 export async function finishPayoutGeneration(
   trx: Transaction<Database>,
   generation: GenerationRef,
   result: { state: 'paid'; transferId: string } | { state: 'refused' | 'no_transfer' },
   now: Date,
-  /** Only if nobody claimed the generation since this claim. */
-  claimCount?: number,
+  only: { claimCount?: number; attempt?: NewPayoutAttempt } = {},
 ): Promise<boolean> {
-  let update = trx
+  let finish = trx
     .updateTable('payouts')
     .set({
       state: result.state,
@@ -120,9 +126,41 @@ export async function finishPayoutGeneration(
     .where('session_id', '=', generation.session_id)
     .where('key_generation', '=', generation.key_generation)
     .where('state', '=', 'in_progress');
-  if (claimCount !== undefined) update = update.where('claim_count', '=', claimCount);
-  const updated = await update.executeTakeFirst();
-  return updated.numUpdatedRows === 1n;
+  if (only.claimCount !== undefined) finish = finish.where('claim_count', '=', only.claimCount);
+  const { attempt } = only;
+  if (!attempt) {
+    const updated = await finish.executeTakeFirst();
+    return updated.numUpdatedRows === 1n;
+  }
+  const inserted = await trx
+    .with('finished', () => finish.returning('session_id'))
+    .insertInto('payout_attempts')
+    .columns([
+      'session_id',
+      'outcome',
+      'error_code',
+      'error_message',
+      'stripe_transfer_id',
+      'amount',
+      'currency',
+      'idempotency_key',
+    ])
+    .expression((eb) =>
+      eb
+        .selectFrom('finished')
+        .select([
+          'finished.session_id',
+          eb.val(attempt.outcome).as('outcome'),
+          eb.val(attempt.error_code ?? null).as('error_code'),
+          eb.val(attempt.error_message ?? null).as('error_message'),
+          eb.val(attempt.stripe_transfer_id ?? null).as('stripe_transfer_id'),
+          eb.val(attempt.amount ?? null).as('amount'),
+          eb.val(attempt.currency ?? null).as('currency'),
+          eb.val(attempt.idempotency_key ?? null).as('idempotency_key'),
+        ]),
+    )
+    .executeTakeFirst();
+  return inserted.numInsertedOrUpdatedRows === 1n;
 }
 
 /**
@@ -184,8 +222,7 @@ export const utcDay = (at: Date) => at.toISOString().slice(0, 10);
 /**
  * Reserves the generation's amount against `at`'s UTC day in its currency, unless that would take
  * the day above `limit`; true if the generation now holds a reservation for that day (it may
- * already have had one). One statement: the day's running total is raised by a conditional upsert,
- * so concurrent claims queue on the day's row, and the reservation is written with it.
+ * already have had one).
  */
 export async function reserveDailyAmount(
   trx: Transaction<Database>,
@@ -193,10 +230,27 @@ export async function reserveDailyAmount(
   at: Date,
   limit: number,
 ): Promise<boolean> {
+  const { rows } = await sql<{ reserved: boolean }>`
+    with ${dailyReservation(payout, at, limit)}
+    select exists (select 1 from held) or exists (select 1 from reservation) as reserved
+  `.execute(trx);
+  return rows[0]?.reserved === true;
+}
+
+/**
+ * The reservation as common table expressions: `held` (the generation already holds the day) and
+ * `reservation` (newly reserved). The day's running total is raised by a conditional upsert, so
+ * concurrent claims queue on the day's row, and the reservation is written with it.
+ */
+function dailyReservation(
+  payout: GenerationRef & Pick<Payout, 'currency' | 'amount'>,
+  at: Date,
+  limit: number,
+) {
   const { session_id: sessionId, key_generation: generation, currency, amount } = payout;
   const day = utcDay(at);
-  const { rows } = await sql<{ reserved: boolean }>`
-    with held as (
+  return sql`
+    held as (
       select 1 from payout_reservations
       where session_id = ${sessionId} and key_generation = ${generation} and day = ${day}
         and released_at is null
@@ -212,10 +266,7 @@ export async function reserveDailyAmount(
       select ${sessionId}, ${generation}, ${day}, ${currency}, ${amount} from total
       on conflict (session_id, key_generation, day) do update set released_at = null
       returning 1
-    )
-    select exists (select 1 from held) or exists (select 1 from reservation) as reserved
-  `.execute(trx);
-  return rows[0]?.reserved === true;
+    )`;
 }
 
 /** Gives back what a generation holds, on the days it holds it: a request that created nothing. */
