@@ -4,8 +4,17 @@ import { z } from 'zod';
 import type { DatabaseSource, StripeKeySource } from './config.ts';
 import { ConfigError } from './errors.ts';
 
-// Secrets are cached per container and re-read after this long, so a rotation takes effect.
-const SECRET_MAX_AGE_SECONDS = 300;
+/**
+ * Secrets are cached per container and re-read after this long, so a rotation takes effect within
+ * it; a database login refused for its credentials re-reads the secret at once (createRotatingDb).
+ */
+export const SECRET_MAX_AGE_SECONDS = 300;
+
+export interface SecretReadOptions {
+  /** Read the secret now instead of from the cache. */
+  refresh?: boolean;
+  maxAgeSeconds?: number;
+}
 
 const rdsSecretSchema = z.object({
   host: z.string().min(1),
@@ -18,12 +27,10 @@ const rdsSecretSchema = z.object({
 /** DATABASE_URL locally; in Lambda, the RDS-format secret named by DB_SECRET_ARN. */
 export async function resolveDatabaseConnection(
   source: DatabaseSource,
+  options: SecretReadOptions = {},
 ): Promise<string | pg.PoolConfig> {
   if ('url' in source) return source.url;
-  const raw = await getSecret(source.secretArn, {
-    transform: 'json',
-    maxAge: SECRET_MAX_AGE_SECONDS,
-  });
+  const raw = await getSecret(source.secretArn, { transform: 'json', ...cacheOptions(options) });
   const parsed = rdsSecretSchema.safeParse(raw);
   if (!parsed.success) {
     const fields = parsed.error.issues.map((issue) => issue.path.join('.')).join(', ');
@@ -43,9 +50,12 @@ export async function resolveDatabaseConnection(
 }
 
 /** STRIPE_SECRET_KEY locally; in Lambda, the secret named by STRIPE_SECRET_ARN (the bare key). */
-export async function resolveStripeKey(source: StripeKeySource): Promise<string> {
+export async function resolveStripeKey(
+  source: StripeKeySource,
+  options: SecretReadOptions = {},
+): Promise<string> {
   if ('key' in source) return source.key;
-  const raw = await getSecret(source.secretArn, { maxAge: SECRET_MAX_AGE_SECONDS });
+  const raw = await getSecret(source.secretArn, cacheOptions(options));
   const key = typeof raw === 'string' ? raw.trim() : '';
   if (!/^(sk|rk)_\w+$/.test(key)) {
     throw new ConfigError(
@@ -53,4 +63,11 @@ export async function resolveStripeKey(source: StripeKeySource): Promise<string>
     );
   }
   return key;
+}
+
+function cacheOptions(options: SecretReadOptions) {
+  return {
+    maxAge: options.maxAgeSeconds ?? SECRET_MAX_AGE_SECONDS,
+    ...(options.refresh && { forceFetch: true }),
+  };
 }

@@ -1,7 +1,8 @@
+import type Stripe from 'stripe';
 import { systemClock } from '../../shared/clock.ts';
 import { oncePerColdStart } from '../../shared/cold-start.ts';
-import { parseTransferConfig } from '../../shared/config.ts';
-import { createDb } from '../../shared/db/connect.ts';
+import { parseTransferConfig, type TransferConfig } from '../../shared/config.ts';
+import { createRotatingDb } from '../../shared/db/connect.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { SERVICE } from '../../shared/metric-names.ts';
 import { createMetrics } from '../../shared/metrics.ts';
@@ -18,27 +19,43 @@ export const metrics = createMetrics(SERVICE.transfer);
 // fails one delivery, which SQS retries) after a database restart or failover.
 const MAX_DB_CONNECTIONS = 2;
 
-export const transferDeps = oncePerColdStart(buildTransferDeps);
+type ColdStartDeps = Omit<TransferDeps, 'stripe'> & { transferConfig: TransferConfig };
 
-async function buildTransferDeps(): Promise<TransferDeps> {
+const coldStartDeps = oncePerColdStart(buildColdStartDeps);
+
+/**
+ * The transfer Lambda's dependencies for one invocation: built once per cold start, with the
+ * Stripe client of the current key (the secret is re-read after its cache's max age, so a rolled
+ * key takes effect in a warm Lambda too) and a database that follows a rotated secret.
+ */
+export async function transferDeps(): Promise<TransferDeps> {
+  const { transferConfig, ...deps } = await coldStartDeps();
+  return { ...deps, stripe: await stripeForCurrentKey(transferConfig) };
+}
+
+async function buildColdStartDeps(): Promise<ColdStartDeps> {
   const config = parseTransferConfig(process.env);
-  const [connection, stripeKey] = await Promise.all([
+  // Read once here so that a missing or malformed secret fails the first invocation clearly.
+  await Promise.all([
     resolveDatabaseConnection(config.database),
     resolveStripeKey(config.stripeKey),
   ]);
-  const db = createDb(connection, {
-    maxConnections: MAX_DB_CONNECTIONS,
-    // Every query of the money path is a point lookup or a one-row write: seconds mean trouble.
-    statementTimeoutMs: 15_000,
-    idleInTransactionTimeoutMs: 60_000,
-    onPoolError: (error) => log.warn('Idle database connection lost', { error: error.message }),
-  });
+  const db = createRotatingDb(
+    ({ refresh }) => resolveDatabaseConnection(config.database, { refresh }),
+    {
+      maxConnections: MAX_DB_CONNECTIONS,
+      // Every query of the money path is a point lookup or a one-row write: seconds mean trouble.
+      statementTimeoutMs: 15_000,
+      idleInTransactionTimeoutMs: 60_000,
+      onPoolError: (error) => log.warn('Idle database connection lost', { error: error.message }),
+    },
+  );
   return {
     db,
-    stripe: createStripeClient(stripeKey, config.stripeApiBase),
     clock: systemClock,
     log,
     metrics,
+    transferConfig: config,
     config: {
       feeBps: config.feeBps,
       graceHours: config.graceHours,
@@ -47,4 +64,14 @@ async function buildTransferDeps(): Promise<TransferDeps> {
       limits: config.limits,
     },
   };
+}
+
+let stripeClient: { key: string; client: Stripe } | undefined;
+
+async function stripeForCurrentKey(config: TransferConfig): Promise<Stripe> {
+  const key = await resolveStripeKey(config.stripeKey);
+  if (stripeClient?.key !== key) {
+    stripeClient = { key, client: createStripeClient(key, config.stripeApiBase) };
+  }
+  return stripeClient.client;
 }

@@ -73,6 +73,8 @@ export interface RecordedRequest {
    */
   status: number;
   replayed: boolean;
+  /** The last four characters of the API key used, as Stripe's dashboard shows it. */
+  apiKeyLast4: string;
 }
 
 export interface StripeStandInOptions {
@@ -121,6 +123,8 @@ export interface StripeStandIn {
   inFlight(): number;
   /** Resolves once no transfer creation is executing. */
   whenIdle(): Promise<void>;
+  /** A rolled (expired) API key: every request made with it answers 401, as Stripe does. */
+  revokeApiKey(apiKey: string): void;
   /** The platform's available balance in a currency (minor units); null means unlimited. */
   setBalance(currency: string, amount: number | null): void;
   balance(currency: string): number | null;
@@ -233,6 +237,7 @@ export async function startStripeStandIn(
   const keys = new Map<string, IdempotencyEntry>();
   const balances = new Map<string, number>();
   const charges = new Map<string, StandInCharge>();
+  const revokedApiKeys = new Set<string>();
   const idleWaiters: Array<() => void> = [];
   let latencyMs = options.latencyMs ?? 0;
   let failures: Counted<500 | 503 | 429> = { remaining: 0, value: 500 };
@@ -267,6 +272,7 @@ export async function startStripeStandIn(
     const path = url.pathname;
     const key = header(req, 'idempotency-key');
     const query = decodeForm(url.searchParams.toString());
+    const apiKey = (header(req, 'authorization') ?? '').replace(/^Bearer\s+/i, '');
     const record: RecordedRequest = {
       method,
       path,
@@ -276,18 +282,19 @@ export async function startStripeStandIn(
       at: now(),
       status: 0,
       replayed: false,
+      apiKeyLast4: apiKey.slice(-4),
     };
     requests.push(record);
 
-    const apiKey = (header(req, 'authorization') ?? '').replace(/^Bearer\s+/i, '');
-    if (!/^(sk|rk)_\w+$/.test(apiKey)) {
+    const revoked = revokedApiKeys.has(apiKey);
+    if (revoked || !/^(sk|rk)_\w+$/.test(apiKey)) {
       const masked = apiKey.length > 8 ? `${apiKey.slice(0, 8)}****${apiKey.slice(-3)}` : '****';
       return answer(res, record, {
         status: 401,
         store: false,
         body: errorBody({
           type: 'invalid_request_error',
-          message: `Invalid API Key provided: ${masked}`,
+          message: `${revoked ? 'Expired' : 'Invalid'} API Key provided: ${masked}`,
         }),
       });
     }
@@ -670,6 +677,9 @@ export async function startStripeStandIn(
     inFlight: () => running,
     whenIdle: () =>
       running === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve)),
+    revokeApiKey: (apiKey) => {
+      revokedApiKeys.add(apiKey);
+    },
     setBalance: (currency, amount) => {
       if (amount === null) balances.delete(currency.toLowerCase());
       else balances.set(currency.toLowerCase(), amount);
@@ -708,6 +718,7 @@ export async function startStripeStandIn(
       keys.clear();
       balances.clear();
       charges.clear();
+      revokedApiKeys.clear();
       keyTtlMs = null;
       chargesMustExist = options.chargesMustExist ?? false;
       chargeGroupFiling = false;

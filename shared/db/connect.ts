@@ -65,6 +65,49 @@ export function createPool(settings: ConnectionSettings, options: DbOptions = {}
   return pool;
 }
 
+/** Where a Db's connection settings come from; `refresh` asks the source to re-read its secret now. */
+export type ConnectionSource = (options: { refresh: boolean }) => Promise<ConnectionSettings>;
+
+/**
+ * A Db whose credentials follow a rotated secret. Every new connection asks `source` (which caches
+ * the secret for its max age); when the settings change, later connections come from a new pool and
+ * the old pool closes as its clients come back. A connection refused for its credentials re-reads
+ * the secret at once and is tried once more, so a rotation costs no delivery.
+ */
+export function createRotatingDb(source: ConnectionSource, options: DbOptions = {}): Db {
+  let current: { settings: string; pool: pg.Pool } | undefined;
+  async function poolFor(refresh: boolean): Promise<pg.Pool> {
+    const settings = await source({ refresh });
+    const fingerprint = JSON.stringify(settings);
+    if (current?.settings !== fingerprint) {
+      const retired = current?.pool;
+      current = { settings: fingerprint, pool: createPool(settings, options) };
+      retired?.end().catch(() => {});
+    }
+    return current.pool;
+  }
+  const rotatingPool = {
+    async connect() {
+      try {
+        return await (await poolFor(false)).connect();
+      } catch (error) {
+        if (!isAuthenticationFailure(error)) throw error;
+        return (await poolFor(true)).connect();
+      }
+    },
+    async end() {
+      await current?.pool.end();
+    },
+  };
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: rotatingPool }) });
+}
+
+/** invalid_password, invalid_authorization_specification: the credentials, not the server. */
+function isAuthenticationFailure(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '28P01' || code === '28000';
+}
+
 export function dbOverPool(pool: pg.Pool): Db {
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
