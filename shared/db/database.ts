@@ -8,6 +8,7 @@ import type { MentorsTable } from './mentors.table.ts';
 import type { PayoutAttemptsTable } from './payout-attempts.table.ts';
 import type { PayoutReservationsTable, PayoutsTable } from './payouts.table.ts';
 import type { SessionsTable } from './sessions.table.ts';
+import type { StripeRequestPacingTable } from './stripe-request-pacing.table.ts';
 
 export interface Database {
   mentors: MentorsTable;
@@ -18,6 +19,7 @@ export interface Database {
   scan_runs: ScanRunsTable;
   payout_daily_totals: PayoutDailyTotalsTable;
   payout_reservations: PayoutReservationsTable;
+  stripe_request_pacing: StripeRequestPacingTable;
 }
 
 export type Db = Kysely<Database>;
