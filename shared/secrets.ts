@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -75,6 +76,7 @@ export function databaseTls(secret: {
   return false;
 }
 
+// An address, never a name: no resolver can send a loopback-looking name somewhere else.
 function isLoopbackAddress(host: string): boolean {
-  return host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+  return host === '::1' || (isIPv4(host) && host.startsWith('127.'));
 }

@@ -25,6 +25,7 @@ describe('databaseTls (the database secret decides nothing about certificates bu
       '10.0.3.17',
       'localhost',
       '127.0.0.1.example.com',
+      '127.999.0.1',
     ]) {
       expect(() => databaseTls({ host, sslmode: 'disable' }), host).toThrow(ConfigError);
     }
