@@ -19,6 +19,7 @@ import { DEMO_SESSIONS } from '../../local/demo-data.ts';
 import { startMotoServer } from '../../local/moto-server.ts';
 import { createDb } from '../../shared/db/connect.ts';
 import { setPaused } from '../../shared/db/controls.repository.ts';
+import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
 import { STACK_OUTPUT_VARIABLES } from '../../tools/cli-environment.ts';
 import {
@@ -171,6 +172,14 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
     let sqs: SQSClient;
     const queueUrl = () => deployed.outputs.PayoutQueueUrl ?? '';
     const dlqUrl = () => deployed.outputs.PayoutDlqUrl ?? '';
+    /** Puts payout messages straight into the deployed DLQ, as SQS does after 5 receives. */
+    const deadLetter = async (...sessionIds: string[]) => {
+      for (const sessionId of sessionIds) {
+        await sqs.send(
+          new SendMessageCommand({ QueueUrl: dlqUrl(), MessageBody: payoutMessageBody(sessionId) }),
+        );
+      }
+    };
 
     beforeAll(async () => {
       deployed = await rehearsal.deploy(name);
@@ -233,14 +242,7 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
     }, 60_000);
 
     it('`dlq list` shows dead letters in the deployed DLQ with their sessions, without consuming them', async () => {
-      for (const sessionId of [DEMO_SESSIONS.adaUsd, DEMO_SESSIONS.adaAlreadyPaid]) {
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: dlqUrl(),
-            MessageBody: JSON.stringify({ sessionId }),
-          }),
-        );
-      }
+      await deadLetter(DEMO_SESSIONS.adaUsd, DEMO_SESSIONS.adaAlreadyPaid);
 
       const entries = await payoutsJson<{ sessionId: string; payoutStatus: string }[]>(
         deployed,
@@ -259,21 +261,12 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
     }, 60_000);
 
     it('`dlq redrive` sends the unpaid session back to the deployed payout queue and drops the paid one', async () => {
-      for (const sessionId of [DEMO_SESSIONS.adaUsd, DEMO_SESSIONS.adaAlreadyPaid]) {
-        await sqs.send(
-          new SendMessageCommand({
-            QueueUrl: dlqUrl(),
-            MessageBody: JSON.stringify({ sessionId }),
-          }),
-        );
-      }
+      await deadLetter(DEMO_SESSIONS.adaUsd, DEMO_SESSIONS.adaAlreadyPaid);
 
       const report = await payoutsJson(deployed, 'dlq', 'redrive');
 
       expect(report).toEqual({ dryRun: false, redriven: 1, alreadySettled: 1, malformedLeft: 0 });
-      expect(await drainQueue(sqs, queueUrl())).toEqual([
-        JSON.stringify({ sessionId: DEMO_SESSIONS.adaUsd }),
-      ]);
+      expect(await drainQueue(sqs, queueUrl())).toEqual([payoutMessageBody(DEMO_SESSIONS.adaUsd)]);
       expect(await drainQueue(sqs, dlqUrl())).toEqual([]);
     }, 60_000);
 
