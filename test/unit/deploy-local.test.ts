@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -28,13 +28,15 @@ describe('the file a shell sources to reach the rehearsal', () => {
       AWS_REGION: 'eu-central-1',
       AWS_ACCESS_KEY_ID: 'rehearsal',
     };
-    const file = join(mkdtempSync(join(tmpdir(), 'payouts-env-')), 'deploy-dev.env');
+    const dir = mkdtempSync(join(tmpdir(), 'payouts-env-'));
+    const file = join(dir, 'deploy-dev.env');
     writeFileSync(file, shellExports(variables));
 
     const printed = execFileSync('/bin/sh', ['-c', `. "${file}" && env`], {
       env: {},
       encoding: 'utf8',
     });
+    rmSync(dir, { recursive: true });
 
     const exported = Object.fromEntries(
       printed
