@@ -1,3 +1,4 @@
+import { isIPv4 } from 'node:net';
 import { getSecret } from '@aws-lambda-powertools/parameters/secrets';
 import type pg from 'pg';
 import { z } from 'zod';
@@ -22,6 +23,8 @@ const rdsSecretSchema = z.object({
   username: z.string().min(1),
   password: z.string().min(1),
   dbname: z.string().min(1).default('postgres'),
+  // Not an RDS field: the local deploy rehearsal's Postgres has no TLS (see databaseTls).
+  sslmode: z.enum(['verify-full', 'disable']).default('verify-full'),
 });
 
 /** DATABASE_URL locally; in Lambda, the RDS-format secret named by DB_SECRET_ARN. */
@@ -45,7 +48,7 @@ export async function resolveDatabaseConnection(
     user: username,
     password,
     database: dbname,
-    ssl: { rejectUnauthorized: true },
+    ssl: databaseTls(parsed.data),
   };
 }
 
@@ -70,4 +73,27 @@ function cacheOptions(options: SecretReadOptions) {
     maxAge: options.maxAgeSeconds ?? SECRET_MAX_AGE_SECONDS,
     ...(options.refresh && { forceFetch: true }),
   };
+}
+
+/**
+ * TLS with a verified certificate, always, except for a database on this machine's loopback whose
+ * secret says `"sslmode": "disable"` (the deploy rehearsal's Postgres): no secret can turn
+ * verification off for a database reached over a network.
+ */
+export function databaseTls(secret: {
+  host: string;
+  sslmode: 'verify-full' | 'disable';
+}): pg.PoolConfig['ssl'] {
+  if (secret.sslmode === 'verify-full') return { rejectUnauthorized: true };
+  if (!isLoopbackAddress(secret.host)) {
+    throw new ConfigError(
+      'Secret DB_SECRET_ARN says sslmode "disable", which is accepted only for a loopback host (127.0.0.1, ::1)',
+    );
+  }
+  return false;
+}
+
+// An address, never a name: no resolver can send a loopback-looking name somewhere else.
+function isLoopbackAddress(host: string): boolean {
+  return host === '::1' || (isIPv4(host) && host.startsWith('127.'));
 }

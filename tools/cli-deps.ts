@@ -60,10 +60,13 @@ export async function createCliDeps(
     },
     sqs() {
       // From `env`, not process.env: with --env local these come from the local environment file.
-      const { AWS_ENDPOINT_URL_SQS, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY } = env;
+      const { AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY } = env;
+      // Given to the client rather than left to the SDK, which would send to the queue URL's host
+      // (sqs.<region>.amazonaws.com in an emulator's stack outputs) instead of the override.
+      const endpoint = env.AWS_ENDPOINT_URL_SQS || env.AWS_ENDPOINT_URL;
       sqs ??= new SQSClient({
         maxAttempts: 3,
-        ...(AWS_ENDPOINT_URL_SQS && { endpoint: AWS_ENDPOINT_URL_SQS }),
+        ...(endpoint && { endpoint }),
         ...(AWS_REGION && { region: AWS_REGION }),
         ...(AWS_ACCESS_KEY_ID &&
           AWS_SECRET_ACCESS_KEY && {

@@ -41,6 +41,19 @@ export async function environmentVariables(
   }
 }
 
+/**
+ * A line for stderr when `--env <dev|staging|prod>` is read from an endpoint override (the deploy
+ * rehearsal's moto), so that nobody mistakes it for the environment in AWS.
+ */
+export function endpointOverrideNote(
+  name: string | undefined,
+  env: Record<string, string | undefined>,
+): string | undefined {
+  const endpoint = env.AWS_ENDPOINT_URL_CLOUDFORMATION || env.AWS_ENDPOINT_URL;
+  if (!name || name === 'local' || !endpoint) return undefined;
+  return `payouts: --env ${name} is read from ${endpoint} (AWS_ENDPOINT_URL), not from AWS`;
+}
+
 export function variablesFromOutputs(
   outputs: { OutputKey?: string; OutputValue?: string }[],
 ): Record<string, string> {

@@ -1,7 +1,11 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../shared/errors.ts';
 import { type CliDeps, createCliDeps, type Output } from './cli-deps.ts';
-import { ENVIRONMENT_NAMES, environmentVariables } from './cli-environment.ts';
+import {
+  ENVIRONMENT_NAMES,
+  endpointOverrideNote,
+  environmentVariables,
+} from './cli-environment.ts';
 import { pauseCommand, resumeCommand, statusCommand } from './commands/controls.ts';
 import { dlqListCommand, dlqRedriveCommand } from './commands/dlq.ts';
 import { failuresCommand } from './commands/failures.ts';
@@ -84,7 +88,10 @@ export function buildCli(context: CliContext, setExitCode: (code: number) => voi
   const run =
     <A extends unknown[]>(command: (deps: CliDeps, ...args: A) => Promise<number>) =>
     async (...args: A) => {
-      const env = await environmentVariables(program.opts<{ env?: string }>().env, context.env);
+      const name = program.opts<{ env?: string }>().env;
+      const note = endpointOverrideNote(name, context.env);
+      if (note) context.out.error(note);
+      const env = await environmentVariables(name, context.env);
       const deps = await createCliDeps(env, context.out);
       try {
         setExitCode(await command(deps, ...args));

@@ -7,7 +7,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { DEMO_ACCOUNTS } from '../../local/demo-data.ts';
-import { type LocalMoto, startLocalMoto } from '../../local/local-moto.ts';
+import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
 import { type ConnectionSource, createRotatingDb } from '../../shared/db/connect.ts';
 import {
   resolveDatabaseConnection,
@@ -134,12 +134,12 @@ describe('a rotated database password', () => {
 });
 
 describe('secrets read from Secrets Manager', () => {
-  let moto: LocalMoto;
+  let moto: MotoServer;
   let secrets: SecretsManagerClient;
   let pipeline: Pipeline;
 
   beforeAll(async () => {
-    moto = await startLocalMoto();
+    moto = await startMotoServer();
     const aws = {
       AWS_ENDPOINT_URL_SECRETS_MANAGER: moto.endpoint,
       AWS_REGION: 'us-east-1',
