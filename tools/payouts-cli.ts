@@ -5,10 +5,9 @@ import { ENVIRONMENT_NAMES, environmentVariables } from './cli-environment.ts';
 import { pauseCommand, resumeCommand, statusCommand } from './commands/controls.ts';
 import { dlqListCommand, dlqRedriveCommand } from './commands/dlq.ts';
 import { failuresCommand } from './commands/failures.ts';
-import { printJson, printTable } from './commands/format.ts';
 import { previewCommand } from './commands/preview.ts';
+import { reconcileCommand } from './commands/reconcile.ts';
 import { retryCommand } from './commands/retry.ts';
-import { type ReconcileReport, reconcile } from './reconcile.ts';
 
 /** `npm run payouts -- <command>` (or `npx payouts`): the on-call and admin commands. */
 
@@ -32,31 +31,6 @@ function positiveInteger(value: string): number {
   if (!/^\d+$/.test(value) || Number(value) < 1)
     throw new InvalidArgumentError('expected a whole number of at least 1');
   return Number(value);
-}
-
-function printReconcile(out: Output, report: ReconcileReport): void {
-  out.log(
-    `Reconciled ${report.since} → ${report.until}: ${report.stripeTransfers} transfer(s) at Stripe, ${report.paidPayouts} payout(s) marked paid here.`,
-  );
-  if (report.mismatches.length === 0) {
-    out.log('No mismatches.');
-    return;
-  }
-  printTable(
-    out,
-    report.mismatches.map((mismatch) => ({
-      kind: mismatch.kind,
-      session: mismatch.sessionId,
-      transfer: 'transferId' in mismatch ? mismatch.transferId : mismatch.transferIds.join(' '),
-      detail:
-        'recorded' in mismatch
-          ? `here ${mismatch.recorded}, Stripe ${mismatch.atStripe}`
-          : 'fixed' in mismatch
-            ? `${mismatch.amount} ${mismatch.currency}${mismatch.fixed ? ' (fixed)' : ''}`
-            : '',
-    })),
-  );
-  out.log(`${report.open} mismatch(es) open.`);
 }
 
 export interface CliContext {
@@ -164,21 +138,9 @@ export function buildCli(context: CliContext, setExitCode: (code: number) => voi
     .option('--fix', 'record transfers found at Stripe but not marked here', false)
     .addOption(json())
     .action(
-      run(async (deps, options: { since: Date; until?: Date; fix: boolean; json: boolean }) => {
-        const report = await reconcile(
-          {
-            db: deps.db,
-            stripe: await deps.stripe(),
-            clock: deps.clock,
-            log: deps.log,
-            config: deps.config,
-          },
-          options,
-        );
-        if (options.json) printJson(deps.out, report);
-        else printReconcile(deps.out, report);
-        return report.open > 0 ? 1 : 0;
-      }),
+      run((deps, options: { since: Date; until?: Date; fix: boolean; json: boolean }) =>
+        reconcileCommand(deps, options),
+      ),
     );
   return program;
 }

@@ -8,7 +8,7 @@ import {
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
-import { reconcile } from '../../tools/reconcile.ts';
+import { reconcile } from '../../tools/commands/reconcile.ts';
 import {
   attemptsFor,
   insertMentor,

@@ -24,7 +24,7 @@ import { utcDay } from '../../shared/db/payouts.repository.ts';
 import { type AmountLimits, limitFor, payoutDecision } from '../../shared/payout-policy.ts';
 import { MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
-import { reconcile } from '../../tools/reconcile.ts';
+import { reconcile } from '../../tools/commands/reconcile.ts';
 import { isSettled, planForSession } from '../../tools/session-plan.ts';
 import { fixedClock, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
