@@ -1,5 +1,6 @@
-import type { PayoutControls, ScanRun } from './controls.table.ts';
 import type { DbOrTrx } from './database.ts';
+import type { PayoutControls } from './payout-controls.table.ts';
+import type { ScanRun } from './scan-runs.table.ts';
 
 /** The operator's kill switch; read inside the claim transaction so a pause applies at once. */
 export async function readPayoutControls(db: DbOrTrx): Promise<PayoutControls> {
