@@ -10,7 +10,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { build } from 'esbuild';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type ScanDeps, scanEligibleSessions } from '../lambdas/scan/scan-eligible-sessions.ts';
 import { handlePayoutRecord, type TransferDeps } from '../lambdas/transfer/handle-payout-record.ts';
 import { paySession } from '../lambdas/transfer/pay-session.ts';
@@ -20,7 +20,7 @@ import { startLocalSqs } from '../local/local-sqs.ts';
 import { startStripeStandIn } from '../local/stripe-stand-in/stripe-stand-in.ts';
 import { systemClock } from '../shared/clock.ts';
 import { createDb } from '../shared/db/connect.ts';
-import type { Db } from '../shared/db/database.ts';
+import type { Database } from '../shared/db/database.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 import {
   eligibleSessionPageQuery,
@@ -105,7 +105,7 @@ async function drainIds(sqs: SQSClient, queueUrl: string): Promise<string[]> {
 }
 
 /** Sessions generated in SQL; a tenth eligible, many sharing one session_end_time. */
-async function seedSessions(db: Db, now: Date): Promise<void> {
+async function seedSessions(db: Kysely<Database>, now: Date): Promise<void> {
   await sql`insert into mentors (id, stripe_account_id)
     select gen_random_uuid(), 'acct_bench_' || g from generate_series(1, 1000) g`.execute(db);
   await sql`
@@ -123,7 +123,7 @@ async function seedSessions(db: Db, now: Date): Promise<void> {
   await sql`analyze sessions`.execute(db);
 }
 
-async function benchScan(db: Db, remoteSqs: RemoteSqs): Promise<void> {
+async function benchScan(db: Kysely<Database>, remoteSqs: RemoteSqs): Promise<void> {
   const { sqs, queueUrl } = remoteSqs;
   const now = new Date();
   const t0 = performance.now();
@@ -275,7 +275,7 @@ async function benchScan(db: Db, remoteSqs: RemoteSqs): Promise<void> {
 }
 
 async function benchTransfer(
-  db: Db,
+  db: Kysely<Database>,
   stripeUrl: string,
   setLatency: (ms: number) => void,
   setAccount: (id: string) => void,

@@ -1,4 +1,5 @@
-import type { Db } from '../shared/db/database.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../shared/db/database.ts';
 
 /**
  * The demo marketplace `npm start` pays and the scenario tests check:
@@ -33,7 +34,7 @@ export const DEMO_SESSIONS = {
 
 export const DEMO_CHARGE_ID = 'ch_1DemoAdaUsdCharge';
 
-export async function seedDemoData(db: Db, now: Date): Promise<void> {
+export async function seedDemoData(db: Kysely<Database>, now: Date): Promise<void> {
   const hoursAgo = (hours: number) => new Date(now.getTime() - hours * 3_600_000);
   await db
     .insertInto('mentors')

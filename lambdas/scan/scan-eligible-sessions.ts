@@ -1,3 +1,4 @@
+import type { Kysely } from 'kysely';
 import pMap from 'p-map';
 import type { Clock } from '../../shared/clock.ts';
 import {
@@ -5,7 +6,7 @@ import {
   readPayoutControls,
   startScanRun,
 } from '../../shared/db/controls.repository.ts';
-import type { Db } from '../../shared/db/database.ts';
+import type { Database } from '../../shared/db/database.ts';
 import { findUnfinishedPayoutsOutsideScan } from '../../shared/db/payouts.repository.ts';
 import {
   type EligibleCursor,
@@ -25,7 +26,7 @@ import { type PayoutQueue, SQS_BATCH_LIMIT } from '../../shared/payout-queue.ts'
  */
 
 export interface ScanDeps {
-  db: Db;
+  db: Kysely<Database>;
   queue: PayoutQueue;
   clock: Clock;
   log: Log;

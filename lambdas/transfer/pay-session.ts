@@ -1,7 +1,7 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
-import type { Database, Db } from '../../shared/db/database.ts';
+import type { Database } from '../../shared/db/database.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
 import {
   adoptTransfer,
@@ -57,7 +57,7 @@ export interface PayoutFaults {
 }
 
 export interface PaySessionDeps {
-  db: Db;
+  db: Kysely<Database>;
   stripe: Pick<Stripe, 'on' | 'off'> & { transfers: Pick<Stripe['transfers'], 'create' | 'list'> };
   clock: Clock;
   log: Log;

@@ -1,14 +1,15 @@
-import type { DbOrTrx } from './database.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from './database.ts';
 import type { PayoutControls } from './payout-controls.table.ts';
 import type { ScanRun } from './scan-runs.table.ts';
 
-/** The operator's kill switch; read inside the claim transaction so a pause applies at once. */
-export async function readPayoutControls(db: DbOrTrx): Promise<PayoutControls> {
+/** The operator's kill switch (`payouts pause`); the claim reads it with the payout (findPayoutAndPause). */
+export async function readPayoutControls(db: Kysely<Database>): Promise<PayoutControls> {
   return db.selectFrom('payout_controls').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
 }
 
 export async function setPaused(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   change: { paused: boolean; reason: string | null; changedBy: string; now: Date },
 ): Promise<PayoutControls> {
   return db
@@ -25,7 +26,7 @@ export async function setPaused(
 }
 
 export async function startScanRun(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   run: { startedAt: Date; cutoff: Date; paused: boolean },
 ): Promise<string> {
   const row = await db
@@ -43,7 +44,7 @@ export async function startScanRun(
 }
 
 export async function finishScanRun(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   id: string,
   result: {
     finishedAt: Date;
@@ -66,7 +67,7 @@ export async function finishScanRun(
     .execute();
 }
 
-export async function lastScanRun(db: DbOrTrx): Promise<ScanRun | undefined> {
+export async function lastScanRun(db: Kysely<Database>): Promise<ScanRun | undefined> {
   return db
     .selectFrom('scan_runs')
     .selectAll()

@@ -1,4 +1,3 @@
-import type { Kysely, Transaction } from 'kysely';
 import type { MentorsTable } from './mentors.table.ts';
 import type { PayoutAttemptsTable } from './payout-attempts.table.ts';
 import type { PayoutControlsTable } from './payout-controls.table.ts';
@@ -18,7 +17,3 @@ export interface Database {
   payout_daily_totals: PayoutDailyTotalsTable;
   payout_reservations: PayoutReservationsTable;
 }
-
-export type Db = Kysely<Database>;
-/** Repository functions take either the pool or an open transaction. */
-export type DbOrTrx = Kysely<Database> | Transaction<Database>;

@@ -1,13 +1,16 @@
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { TransferTerms } from '../payout-plan.ts';
-import type { Database, DbOrTrx } from './database.ts';
+import type { Database } from './database.ts';
 import type { NewPayoutAttempt } from './payout-attempts.table.ts';
 import type { Payout, RecoveryPoint } from './payouts.table.ts';
 
 /** The generation a claim holds: conditional updates name it, so a stale holder changes nothing. */
 export type GenerationRef = Pick<Payout, 'session_id' | 'key_generation'>;
 
-export async function findPayout(db: DbOrTrx, sessionId: string): Promise<Payout | undefined> {
+export async function findPayout(
+  db: Kysely<Database>,
+  sessionId: string,
+): Promise<Payout | undefined> {
   return db
     .selectFrom('payouts')
     .selectAll()
@@ -289,7 +292,10 @@ export async function releaseReservations(
     where totals.currency = released.currency and totals.day = released.day`.execute(trx);
 }
 
-export async function recordAttempt(db: DbOrTrx, attempt: NewPayoutAttempt): Promise<void> {
+export async function recordAttempt(
+  db: Kysely<Database>,
+  attempt: NewPayoutAttempt,
+): Promise<void> {
   await db.insertInto('payout_attempts').values(attempt).execute();
 }
 
@@ -303,7 +309,7 @@ export interface PaidPayout {
 
 /** Payouts recorded as paid in a time range (by when they were recorded). */
 export async function findPaidPayouts(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   range: { since: Date; until: Date },
 ): Promise<PaidPayout[]> {
   const rows = await db
@@ -325,7 +331,7 @@ export async function findPaidPayouts(
 
 /** The transfer id recorded for a session, if its payout is paid. */
 export async function findRecordedTransferId(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   sessionId: string,
 ): Promise<string | undefined> {
   const row = await db
@@ -348,7 +354,7 @@ export interface PaidAfterChange {
 
 /** Transfers recorded for sessions that had changed since their request: each awaits an admin's decision. */
 export async function findPaidAfterChange(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   filter: { since: Date; mentor?: string },
 ): Promise<PaidAfterChange[]> {
   let query = db
@@ -384,7 +390,7 @@ export async function findPaidAfterChange(
  * scan enqueues them too, or a transfer behind a lost answer could stay unrecorded.
  */
 export async function findUnfinishedPayoutsOutsideScan(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   cutoff: Date,
 ): Promise<string[]> {
   const rows = await db

@@ -1,5 +1,5 @@
-import { sql, type Transaction } from 'kysely';
-import type { Database, DbOrTrx } from './database.ts';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database } from './database.ts';
 
 export interface SessionForPayout {
   id: string;
@@ -29,7 +29,7 @@ const SESSION_FOR_PAYOUT_COLUMNS = [
   'mentors.stripe_account_id',
 ] as const;
 
-function sessionForPayoutQuery(db: DbOrTrx, sessionId: string) {
+function sessionForPayoutQuery(db: Kysely<Database>, sessionId: string) {
   return db
     .selectFrom('sessions')
     .leftJoin('mentors', 'mentors.id', 'sessions.mentor_id')
@@ -74,7 +74,7 @@ export async function lockSessionForPayout(
 
 /** The same, read without a lock: for the operator tools, which never pay. */
 export async function findSessionForPayout(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   sessionId: string,
 ): Promise<SessionForPayout | undefined> {
   const row = await sessionForPayoutQuery(db, sessionId).executeTakeFirst();
@@ -131,7 +131,7 @@ export interface EligiblePage {
 
 /** The keyset page query the scan runs, exposed so the benchmark can EXPLAIN exactly it. */
 export function eligibleSessionPageQuery(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
 ) {
   const { cutoff, after, limit } = options;
@@ -156,7 +156,7 @@ export function eligibleSessionPageQuery(
 
 /** One page of eligible session ids in (session_end_time, id) order; served by sessions_payout_eligible_idx. */
 export async function findEligibleSessionPage(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
 ): Promise<EligiblePage> {
   const rows = await eligibleSessionPageQuery(db, options).execute();

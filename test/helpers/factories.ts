@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../../shared/db/database.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../shared/db/database.ts';
 import type { NewSession } from '../../shared/db/sessions.table.ts';
 
 export const HOUR_MS = 3_600_000;
 
 export async function insertMentor(
-  db: Db,
+  db: Kysely<Database>,
   overrides: { id?: string; stripeAccountId?: string | null } = {},
 ): Promise<string> {
   const id = overrides.id ?? randomUUID();
@@ -24,7 +25,7 @@ export async function insertMentor(
 
 /** A session that is eligible by default: confirmed, pending, ended 48 h before `now`. */
 export async function insertSession(
-  db: Db,
+  db: Kysely<Database>,
   mentorId: string,
   overrides: Partial<NewSession> & { endedHoursAgo?: number; now?: Date } = {},
 ): Promise<string> {
@@ -46,7 +47,10 @@ export async function insertSession(
   return id;
 }
 
-export async function sessionPayoutStatus(db: Db, sessionId: string): Promise<string | undefined> {
+export async function sessionPayoutStatus(
+  db: Kysely<Database>,
+  sessionId: string,
+): Promise<string | undefined> {
   const row = await db
     .selectFrom('sessions')
     .select('payout_status')
@@ -55,7 +59,7 @@ export async function sessionPayoutStatus(db: Db, sessionId: string): Promise<st
   return row?.payout_status;
 }
 
-export async function attemptsFor(db: Db, sessionId: string) {
+export async function attemptsFor(db: Kysely<Database>, sessionId: string) {
   return db
     .selectFrom('payout_attempts')
     .selectAll()

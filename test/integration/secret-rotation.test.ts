@@ -21,7 +21,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
 const ROLE = 'payouts_rotating';
 const PAST_MAX_AGE_MS = (SECRET_MAX_AGE_SECONDS + 1) * 1000;
 
-/** The secret's value and the copy a Lambda's cache holds, at the source boundary of the Db. */
+/** The secret's value and the copy a Lambda's cache holds, at the source boundary of the database handle. */
 function rotatingSecret(url: string, password: string) {
   let stored = password;
   let cached: string | undefined;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ import {
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import type { OperatorConfig } from '../../shared/config.ts';
 import { createPool, dbOverPool } from '../../shared/db/connect.ts';
-import type { Db } from '../../shared/db/database.ts';
+import type { Database } from '../../shared/db/database.ts';
 import { utcDay } from '../../shared/db/payouts.repository.ts';
 import { type AmountLimits, limitFor, payoutDecision } from '../../shared/payout-policy.ts';
 import { MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
@@ -364,7 +364,7 @@ describe('the money path under random faults (property)', () => {
   let admin: pg.Client;
   /** The payout code's pool, held so that a test can see which connections it still has. */
   let pool: pg.Pool;
-  let db: Db;
+  let db: Kysely<Database>;
   /** Stripe's clock is the test's: each run sets its own. */
   let clock = fixedClock(new Date(DAY_START));
   /** The Lambda's client (a generous timeout), and one that gives up on slow executions. */
