@@ -1,13 +1,10 @@
 import type { Kysely } from 'kysely';
 import pMap from 'p-map';
 import type { Clock } from '../../shared/clock.ts';
-import {
-  finishScanRun,
-  readPayoutControls,
-  startScanRun,
-} from '../../shared/db/controls.repository.ts';
 import type { Database } from '../../shared/db/database.ts';
+import { readPayoutControls } from '../../shared/db/payout-controls.repository.ts';
 import { findUnfinishedPayoutsOutsideScan } from '../../shared/db/payouts.repository.ts';
+import { finishScanRun, startScanRun } from '../../shared/db/scan-runs.repository.ts';
 import {
   type EligibleCursor,
   findEligibleSessionPage,

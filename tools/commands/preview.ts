@@ -1,4 +1,4 @@
-import { readPayoutControls } from '../../shared/db/controls.repository.ts';
+import { readPayoutControls } from '../../shared/db/payout-controls.repository.ts';
 import { eligibilityCutoff, payoutDecision } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
