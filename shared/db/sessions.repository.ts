@@ -129,7 +129,10 @@ export interface EligiblePage {
   next: EligibleCursor | undefined;
 }
 
-/** The keyset page query the scan runs, exposed so the benchmark can EXPLAIN exactly it. */
+/**
+ * The scan's keyset page query: the contract's eligibility rule in SQL, in one place. Exposed so
+ * the benchmark can EXPLAIN exactly it; `payouts preview` pages through it too.
+ */
 export function eligibleSessionPageQuery(
   db: Kysely<Database>,
   options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
@@ -160,10 +163,30 @@ export async function findEligibleSessionPage(
   options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
 ): Promise<EligiblePage> {
   const rows = await eligibleSessionPageQuery(db, options).execute();
+  return { ids: rows.map((row) => row.id), next: nextCursor(rows, options.limit) };
+}
+
+/** The same page (the scan's own query), each session as the money path reads it. */
+export async function findEligibleSessionsForPayout(
+  db: Kysely<Database>,
+  options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
+): Promise<{ sessions: SessionForPayout[]; next: EligibleCursor | undefined }> {
+  const rows = await db
+    .with('page', () => eligibleSessionPageQuery(db, options))
+    .selectFrom('page')
+    .innerJoin('sessions', 'sessions.id', 'page.id')
+    .leftJoin('mentors', 'mentors.id', 'sessions.mentor_id')
+    .select([...SESSION_FOR_PAYOUT_COLUMNS, 'page.end_time'])
+    .orderBy('sessions.session_end_time')
+    .orderBy('sessions.id')
+    .execute();
+  return { sessions: rows.map(toSessionForPayout), next: nextCursor(rows, options.limit) };
+}
+
+function nextCursor(
+  rows: readonly { id: string; end_time: string }[],
+  limit: number,
+): EligibleCursor | undefined {
   const last = rows.at(-1);
-  return {
-    ids: rows.map((row) => row.id),
-    next:
-      rows.length === options.limit && last ? { endTime: last.end_time, id: last.id } : undefined,
-  };
+  return rows.length === limit && last ? { endTime: last.end_time, id: last.id } : undefined;
 }
