@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createDb } from '../shared/db/connect.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
+import { findAllAttempts } from '../shared/db/payout-attempts.repository.ts';
 import { LOCAL_ENV_FILE } from '../tools/cli-environment.ts';
 import { DEMO_ACCOUNTS, seedDemoData } from './demo-data.ts';
 import { lambdaContext, scheduledEvent } from './lambda-events.ts';
@@ -61,19 +62,7 @@ try {
     `Transfer: ${report.invocations} invocation(s), ${report.acknowledged} message(s) acknowledged.\n`,
   );
 
-  const attempts = await db
-    .selectFrom('payout_attempts')
-    .select([
-      'session_id',
-      'outcome',
-      'error_code',
-      'error_message',
-      'stripe_transfer_id',
-      'amount',
-      'currency',
-    ])
-    .orderBy('id')
-    .execute();
+  const attempts = await findAllAttempts(db);
   const paid = attempts.filter((attempt) => attempt.outcome === 'paid');
   const failed = attempts.filter((attempt) => attempt.outcome === 'failed');
   const skipped = attempts.filter((attempt) => attempt.outcome === 'skipped');

@@ -2,13 +2,13 @@ import type { Kysely, Transaction } from 'kysely';
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
 import type { Database } from '../../shared/db/database.ts';
+import { recordAttempt } from '../../shared/db/payout-attempts.repository.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
 import {
   adoptTransfer,
   findPayout,
   findPayoutAndPause,
   finishPayoutGeneration,
-  recordAttempt,
   releasePayoutLease,
   releaseReservations,
   reserveDailyAmount,

@@ -1,4 +1,4 @@
-import type { ColumnType, Generated, Insertable } from 'kysely';
+import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
 
 export type AttemptOutcome = 'paid' | 'failed' | 'skipped' | 'retrying';
 
@@ -16,4 +16,5 @@ export interface PayoutAttemptsTable {
   created_at: ColumnType<Date, Date | undefined, never>;
 }
 
+export type PayoutAttempt = Selectable<PayoutAttemptsTable>;
 export type NewPayoutAttempt = Insertable<PayoutAttemptsTable>;

@@ -292,13 +292,6 @@ export async function releaseReservations(
     where totals.currency = released.currency and totals.day = released.day`.execute(trx);
 }
 
-export async function recordAttempt(
-  db: Kysely<Database>,
-  attempt: NewPayoutAttempt,
-): Promise<void> {
-  await db.insertInto('payout_attempts').values(attempt).execute();
-}
-
 export interface PaidPayout {
   sessionId: string;
   transferId: string;
@@ -341,47 +334,6 @@ export async function findRecordedTransferId(
     .where('state', '=', 'paid')
     .executeTakeFirst();
   return row?.stripe_transfer_id ?? undefined;
-}
-
-export interface PaidAfterChange {
-  sessionId: string;
-  transferId: string;
-  amount: number;
-  currency: string;
-  change: string;
-  paidAt: Date;
-}
-
-/** Transfers recorded for sessions that had changed since their request: each awaits an admin's decision. */
-export async function findPaidAfterChange(
-  db: Kysely<Database>,
-  filter: { since: Date; mentor?: string },
-): Promise<PaidAfterChange[]> {
-  let query = db
-    .selectFrom('payout_attempts as a')
-    .innerJoin('sessions as s', 's.id', 'a.session_id')
-    .select([
-      'a.session_id',
-      'a.stripe_transfer_id',
-      'a.amount',
-      'a.currency',
-      'a.error_message',
-      'a.created_at',
-    ])
-    .where('a.outcome', '=', 'paid')
-    .where('a.error_code', '=', 'paid_after_change')
-    .where('a.created_at', '>=', filter.since)
-    .orderBy('a.created_at', 'desc');
-  if (filter.mentor) query = query.where('s.mentor_id', '=', filter.mentor);
-  const rows = await query.execute();
-  return rows.map((row) => ({
-    sessionId: row.session_id,
-    transferId: row.stripe_transfer_id ?? '',
-    amount: row.amount ?? 0,
-    currency: row.currency ?? '',
-    change: row.error_message ?? '',
-    paidAt: row.created_at,
-  }));
 }
 
 /**

@@ -115,6 +115,20 @@ export async function markSessionNotPayable(
   return result.numUpdatedRows === 1n;
 }
 
+/** Each session's payout_status, for the sessions that exist. */
+export async function findPayoutStatuses(
+  db: Kysely<Database>,
+  sessionIds: readonly string[],
+): Promise<{ id: string; payoutStatus: string }[]> {
+  if (sessionIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('sessions')
+    .select(['id', 'payout_status'])
+    .where('id', 'in', sessionIds)
+    .execute();
+  return rows.map((row) => ({ id: row.id, payoutStatus: row.payout_status }));
+}
+
 /**
  * Keyset position in the eligible-session order. endTime is Postgres's own text form of the
  * timestamp, because a JS Date drops the microseconds and would skip or repeat ties.

@@ -1,4 +1,8 @@
-import { findPaidAfterChange, type PaidAfterChange } from '../../shared/db/payouts.repository.ts';
+import {
+  findLatestAttemptsOfPendingSessions,
+  findPaidAfterChange,
+  type PaidAfterChange,
+} from '../../shared/db/payout-attempts.repository.ts';
 import { netAmount } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
@@ -46,43 +50,17 @@ export async function listFailures(
   deps: CliDeps,
   options: { since: Date; code?: string; mentor?: string },
 ): Promise<FailuresReport> {
-  let query = deps.db
-    .selectFrom('payout_attempts as a')
-    .innerJoin('sessions as s', 's.id', 'a.session_id')
-    .select([
-      'a.session_id',
-      'a.outcome',
-      'a.error_code',
-      'a.error_message',
-      'a.created_at',
-      's.mentor_id',
-      's.price_amount',
-      's.refunded_amount',
-      's.currency',
-    ])
-    .distinctOn('a.session_id')
-    .where('a.created_at', '>=', options.since)
-    .where('s.payout_status', '=', 'pending')
-    .orderBy('a.session_id')
-    .orderBy('a.id', 'desc');
-  if (options.mentor) query = query.where('s.mentor_id', '=', options.mentor);
-  const latest = await query.execute();
+  const latest = await findLatestAttemptsOfPendingSessions(deps.db, options);
   const sessions = latest
-    .filter((row) => row.outcome === 'failed' && (!options.code || row.error_code === options.code))
+    .filter((row) => row.outcome === 'failed' && (!options.code || row.errorCode === options.code))
     .map(
       (row): FailureRow => ({
-        sessionId: row.session_id,
-        mentorId: row.mentor_id,
-        code: row.error_code ?? 'unknown',
-        message: row.error_message ?? '',
-        failedAt: row.created_at.toISOString(),
-        owed: Math.max(
-          0,
-          netAmount(
-            { priceAmount: row.price_amount, refundedAmount: row.refunded_amount },
-            deps.config.feeBps,
-          ).net,
-        ),
+        sessionId: row.sessionId,
+        mentorId: row.mentorId,
+        code: row.errorCode ?? 'unknown',
+        message: row.errorMessage ?? '',
+        failedAt: row.createdAt.toISOString(),
+        owed: Math.max(0, netAmount(row, deps.config.feeBps).net),
         currency: row.currency,
       }),
     )

@@ -1,0 +1,132 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './database.ts';
+import type { AttemptOutcome, NewPayoutAttempt, PayoutAttempt } from './payout-attempts.table.ts';
+
+export async function recordAttempt(
+  db: Kysely<Database>,
+  attempt: NewPayoutAttempt,
+): Promise<void> {
+  await db.insertInto('payout_attempts').values(attempt).execute();
+}
+
+export interface PaidAfterChange {
+  sessionId: string;
+  transferId: string;
+  amount: number;
+  currency: string;
+  change: string;
+  paidAt: Date;
+}
+
+/** Transfers recorded for sessions that had changed since their request: each awaits an admin's decision. */
+export async function findPaidAfterChange(
+  db: Kysely<Database>,
+  filter: { since: Date; mentor?: string },
+): Promise<PaidAfterChange[]> {
+  let query = db
+    .selectFrom('payout_attempts as a')
+    .innerJoin('sessions as s', 's.id', 'a.session_id')
+    .select([
+      'a.session_id',
+      'a.stripe_transfer_id',
+      'a.amount',
+      'a.currency',
+      'a.error_message',
+      'a.created_at',
+    ])
+    .where('a.outcome', '=', 'paid')
+    .where('a.error_code', '=', 'paid_after_change')
+    .where('a.created_at', '>=', filter.since)
+    .orderBy('a.created_at', 'desc');
+  if (filter.mentor) query = query.where('s.mentor_id', '=', filter.mentor);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    sessionId: row.session_id,
+    transferId: row.stripe_transfer_id ?? '',
+    amount: row.amount ?? 0,
+    currency: row.currency ?? '',
+    change: row.error_message ?? '',
+    paidAt: row.created_at,
+  }));
+}
+
+/** The latest attempt of each session, its outcome and code: what `dlq list` shows beside a message. */
+export async function findLatestAttempts(
+  db: Kysely<Database>,
+  sessionIds: readonly string[],
+): Promise<{ sessionId: string; outcome: AttemptOutcome; errorCode: string | null }[]> {
+  if (sessionIds.length === 0) return [];
+  const rows = await latestAttemptPerSession(db)
+    .select(['a.session_id', 'a.outcome', 'a.error_code'])
+    .where('a.session_id', 'in', sessionIds)
+    .execute();
+  return rows.map((row) => ({
+    sessionId: row.session_id,
+    outcome: row.outcome,
+    errorCode: row.error_code,
+  }));
+}
+
+export interface LatestAttemptOfPendingSession {
+  sessionId: string;
+  mentorId: string;
+  outcome: AttemptOutcome;
+  errorCode: string | null;
+  errorMessage: string | null;
+  createdAt: Date;
+  priceAmount: number;
+  refundedAmount: number;
+  currency: string;
+}
+
+/**
+ * The latest attempt since `since` of each session still pending (optionally one mentor's): the
+ * admin review list is made of those whose latest outcome is failed.
+ */
+export async function findLatestAttemptsOfPendingSessions(
+  db: Kysely<Database>,
+  filter: { since: Date; mentor?: string },
+): Promise<LatestAttemptOfPendingSession[]> {
+  let query = latestAttemptPerSession(db)
+    .innerJoin('sessions as s', 's.id', 'a.session_id')
+    .select([
+      'a.session_id',
+      'a.outcome',
+      'a.error_code',
+      'a.error_message',
+      'a.created_at',
+      's.mentor_id',
+      's.price_amount',
+      's.refunded_amount',
+      's.currency',
+    ])
+    .where('a.created_at', '>=', filter.since)
+    .where('s.payout_status', '=', 'pending');
+  if (filter.mentor) query = query.where('s.mentor_id', '=', filter.mentor);
+  const rows = await query.execute();
+  return rows.map((row) => ({
+    sessionId: row.session_id,
+    mentorId: row.mentor_id,
+    outcome: row.outcome,
+    errorCode: row.error_code,
+    errorMessage: row.error_message,
+    createdAt: row.created_at,
+    priceAmount: row.price_amount,
+    refundedAmount: row.refunded_amount,
+    currency: row.currency,
+  }));
+}
+
+/** Every attempt row, oldest first: what the local demo (`npm start`) reports. */
+export async function findAllAttempts(db: Kysely<Database>): Promise<PayoutAttempt[]> {
+  return db.selectFrom('payout_attempts').selectAll().orderBy('id').execute();
+}
+
+/** One row per session, its newest (by id); filters added to it apply before the pick. */
+function latestAttemptPerSession(db: Kysely<Database>) {
+  return db
+    .selectFrom('payout_attempts as a')
+    .distinctOn('a.session_id')
+    .orderBy('a.session_id')
+    .orderBy('a.id', 'desc');
+}
