@@ -199,7 +199,7 @@ describe('money safety regressions (issue 10)', () => {
           .where('id', '=', row.mentor_id)
           .execute();
       },
-      'the session is now held: The mentor has no connected Stripe account',
+      'the session would now fail (no_connected_account): The mentor has no connected Stripe account',
     ],
   ])(
     'finding 5: records the transfer behind a lost answer although the session was then %s, flagged for review',

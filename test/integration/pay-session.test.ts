@@ -317,7 +317,7 @@ describe('paySession recovery', () => {
     expect(stripe.requests().map((request) => request.method)).toEqual(['POST', 'POST']);
   });
 
-  it('holds a payout above the per-transfer limit for admin review without calling Stripe', async () => {
+  it('fails a payout above the per-transfer limit, for admin review, without calling Stripe', async () => {
     limits = { perTransfer: { usd: 5000, '*': 1_000_000 }, dailyTotal: { '*': 100_000_000 } };
     const sessionId = await insertSession(database.db, mentorId, {
       now: clock.now(),

@@ -97,7 +97,10 @@ describe('transfer handler on the demo marketplace', () => {
       stripe_transfer_id: null,
     });
     expect(attempts[0]?.error_message).toContain('capabilities');
-    const errorLines = logs.find('ERROR', 'Payout refused by Stripe; held for admin review');
+    const errorLines = logs.find(
+      'ERROR',
+      'Payout failed: Stripe refused the transfer; held for admin review',
+    );
     expect(errorLines).toMatchObject([
       { sessionId: DEMO_SESSIONS.benRestricted, code: 'insufficient_capabilities_for_transfer' },
     ]);
@@ -141,15 +144,15 @@ describe('transfer handler on the demo marketplace', () => {
     expect(await pipeline.queueDepth()).toBe(0);
   });
 
-  it('holds a mentor without a connected account for admin review', async () => {
+  it('fails a mentor without a connected account, for admin review', async () => {
     const { db } = pipeline.database;
     expect(await sessionPayoutStatus(db, DEMO_SESSIONS.cleoNoAccount)).toBe('pending');
     expect(await attemptsFor(db, DEMO_SESSIONS.cleoNoAccount)).toMatchObject([
       { outcome: 'failed', error_code: 'no_connected_account' },
     ]);
-    expect(logs.find('ERROR', 'Payout not possible; held for admin review')).toMatchObject([
-      { sessionId: DEMO_SESSIONS.cleoNoAccount, code: 'no_connected_account' },
-    ]);
+    expect(
+      logs.find('ERROR', 'Payout failed before calling Stripe; held for admin review'),
+    ).toMatchObject([{ sessionId: DEMO_SESSIONS.cleoNoAccount, code: 'no_connected_account' }]);
   });
 
   it('marks a fully refunded session not_payable with a skipped attempt', async () => {
@@ -391,9 +394,9 @@ describe('transfer handler under faults and duplicates', () => {
     expect(await attemptsFor(pipeline.database.db, unknownId)).toMatchObject([
       { outcome: 'failed', error_code: 'session_not_found' },
     ]);
-    expect(logs.find('ERROR', 'Payout not possible; held for admin review')).toMatchObject([
-      { sessionId: unknownId, code: 'session_not_found' },
-    ]);
+    expect(
+      logs.find('ERROR', 'Payout failed before calling Stripe; held for admin review'),
+    ).toMatchObject([{ sessionId: unknownId, code: 'session_not_found' }]);
   });
 
   it('fails at start with one line naming a malformed variable, and pays nothing', async () => {

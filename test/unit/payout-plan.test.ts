@@ -201,10 +201,10 @@ describe('planPayout: no unfinished generation', () => {
       { currency: 'USD' },
       'sessions.currency "USD" is not a lower-case ISO 4217 code',
     ],
-  ])('holds a row with %s for review, never paying it', (_name, overrides, message) => {
+  ])('fails a row with %s for review, never paying it', (_name, overrides, message) => {
     expect(plan(undefined, session(overrides))).toEqual({
       step: 'stop',
-      stop: { kind: 'hold', code: 'invalid_session_row', message },
+      stop: { kind: 'failed', code: 'invalid_session_row', message },
     });
   });
 
@@ -247,7 +247,7 @@ describe('sessionChange', () => {
     [
       'disconnected',
       session({ stripeAccountId: null }),
-      'the session is now held: The mentor has no connected Stripe account',
+      'the session would now fail (no_connected_account): The mentor has no connected Stripe account',
     ],
     [
       'reconnected elsewhere',

@@ -3,12 +3,13 @@ import {
   findPaidAfterChange,
   type PaidAfterChange,
 } from '../../shared/db/payout-attempts.repository.ts';
+import type { FailureCode } from '../../shared/payout-codes.ts';
 import { netAmount } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
 
 /** What an admin does about each failure code (docs/runbook.md has the longer story). */
-export const FAILURE_ADVICE: Record<string, string> = {
+const FAILURE_ADVICE: Record<FailureCode, string> = {
   insufficient_capabilities_for_transfer:
     'Restricted account: ask the mentor to finish Stripe onboarding.',
   transfers_not_allowed:
@@ -26,6 +27,11 @@ const PAID_AFTER_CHANGE_ADVICE =
   'Stripe paid the original terms; decide whether to reverse the transfer (docs/runbook.md, "Paid after a change").';
 const DEFAULT_ADVICE =
   'Unexpected refusal: read error_message and escalate to the payouts engineers.';
+
+/** Stripe refuses with codes beyond those we know; those get the default advice. */
+function adviceFor(code: string): string {
+  return Object.hasOwn(FAILURE_ADVICE, code) ? FAILURE_ADVICE[code as FailureCode] : DEFAULT_ADVICE;
+}
 
 export interface FailureRow {
   sessionId: string;
@@ -73,7 +79,7 @@ export async function listFailures(
         code,
         count: rows.length,
         owed: sumByCurrency(rows.map((row) => ({ amount: row.owed, currency: row.currency }))),
-        advice: FAILURE_ADVICE[code] ?? DEFAULT_ADVICE,
+        advice: adviceFor(code),
       };
     })
     .sort((a, b) => b.count - a.count);

@@ -3,6 +3,7 @@ import {
   type EligibleCursor,
   findEligibleSessionsForPayout,
 } from '../../shared/db/sessions.repository.ts';
+import type { PolicyFailureCode, SkipCode } from '../../shared/payout-codes.ts';
 import { eligibilityCutoff, payoutDecision } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
@@ -15,7 +16,7 @@ export interface PreviewReport {
   paused: boolean;
   wouldPay: { count: number; totals: Record<string, number> };
   largest: { sessionId: string; amount: number; currency: string; destination: string }[];
-  wouldSkip: { code: string; count: number }[];
+  wouldSkip: { code: PolicyFailureCode | SkipCode; count: number }[];
 }
 
 /**
@@ -26,7 +27,7 @@ export interface PreviewReport {
 export async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
   const cutoff = eligibilityCutoff(deps.clock.now(), deps.config.graceHours);
   const payable: PreviewReport['largest'] = [];
-  const skipped = new Map<string, number>();
+  const skipped = new Map<PolicyFailureCode | SkipCode, number>();
   let after: EligibleCursor | undefined;
   do {
     const page = await findEligibleSessionsForPayout(deps.db, {
