@@ -26,6 +26,7 @@ import {
   eligibleSessionPageQuery,
   findEligibleSessionPage,
 } from '../shared/db/sessions.repository.ts';
+import { SERVICE } from '../shared/metric-names.ts';
 import { createMetrics } from '../shared/metrics.ts';
 import { eligibilityCutoff } from '../shared/payout-policy.ts';
 import { createSqsPayoutQueue } from '../shared/payout-queue.ts';
@@ -367,7 +368,7 @@ async function benchTransfer(
   const throughputIds = ids.slice(SIZES.payouts);
   for (let index = 0; index < throughputIds.length; index += 10)
     await queue.sendBatch(throughputIds.slice(index, index + 10));
-  const transferDeps: TransferDeps = { ...deps, stripe, metrics: createMetrics('bench') };
+  const transferDeps: TransferDeps = { ...deps, stripe, metrics: createMetrics(SERVICE.transfer) };
   // A Lambda handles its batch one record at a time; each paid record is stamped when it finishes.
   const completions: number[] = [];
   const countingHandler = async (event: {
