@@ -29,7 +29,7 @@ import {
 import { SERVICE } from '../shared/metric-names.ts';
 import { createMetrics } from '../shared/metrics.ts';
 import { eligibilityCutoff } from '../shared/payout-policy.ts';
-import { createSqsPayoutQueue } from '../shared/payout-queue.ts';
+import { createSqsPayoutQueue, payoutMessageBody } from '../shared/payout-queue.ts';
 import { PAYOUT_LEASE_MS } from '../shared/runtime-limits.ts';
 import { createStripeClient } from '../shared/stripe-client.ts';
 import { type RemoteSqs, startRemoteSqs } from './remote-sqs.ts';
@@ -229,7 +229,7 @@ async function benchScan(db: Kysely<Database>, remoteSqs: RemoteSqs): Promise<vo
       await client.send(
         new SendMessageCommand({
           QueueUrl: queueUrl,
-          MessageBody: JSON.stringify({ sessionId: row.id }),
+          MessageBody: payoutMessageBody(row.id),
         }),
       );
     }

@@ -3,9 +3,9 @@ import {
   PurgeQueueCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSEvent } from 'aws-lambda';
 import { vi } from 'vitest';
-import { lambdaContext, scheduledEvent } from '../../local/lambda-events.ts';
+import { lambdaContext, scheduledEvent, sqsRecord } from '../../local/lambda-events.ts';
 import { drainQueue } from '../../local/lambda-poller.ts';
 import { type LocalSqs, startLocalSqs } from '../../local/local-sqs.ts';
 import { localPipelineEnv } from '../../local/pipeline-env.ts';
@@ -120,25 +120,16 @@ export async function startPipeline(): Promise<Pipeline> {
 /** An SQS event as Lambda delivers it, one record per body. */
 export function sqsEvent(bodies: string[], receiveCount = 1): SQSEvent {
   return {
-    Records: bodies.map(
-      (body, index): SQSRecord => ({
-        messageId: `m-${index}-${crypto.randomUUID()}`,
-        receiptHandle: `rh-${index}`,
-        body,
-        attributes: {
-          ApproximateReceiveCount: String(receiveCount),
-          SentTimestamp: String(Date.now()),
-          SenderId: 'test',
-          ApproximateFirstReceiveTimestamp: String(Date.now()),
+    Records: bodies.map((body, index) =>
+      sqsRecord(
+        {
+          MessageId: `m-${index}-${crypto.randomUUID()}`,
+          ReceiptHandle: `rh-${index}`,
+          Body: body,
+          Attributes: { ApproximateReceiveCount: String(receiveCount) },
         },
-        messageAttributes: {},
-        md5OfBody: '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:payouts',
-        awsRegion: 'us-east-1',
-      }),
+        'arn:aws:sqs:us-east-1:000000000000:payouts',
+      ),
     ),
   };
 }
-
-export const body = (sessionId: string) => JSON.stringify({ sessionId });

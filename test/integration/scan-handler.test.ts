@@ -73,7 +73,7 @@ describe('scan handler', () => {
     await runScan();
     const { receiveAllBodies } = await import('../helpers/sqs.ts');
     expect(await receiveAllBodies(queue.sqs, queue.queueUrl)).toEqual([
-      JSON.stringify({ sessionId }),
+      `{"sessionId":"${sessionId}"}`,
     ]);
   });
 

@@ -9,13 +9,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { DEMO_ACCOUNTS } from '../../local/demo-data.ts';
 import { type LocalMoto, startLocalMoto } from '../../local/local-moto.ts';
 import { type ConnectionSource, createRotatingDb } from '../../shared/db/connect.ts';
+import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import {
   resolveDatabaseConnection,
   resolveStripeKey,
   SECRET_MAX_AGE_SECONDS,
 } from '../../shared/secrets.ts';
 import { insertMentor, insertSession } from '../helpers/factories.ts';
-import { body, type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
+import { type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 const ROLE = 'payouts_rotating';
@@ -199,13 +200,17 @@ describe('secrets read from Secrets Manager', () => {
     ];
     vi.useFakeTimers({ toFake: ['Date'] });
     await pipeline.coldStart({ STRIPE_SECRET_KEY: '', STRIPE_SECRET_ARN: arn });
-    expect((await pipeline.transfer(sqsEvent([body(first)]))).batchItemFailures).toEqual([]);
+    expect(
+      (await pipeline.transfer(sqsEvent([payoutMessageBody(first)]))).batchItemFailures,
+    ).toEqual([]);
 
     // The key is rolled in Stripe (the old one expires) and in the secret.
     await putSecret(arn, newKey);
     pipeline.stripe.revokeApiKey(oldKey);
     vi.setSystemTime(Date.now() + PAST_MAX_AGE_MS);
-    expect((await pipeline.transfer(sqsEvent([body(second)]))).batchItemFailures).toEqual([]);
+    expect(
+      (await pipeline.transfer(sqsEvent([payoutMessageBody(second)]))).batchItemFailures,
+    ).toEqual([]);
 
     const creates = pipeline.stripe
       .requests()

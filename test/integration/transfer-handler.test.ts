@@ -5,6 +5,7 @@ import {
   DEMO_SESSIONS,
   seedDemoData,
 } from '../../local/demo-data.ts';
+import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import {
   attemptsFor,
   insertMentor,
@@ -12,7 +13,7 @@ import {
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
 import { captureLogs, type LogCapture } from '../helpers/log-capture.ts';
-import { body, type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
+import { type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
 
 describe('transfer handler on the demo marketplace', () => {
   let pipeline: Pipeline;
@@ -210,12 +211,12 @@ describe('transfer handler under faults and duplicates', () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
     pipeline.stripe.failNext(1000, 500);
-    await pipeline.enqueue(body(sessionId));
+    await pipeline.enqueue(payoutMessageBody(sessionId));
 
     const report = await pipeline.drain();
 
     expect(report.invocations).toBe(5);
-    expect(await pipeline.deadLetters()).toEqual([body(sessionId)]);
+    expect(await pipeline.deadLetters()).toEqual([payoutMessageBody(sessionId)]);
     expect(await sessionPayoutStatus(db, sessionId)).toBe('pending');
     const attempts = await attemptsFor(db, sessionId);
     expect(attempts.map((attempt) => attempt.outcome)).toEqual(Array(5).fill('retrying'));
@@ -231,7 +232,7 @@ describe('transfer handler under faults and duplicates', () => {
     const sessionId = await insertSession(db, mentorId);
     // The SDK leaves 429s without Stripe-Should-Retry to us: each one costs one SQS receive.
     pipeline.stripe.failNext(3, 429);
-    await pipeline.enqueue(body(sessionId));
+    await pipeline.enqueue(payoutMessageBody(sessionId));
 
     const report = await pipeline.drain();
 
@@ -246,8 +247,10 @@ describe('transfer handler under faults and duplicates', () => {
     const sessionId = await insertSession(db, mentorId);
     pipeline.stripe.setLatency(100);
 
-    const first = await pipeline.transfer(sqsEvent([body(sessionId), body(sessionId)]));
-    const redelivery = await pipeline.transfer(sqsEvent([body(sessionId)], 2));
+    const first = await pipeline.transfer(
+      sqsEvent([payoutMessageBody(sessionId), payoutMessageBody(sessionId)]),
+    );
+    const redelivery = await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)], 2));
 
     // Records run one after another: the second copy finds the session already paid out.
     expect(transfersFor(sessionId)).toHaveLength(1);
@@ -261,8 +264,8 @@ describe('transfer handler under faults and duplicates', () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
 
-    const first = await pipeline.transfer(sqsEvent([body(sessionId)]));
-    const second = await pipeline.transfer(sqsEvent([body(sessionId)]));
+    const first = await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
+    const second = await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
 
     expect(first.batchItemFailures).toEqual([]);
     expect(second.batchItemFailures).toEqual([]);
@@ -278,11 +281,11 @@ describe('transfer handler under faults and duplicates', () => {
     pipeline.stripe.setLatency(200);
 
     const responses = await Promise.all(
-      Array.from({ length: 5 }, () => pipeline.transfer(sqsEvent([body(sessionId)]))),
+      Array.from({ length: 5 }, () => pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]))),
     );
     const redelivered = responses.filter((response) => response.batchItemFailures.length > 0);
     const retries = await Promise.all(
-      redelivered.map(() => pipeline.transfer(sqsEvent([body(sessionId)], 2))),
+      redelivered.map(() => pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)], 2))),
     );
 
     expect(redelivered).toHaveLength(4);
@@ -296,7 +299,7 @@ describe('transfer handler under faults and duplicates', () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
     pipeline.stripe.dropNextAfterCreate();
-    await pipeline.enqueue(body(sessionId));
+    await pipeline.enqueue(payoutMessageBody(sessionId));
 
     await pipeline.drain();
 
@@ -313,7 +316,7 @@ describe('transfer handler under faults and duplicates', () => {
     const sessionId = await insertSession(db, mentorId);
     // The first try creates the transfer; it and both SDK retries (replays) lose their answers.
     pipeline.stripe.dropNextAfterCreate(3);
-    await pipeline.enqueue(body(sessionId));
+    await pipeline.enqueue(payoutMessageBody(sessionId));
 
     const report = await pipeline.drain();
 
@@ -334,7 +337,7 @@ describe('transfer handler under faults and duplicates', () => {
   it('defers the records it has no time left for, and pays nothing it could not finish', async () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
-    const event = sqsEvent([body(sessionId)]);
+    const event = sqsEvent([payoutMessageBody(sessionId)]);
 
     const response = await pipeline.transfer(event, 30_000);
 
@@ -351,7 +354,7 @@ describe('transfer handler under faults and duplicates', () => {
     const sessionId = await insertSession(db, mentorId);
     await pipeline.coldStart({ PAYOUTS_PAUSED: 'true' });
 
-    const response = await pipeline.transfer(sqsEvent([body(sessionId)]));
+    const response = await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
 
     expect(response.batchItemFailures).toEqual([]);
     expect(pipeline.stripe.requests()).toEqual([]);
@@ -364,7 +367,12 @@ describe('transfer handler under faults and duplicates', () => {
   it('survives malformed bodies: logs each clearly, fails only them, still pays the good one', async () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
-    const event = sqsEvent(['not json', '{"id":"x"}', '{"sessionId":"42"}', body(sessionId)]);
+    const event = sqsEvent([
+      'not json',
+      '{"id":"x"}',
+      '{"sessionId":"42"}',
+      payoutMessageBody(sessionId),
+    ]);
 
     const response = await pipeline.transfer(event);
 
@@ -388,7 +396,7 @@ describe('transfer handler under faults and duplicates', () => {
   it('acknowledges an unknown session id with a failed attempt and an error line', async () => {
     const unknownId = crypto.randomUUID();
 
-    const response = await pipeline.transfer(sqsEvent([body(unknownId)]));
+    const response = await pipeline.transfer(sqsEvent([payoutMessageBody(unknownId)]));
 
     expect(response.batchItemFailures).toEqual([]);
     expect(await attemptsFor(pipeline.database.db, unknownId)).toMatchObject([
@@ -403,7 +411,7 @@ describe('transfer handler under faults and duplicates', () => {
     await pipeline.coldStart({ PLATFORM_FEE_BPS: 'twenty percent' });
     const sessionId = await insertSession(pipeline.database.db, mentorId);
 
-    const invocation = pipeline.transfer(sqsEvent([body(sessionId)]));
+    const invocation = pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
 
     await expect(invocation).rejects.toThrow(
       'Invalid configuration: PLATFORM_FEE_BPS must be a whole number from 0 to 10000',
