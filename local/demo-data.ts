@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../shared/db/database.ts';
+import { HOUR_MS } from '../shared/runtime-limits.ts';
 
 /**
  * The demo marketplace `npm start` pays and the scenario tests check:
@@ -35,7 +36,7 @@ export const DEMO_SESSIONS = {
 export const DEMO_CHARGE_ID = 'ch_1DemoAdaUsdCharge';
 
 export async function seedDemoData(db: Kysely<Database>, now: Date): Promise<void> {
-  const hoursAgo = (hours: number) => new Date(now.getTime() - hours * 3_600_000);
+  const hoursAgo = (hours: number) => new Date(now.getTime() - hours * HOUR_MS);
   await db
     .insertInto('mentors')
     .values([

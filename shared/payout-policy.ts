@@ -1,4 +1,5 @@
 import type { PolicyFailureCode } from './payout-codes.ts';
+import { HOUR_MS } from './runtime-limits.ts';
 
 /**
  * Payout rules (README, "Outcomes"; the marketplace's payouts contract, "Eligibility and amount"):
@@ -33,7 +34,6 @@ export interface NetAmount {
   net: number;
 }
 
-const HOUR_MS = 3_600_000;
 const BPS_DENOMINATOR = 10_000n;
 const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER);
 /** ISO 4217 codes in use, lower case, as Stripe writes them (ICU's list, shipped with Node). */

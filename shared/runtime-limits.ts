@@ -4,8 +4,9 @@
  * docs/payout-protocol.md says why each payout timing is safe.
  */
 
-const MINUTE_MS = 60_000;
-const HOUR_MS = 60 * MINUTE_MS;
+/** The time units, once, for the whole code base and its tests. */
+export const MINUTE_MS = 60_000;
+export const HOUR_MS = 60 * MINUTE_MS;
 
 /** One Stripe SDK call: (1 + retries) tries of the timeout, plus backoff. */
 export const STRIPE_TIMEOUT_MS = 20_000;

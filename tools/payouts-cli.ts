@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../shared/errors.ts';
+import { HOUR_MS } from '../shared/runtime-limits.ts';
 import { type CliDeps, createCliDeps, type Output } from './cli-deps.ts';
 import { ENVIRONMENT_NAMES, environmentVariables } from './cli-environment.ts';
 import { pauseCommand, resumeCommand, statusCommand } from './commands/controls.ts';
@@ -16,7 +17,7 @@ export function parseSince(value: string, now = new Date()): Date {
   const relative = /^(\d+)([hd])$/.exec(value);
   if (relative) {
     const hours = Number(relative[1]) * (relative[2] === 'd' ? 24 : 1);
-    return new Date(now.getTime() - hours * 3_600_000);
+    return new Date(now.getTime() - hours * HOUR_MS);
   }
   const date = new Date(value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) {

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../shared/db/database.ts';
 import type { NewSession } from '../../shared/db/sessions.table.ts';
-
-export const HOUR_MS = 3_600_000;
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
 
 export async function insertMentor(
   db: Kysely<Database>,

@@ -8,11 +8,10 @@ import {
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import { TransientPayoutError } from '../../shared/errors.ts';
 import type { AmountLimits } from '../../shared/payout-policy.ts';
-import { MIN_TIME_FOR_STRIPE_CALL_MS } from '../../shared/runtime-limits.ts';
+import { HOUR_MS, MIN_TIME_FOR_STRIPE_CALL_MS } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import {
   attemptsFor,
-  HOUR_MS,
   insertMentor,
   insertSession,
   sessionPayoutStatus,

@@ -10,6 +10,7 @@ import {
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import { PayoutInProgressError } from '../../shared/errors.ts';
 import type { AmountLimits } from '../../shared/payout-policy.ts';
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import {
   attemptsFor,
@@ -84,7 +85,6 @@ describe('paySession recovery', () => {
       .execute();
   }
 
-  const HOUR_MS = 3_600_000;
   const later = (ms: number) => clock.set(new Date(clock.now().getTime() + ms));
   const keysSent = () =>
     stripe

@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lambdaContext, scheduledEvent } from '../../local/lambda-events.ts';
 import { type LocalSqs, startLocalSqs } from '../../local/local-sqs.ts';
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
 import { insertMentor, insertSession } from '../helpers/factories.ts';
 import { captureLogs, type LogCapture } from '../helpers/log-capture.ts';
 import { receiveAllSessionIds } from '../helpers/sqs.ts';
@@ -80,7 +81,7 @@ describe('scan handler', () => {
   it('pages through ties on session_end_time without skipping or repeating', async () => {
     vi.stubEnv('SCAN_PAGE_SIZE', '7');
     const mentorId = await insertMentor(database.db);
-    const sameInstant = new Date(Date.now() - 48 * 3_600_000);
+    const sameInstant = new Date(Date.now() - 48 * HOUR_MS);
     const ids: string[] = [];
     for (let index = 0; index < 23; index += 1) {
       ids.push(await insertSession(database.db, mentorId, { session_end_time: sameInstant }));

@@ -22,7 +22,7 @@ import { createPool, dbOverPool } from '../../shared/db/connect.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { utcDay } from '../../shared/db/payouts.repository.ts';
 import { type AmountLimits, limitFor, payoutDecision } from '../../shared/payout-policy.ts';
-import { MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
+import { HOUR_MS, MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import { reconcile } from '../../tools/commands/reconcile.ts';
 import { isSettled, planForSession } from '../../tools/session-plan.ts';
@@ -71,7 +71,6 @@ const OPERATOR_CONFIG: OperatorConfig = {
   dlqUrl: undefined,
 };
 const LEASE_MS = CONFIG.leaseMs;
-const HOUR_MS = 3_600_000;
 const DAY_START = Date.parse('2026-11-25T00:00:00Z');
 /** A client that gives up long before a slow execution at Stripe ends. */
 const IMPATIENT_TIMEOUT_MS = 40;

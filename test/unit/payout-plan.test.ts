@@ -7,6 +7,7 @@ import {
   sessionChange,
 } from '../../shared/payout-plan.ts';
 import {
+  HOUR_MS,
   KEY_REUSE_WINDOW_MS,
   LAMBDA_MAX_LIFETIME_MS,
   REQUEST_SETTLE_MS,
@@ -16,7 +17,6 @@ import {
 import { GENEROUS_LIMITS } from '../helpers/fakes.ts';
 
 const NOW = new Date('2026-11-25T12:00:00.000Z');
-const HOUR_MS = 3_600_000;
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
 const CONFIG = { feeBps: 2000, graceHours: 24, limits: GENEROUS_LIMITS };
 

@@ -7,9 +7,9 @@ import {
   payoutDecision,
   roundHalfUpDivide,
 } from '../../shared/payout-policy.ts';
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
 
 const NOW = new Date('2026-11-25T12:00:00.000Z');
-const HOUR_MS = 3_600_000;
 
 function session(overrides: Partial<PayableSession> = {}): PayableSession {
   return {
