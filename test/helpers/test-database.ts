@@ -19,7 +19,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   admin.on('error', () => {});
   await admin.connect();
   try {
-    await admin.query(`create database ${name} template payouts_template`);
+    await admin.query(`create database ${name} template ${inject('templateDatabase')}`);
   } finally {
     await admin.end();
   }
