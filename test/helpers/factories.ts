@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type { Database } from '../../shared/db/database.ts';
+import type { NewPayout, PayoutState } from '../../shared/db/payouts.table.ts';
 import type { NewSession } from '../../shared/db/sessions.table.ts';
 import { HOUR_MS } from '../../shared/runtime-limits.ts';
 
@@ -44,6 +45,39 @@ export async function insertSession(
     })
     .execute();
   return id;
+}
+
+/**
+ * A session's payouts row as a claim leaves it: generation 1 in progress, 8000 usd, its key first
+ * and last sent at `keyFirstUsedAt` (now by default), no lease unless given.
+ */
+export async function seedPayout(
+  db: Kysely<Database>,
+  sessionId: string,
+  overrides: {
+    state?: PayoutState;
+    amount?: number;
+    destination?: string;
+    leaseExpiresAt?: Date | null;
+    keyFirstUsedAt?: Date;
+  } = {},
+): Promise<void> {
+  const keyFirstUsedAt = overrides.keyFirstUsedAt ?? new Date();
+  const payout: NewPayout = {
+    session_id: sessionId,
+    state: overrides.state ?? 'in_progress',
+    key_generation: 1,
+    amount: overrides.amount ?? 8000,
+    currency: 'usd',
+    destination: overrides.destination ?? 'acct_1SeededPayout',
+    source_transaction: null,
+    lease_expires_at: overrides.leaseExpiresAt ?? null,
+    stripe_transfer_id: null,
+    claim_count: 1,
+    key_first_used_at: keyFirstUsedAt,
+    key_last_used_at: keyFirstUsedAt,
+  };
+  await db.insertInto('payouts').values(payout).execute();
 }
 
 export async function sessionPayoutStatus(

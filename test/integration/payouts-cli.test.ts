@@ -8,7 +8,7 @@ import { createStripeClient } from '../../shared/stripe-client.ts';
 import { createCliDeps, type Output } from '../../tools/cli-deps.ts';
 import { redriveDlq } from '../../tools/commands/dlq.ts';
 import { main } from '../../tools/payouts-cli.ts';
-import { attemptsFor, insertMentor, insertSession } from '../helpers/factories.ts';
+import { attemptsFor, insertMentor, insertSession, seedPayout } from '../helpers/factories.ts';
 import { recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
 import { type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
@@ -334,23 +334,7 @@ describe('payouts CLI', () => {
       const { db } = pipeline.database;
       const mentorId = await insertMentor(db, { stripeAccountId: DEMO_ACCOUNTS.active });
       const sessionId = await insertSession(db, mentorId, { status: 'cancelled' });
-      await db
-        .insertInto('payouts')
-        .values({
-          session_id: sessionId,
-          state: 'in_progress',
-          key_generation: 1,
-          amount: 8000,
-          currency: 'usd',
-          destination: DEMO_ACCOUNTS.active,
-          source_transaction: null,
-          lease_expires_at: null,
-          stripe_transfer_id: null,
-          claim_count: 1,
-          key_first_used_at: new Date(),
-          key_last_used_at: new Date(),
-        })
-        .execute();
+      await seedPayout(db, sessionId, { destination: DEMO_ACCOUNTS.active });
 
       const { code, out } = await cli('retry', sessionId);
 
