@@ -105,17 +105,14 @@ process.exit(0);
 
 /** `npm start -- --keep`: leaves the stand-ins up for `payouts --env local …` until Ctrl-C. */
 async function keepRunning(databaseUrl: string): Promise<void> {
-  const variables = {
-    DATABASE_URL: databaseUrl,
-    PAYOUT_QUEUE_URL: sqs.queueUrl,
-    PAYOUT_DLQ_URL: sqs.dlqUrl,
-    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    STRIPE_SECRET_KEY: 'sk_test_local_stand_in',
-    STRIPE_API_BASE: stripe.url,
-  };
+  const variables = localPipelineEnv({
+    databaseUrl,
+    queueUrl: sqs.queueUrl,
+    dlqUrl: sqs.dlqUrl,
+    stripeApiBase: stripe.url,
+    // The CLI runs in another process, which does not resolve fauxqs's host names.
+    sqsEndpoint: sqs.endpoint,
+  });
   await mkdir(dirname(LOCAL_ENV_FILE), { recursive: true });
   await writeFile(LOCAL_ENV_FILE, JSON.stringify(variables, null, 2));
   console.log(`\nKept running; try: npm run payouts -- --env local status   (Ctrl-C stops it)`);

@@ -13,6 +13,7 @@ import {
   type StripeStandIn,
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
+import { stubEnv } from './env.ts';
 import { receiveAllBodies } from './sqs.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 
@@ -57,18 +58,19 @@ export async function startPipeline(): Promise<Pipeline> {
     if (!handlers) throw new Error('call coldStart() first');
     return handlers;
   };
+  const pipelineEnv = () =>
+    localPipelineEnv({
+      databaseUrl: database.url,
+      queueUrl: sqs.queueUrl,
+      stripeApiBase: stripe.url,
+    });
   const pipeline: Pipeline = {
     database,
     sqs,
     stripe,
     async coldStart(env = {}) {
       vi.unstubAllEnvs();
-      const base = localPipelineEnv({
-        databaseUrl: database.url,
-        queueUrl: sqs.queueUrl,
-        stripeApiBase: stripe.url,
-      });
-      for (const [name, value] of Object.entries({ ...base, ...env })) vi.stubEnv(name, value);
+      stubEnv({ ...pipelineEnv(), ...env });
       vi.resetModules();
       const [scan, transfer] = await Promise.all([
         import('../../lambdas/scan/handler.ts'),

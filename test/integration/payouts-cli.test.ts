@@ -2,6 +2,7 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { paySession } from '../../lambdas/transfer/pay-session.ts';
 import { DEMO_ACCOUNTS, DEMO_SESSIONS, seedDemoData } from '../../local/demo-data.ts';
+import { localPipelineEnv } from '../../local/pipeline-env.ts';
 import { systemClock } from '../../shared/clock.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
@@ -36,17 +37,14 @@ describe('payouts CLI', () => {
     pipeline.stripe.setAccount(DEMO_ACCOUNTS.active, 'active');
     pipeline.stripe.setAccount(DEMO_ACCOUNTS.restricted, 'restricted');
     await seedDemoData(pipeline.database.db, new Date());
-    env = {
-      DATABASE_URL: pipeline.database.url,
-      PAYOUT_QUEUE_URL: pipeline.sqs.queueUrl,
-      PAYOUT_DLQ_URL: pipeline.sqs.dlqUrl,
-      AWS_ENDPOINT_URL_SQS: pipeline.sqs.endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      STRIPE_SECRET_KEY: 'sk_test_cli',
-      STRIPE_API_BASE: pipeline.stripe.url,
-    };
+    // As `npm start -- --keep` writes it for `payouts --env local`.
+    env = localPipelineEnv({
+      databaseUrl: pipeline.database.url,
+      queueUrl: pipeline.sqs.queueUrl,
+      dlqUrl: pipeline.sqs.dlqUrl,
+      stripeApiBase: pipeline.stripe.url,
+      sqsEndpoint: pipeline.sqs.endpoint,
+    });
     const logs = captureLogs();
     await pipeline.scan();
     await pipeline.drain();

@@ -2,7 +2,9 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lambdaContext, scheduledEvent } from '../../local/lambda-events.ts';
 import { type LocalSqs, startLocalSqs } from '../../local/local-sqs.ts';
+import { localPipelineEnv } from '../../local/pipeline-env.ts';
 import { HOUR_MS } from '../../shared/runtime-limits.ts';
+import { stubEnv } from '../helpers/env.ts';
 import { insertMentor, insertSession } from '../helpers/factories.ts';
 import { captureLogs, type LogCapture } from '../helpers/log-capture.ts';
 import { receiveAllSessionIds } from '../helpers/sqs.ts';
@@ -22,13 +24,10 @@ describe('scan handler', () => {
     database = await createTestDatabase();
     logs = captureLogs();
     vi.resetModules();
-    vi.stubEnv('DATABASE_URL', database.url);
-    vi.stubEnv('PAYOUT_QUEUE_URL', queue.queueUrl);
-    vi.stubEnv('AWS_ENDPOINT_URL_SQS', queue.endpoint);
-    vi.stubEnv('AWS_REGION', 'us-east-1');
-    vi.stubEnv('AWS_ACCESS_KEY_ID', 'local');
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'local');
-    vi.stubEnv('PAYOUTS_PAUSED', 'false');
+    stubEnv({
+      ...localPipelineEnv({ databaseUrl: database.url, queueUrl: queue.queueUrl }),
+      PAYOUTS_PAUSED: 'false',
+    });
   });
   afterEach(async () => {
     logs.stop();
