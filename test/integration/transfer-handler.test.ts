@@ -31,7 +31,7 @@ describe('transfer handler on the demo marketplace', () => {
   });
   afterAll(async () => pipeline.stop());
 
-  it('scenario 1: pays each eligible session its net amount and marks it paid_out', async () => {
+  it('pays each eligible session its net amount and marks it paid_out', async () => {
     const { db } = pipeline.database;
     const transfers = pipeline.stripe.transfers();
     const bySession = new Map(
@@ -66,7 +66,7 @@ describe('transfer handler on the demo marketplace', () => {
     }
   });
 
-  it('scenario 1: sends exactly the contract parameters with a per-session idempotency key', () => {
+  it('sends exactly the contract parameters with a per-session idempotency key', () => {
     const posts = pipeline.stripe.requests().filter((request) => request.method === 'POST');
     const usd = posts.find(
       (request) =>
@@ -85,7 +85,7 @@ describe('transfer handler on the demo marketplace', () => {
     expect(usd?.idempotencyKey).toBe(`payout-${DEMO_SESSIONS.adaUsd}-1`);
   });
 
-  it('scenario 2: records a restricted account for admin review and leaves the session pending', async () => {
+  it('a restricted account fails the payout for admin review and leaves the session pending', async () => {
     const { db } = pipeline.database;
 
     const attempts = await attemptsFor(db, DEMO_SESSIONS.benRestricted);
@@ -133,7 +133,7 @@ describe('transfer handler on the demo marketplace', () => {
     ).toBe(true);
   });
 
-  it('scenario 2: acknowledges the refused message: asked once, nothing retried or dead-lettered', async () => {
+  it('acknowledges a payout Stripe refused: asked once, nothing retried or dead-lettered', async () => {
     const posts = pipeline.stripe
       .requests()
       .filter(
