@@ -2,7 +2,7 @@ import type { PolicyFailureCode } from './payout-codes.ts';
 import { HOUR_MS } from './runtime-limits.ts';
 
 /**
- * Payout rules (README, "Outcomes"; the marketplace's payouts contract, "Eligibility and amount"):
+ * Payout rules (README, "Eligibility and amount"):
  * - eligible: status 'confirmed', payout_status 'pending', ended strictly before now - grace hours
  * - a row outside the rules is never paid: price <= 0 or above 2^53 - 1, refunded < 0 or above
  *   the price, currency not a lower-case ISO 4217 code ('invalid_session_row')
