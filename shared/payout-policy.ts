@@ -61,7 +61,7 @@ export function checkEligibility(
 }
 
 /** Why a session row breaks the rules above, or undefined for a row that may be paid. */
-export function invalidSessionRow(
+function invalidSessionRow(
   session: Pick<PayableSession, 'priceAmount' | 'refundedAmount'> & { currency: string },
 ): string | undefined {
   const price = BigInt(session.priceAmount);

@@ -83,7 +83,7 @@ export async function createCliDeps(
 }
 
 /** A Log for a person at a terminal: warnings and errors as plain lines on stderr, the rest dropped. */
-export function outputLog(out: Output): Log {
+function outputLog(out: Output): Log {
   const line =
     (level: string) =>
     (message: string, ...data: unknown[]) =>

@@ -41,7 +41,7 @@ export async function environmentVariables(
   }
 }
 
-export function variablesFromOutputs(
+function variablesFromOutputs(
   outputs: { OutputKey?: string; OutputValue?: string }[],
 ): Record<string, string> {
   const variables: Record<string, string> = {};

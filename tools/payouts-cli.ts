@@ -13,7 +13,7 @@ import { retryCommand } from './commands/retry.ts';
 /** `npm run payouts -- <command>` (or `npx payouts`): the on-call and admin commands. */
 
 /** `2026-11-01`, an ISO timestamp, or a duration back from now: `36h`, `7d`. */
-export function parseSince(value: string, now = new Date()): Date {
+function parseSince(value: string, now = new Date()): Date {
   const relative = /^(\d+)([hd])$/.exec(value);
   if (relative) {
     const hours = Number(relative[1]) * (relative[2] === 'd' ? 24 : 1);
@@ -39,7 +39,7 @@ export interface CliContext {
   out: Output;
 }
 
-export function buildCli(context: CliContext, setExitCode: (code: number) => void): Command {
+function buildCli(context: CliContext, setExitCode: (code: number) => void): Command {
   const program = new Command('payouts')
     .description('Operate mentor payouts: review failures, preview, DLQ, retry, pause, reconcile')
     .addOption(

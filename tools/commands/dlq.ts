@@ -84,7 +84,7 @@ const timestamp = (value: string | undefined) =>
   value ? new Date(Number(value)).toISOString() : null;
 
 /** Reads up to `max` dead letters without consuming them: each is released right after reading. */
-export async function listDlq(deps: CliDeps, options: { max: number }): Promise<DlqEntry[]> {
+async function listDlq(deps: CliDeps, options: { max: number }): Promise<DlqEntry[]> {
   const messages: Message[] = [];
   try {
     while (messages.length < options.max) {

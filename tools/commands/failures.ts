@@ -52,7 +52,7 @@ export interface FailuresReport {
 }
 
 /** The admin review list: unpaid sessions whose latest attempt failed, newest first. */
-export async function listFailures(
+async function listFailures(
   deps: CliDeps,
   options: { since: Date; code?: string; mentor?: string },
 ): Promise<FailuresReport> {

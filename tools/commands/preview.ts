@@ -24,7 +24,7 @@ export interface PreviewReport {
  * database alone (it reads only; whether Stripe accepts each account shows on the day). It pages
  * through the scan's own query, so the two cannot disagree on which sessions are eligible.
  */
-export async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
+async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
   const cutoff = eligibilityCutoff(deps.clock.now(), deps.config.graceHours);
   const payable: PreviewReport['largest'] = [];
   const skipped = new Map<PolicyFailureCode | SkipCode, number>();
