@@ -9,6 +9,12 @@ export async function recordAttempt(
   await db.insertInto('payout_attempts').values(attempt).execute();
 }
 
+/** Attempts since `since`, optionally only those of one mentor's sessions. */
+export interface AttemptFilter {
+  since: Date;
+  mentor?: string;
+}
+
 export interface PaidAfterChange {
   sessionId: string;
   transferId: string;
@@ -21,11 +27,9 @@ export interface PaidAfterChange {
 /** Transfers recorded for sessions that had changed since their request: each awaits an admin's decision. */
 export async function findPaidAfterChange(
   db: Kysely<Database>,
-  filter: { since: Date; mentor?: string },
+  filter: AttemptFilter,
 ): Promise<PaidAfterChange[]> {
-  let query = db
-    .selectFrom('payout_attempts as a')
-    .innerJoin('sessions as s', 's.id', 'a.session_id')
+  const rows = await attemptsOfSessions(db, filter)
     .select([
       'a.session_id',
       'a.stripe_transfer_id',
@@ -36,10 +40,8 @@ export async function findPaidAfterChange(
     ])
     .where('a.outcome', '=', 'paid')
     .where('a.error_code', '=', 'paid_after_change')
-    .where('a.created_at', '>=', filter.since)
-    .orderBy('a.created_at', 'desc');
-  if (filter.mentor) query = query.where('s.mentor_id', '=', filter.mentor);
-  const rows = await query.execute();
+    .orderBy('a.created_at', 'desc')
+    .execute();
   return rows.map((row) => ({
     sessionId: row.session_id,
     transferId: row.stripe_transfer_id ?? '',
@@ -56,7 +58,11 @@ export async function findLatestAttempts(
   sessionIds: readonly string[],
 ): Promise<{ sessionId: string; outcome: AttemptOutcome; errorCode: string | null }[]> {
   if (sessionIds.length === 0) return [];
-  const rows = await latestAttemptPerSession(db)
+  const rows = await db
+    .selectFrom('payout_attempts as a')
+    .distinctOn('a.session_id')
+    .orderBy('a.session_id')
+    .orderBy('a.id', 'desc')
     .select(['a.session_id', 'a.outcome', 'a.error_code'])
     .where('a.session_id', 'in', sessionIds)
     .execute();
@@ -85,10 +91,12 @@ export interface LatestAttemptOfPendingSession {
  */
 export async function findLatestAttemptsOfPendingSessions(
   db: Kysely<Database>,
-  filter: { since: Date; mentor?: string },
+  filter: AttemptFilter,
 ): Promise<LatestAttemptOfPendingSession[]> {
-  let query = latestAttemptPerSession(db)
-    .innerJoin('sessions as s', 's.id', 'a.session_id')
+  const rows = await attemptsOfSessions(db, filter)
+    .distinctOn('a.session_id')
+    .orderBy('a.session_id')
+    .orderBy('a.id', 'desc')
     .select([
       'a.session_id',
       'a.outcome',
@@ -100,10 +108,8 @@ export async function findLatestAttemptsOfPendingSessions(
       's.refunded_amount',
       's.currency',
     ])
-    .where('a.created_at', '>=', filter.since)
-    .where('s.payout_status', '=', 'pending');
-  if (filter.mentor) query = query.where('s.mentor_id', '=', filter.mentor);
-  const rows = await query.execute();
+    .where('s.payout_status', '=', 'pending')
+    .execute();
   return rows.map((row) => ({
     sessionId: row.session_id,
     mentorId: row.mentor_id,
@@ -122,11 +128,11 @@ export async function findAllAttempts(db: Kysely<Database>): Promise<PayoutAttem
   return db.selectFrom('payout_attempts').selectAll().orderBy('id').execute();
 }
 
-/** One row per session, its newest (by id); filters added to it apply before the pick. */
-function latestAttemptPerSession(db: Kysely<Database>) {
-  return db
+/** The attempts a filter selects, with their sessions: what `payouts failures` reads. */
+function attemptsOfSessions(db: Kysely<Database>, filter: AttemptFilter) {
+  const query = db
     .selectFrom('payout_attempts as a')
-    .distinctOn('a.session_id')
-    .orderBy('a.session_id')
-    .orderBy('a.id', 'desc');
+    .innerJoin('sessions as s', 's.id', 'a.session_id')
+    .where('a.created_at', '>=', filter.since);
+  return filter.mentor ? query.where('s.mentor_id', '=', filter.mentor) : query;
 }
