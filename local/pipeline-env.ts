@@ -1,4 +1,4 @@
-/** The environment the Lambdas and the CLI read, pointed at the local stand-ins (README, "Configuration"). */
+/** What the Lambdas and the CLI read, pointed at the local stand-ins (README, "Configuration"). */
 export function localPipelineEnv(options: {
   databaseUrl: string;
   queueUrl: string;

@@ -355,10 +355,10 @@ async function listSessionTransfers(
 
 /**
  * Stripe refused this request, which created nothing; the refusal is recorded (permanent: the
- * payout fails, for admin review; transient: retried). If no other request under the key can still arrive, nothing
- * ever will be created under it: the key is retired and its reservation given back. Otherwise (a
- * refusal Stripe may not have stored, while another request under the key is on its way) the key
- * and its reservation stay, and the next delivery resends the key first.
+ * payout fails, for admin review; transient: retried). If no other request under the key can
+ * still arrive, nothing ever will be created under it: the key is retired and its reservation
+ * given back. Otherwise (a refusal Stripe may not have stored, while another request under the
+ * key is on its way) the key and its reservation stay, and the next delivery resends the key first.
  */
 async function recordRefusal(
   deps: PaySessionDeps,
