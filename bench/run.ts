@@ -10,7 +10,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { build } from 'esbuild';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import { type ScanDeps, scanEligibleSessions } from '../lambdas/scan/scan-eligible-sessions.ts';
 import { handlePayoutRecord, type TransferDeps } from '../lambdas/transfer/handle-payout-record.ts';
 import { paySession } from '../lambdas/transfer/pay-session.ts';
@@ -20,15 +20,16 @@ import { startLocalSqs } from '../local/local-sqs.ts';
 import { startStripeStandIn } from '../local/stripe-stand-in/stripe-stand-in.ts';
 import { systemClock } from '../shared/clock.ts';
 import { createDb } from '../shared/db/connect.ts';
-import type { Db } from '../shared/db/database.ts';
+import type { Database } from '../shared/db/database.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 import {
   eligibleSessionPageQuery,
   findEligibleSessionPage,
 } from '../shared/db/sessions.repository.ts';
+import { SERVICE } from '../shared/metric-names.ts';
 import { createMetrics } from '../shared/metrics.ts';
 import { eligibilityCutoff } from '../shared/payout-policy.ts';
-import { createSqsPayoutQueue } from '../shared/payout-queue.ts';
+import { createSqsPayoutQueue, payoutMessageBody } from '../shared/payout-queue.ts';
 import { PAYOUT_LEASE_MS } from '../shared/runtime-limits.ts';
 import { createStripeClient } from '../shared/stripe-client.ts';
 import { type RemoteSqs, startRemoteSqs } from './remote-sqs.ts';
@@ -105,7 +106,7 @@ async function drainIds(sqs: SQSClient, queueUrl: string): Promise<string[]> {
 }
 
 /** Sessions generated in SQL; a tenth eligible, many sharing one session_end_time. */
-async function seedSessions(db: Db, now: Date): Promise<void> {
+async function seedSessions(db: Kysely<Database>, now: Date): Promise<void> {
   await sql`insert into mentors (id, stripe_account_id)
     select gen_random_uuid(), 'acct_bench_' || g from generate_series(1, 1000) g`.execute(db);
   await sql`
@@ -123,7 +124,7 @@ async function seedSessions(db: Db, now: Date): Promise<void> {
   await sql`analyze sessions`.execute(db);
 }
 
-async function benchScan(db: Db, remoteSqs: RemoteSqs): Promise<void> {
+async function benchScan(db: Kysely<Database>, remoteSqs: RemoteSqs): Promise<void> {
   const { sqs, queueUrl } = remoteSqs;
   const now = new Date();
   const t0 = performance.now();
@@ -228,7 +229,7 @@ async function benchScan(db: Db, remoteSqs: RemoteSqs): Promise<void> {
       await client.send(
         new SendMessageCommand({
           QueueUrl: queueUrl,
-          MessageBody: JSON.stringify({ sessionId: row.id }),
+          MessageBody: payoutMessageBody(row.id),
         }),
       );
     }
@@ -275,7 +276,7 @@ async function benchScan(db: Db, remoteSqs: RemoteSqs): Promise<void> {
 }
 
 async function benchTransfer(
-  db: Db,
+  db: Kysely<Database>,
   stripeUrl: string,
   setLatency: (ms: number) => void,
   setAccount: (id: string) => void,
@@ -367,7 +368,7 @@ async function benchTransfer(
   const throughputIds = ids.slice(SIZES.payouts);
   for (let index = 0; index < throughputIds.length; index += 10)
     await queue.sendBatch(throughputIds.slice(index, index + 10));
-  const transferDeps: TransferDeps = { ...deps, stripe, metrics: createMetrics('bench') };
+  const transferDeps: TransferDeps = { ...deps, stripe, metrics: createMetrics(SERVICE.transfer) };
   // A Lambda handles its batch one record at a time; each paid record is stamped when it finishes.
   const completions: number[] = [];
   const countingHandler = async (event: {

@@ -1,12 +1,15 @@
-import type { Db } from '../shared/db/database.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../shared/db/database.ts';
+import { HOUR_MS } from '../shared/runtime-limits.ts';
 
 /**
- * The demo marketplace `npm start` pays and the scenario tests check:
- * - scenario 1: Ada's account is active; her three eligible sessions (usd with a charge, eur with
- *   a partial refund, jpy) are paid.
- * - scenario 2: Ben's account is restricted; his session fails for admin review and stays pending.
- * - the rest: a mentor with no connected account, a full refund (not payable), and sessions that
- *   are not eligible (too recent, cancelled, already paid out).
+ * The demo marketplace `npm start` pays and the transfer handler tests check:
+ * - Ada's account is active: her three eligible sessions (usd with a charge, eur with a partial
+ *   refund, jpy) are paid.
+ * - Ben's account is restricted: Stripe refuses his session, which fails for admin review and
+ *   stays pending.
+ * - Cleo has no connected account (fails too); a full refund is not payable; and sessions that are
+ *   not eligible (too recent, cancelled, already paid out) are left alone.
  */
 export const DEMO_ACCOUNTS = {
   active: 'acct_1DemoAdaActive',
@@ -33,8 +36,8 @@ export const DEMO_SESSIONS = {
 
 export const DEMO_CHARGE_ID = 'ch_1DemoAdaUsdCharge';
 
-export async function seedDemoData(db: Db, now: Date): Promise<void> {
-  const hoursAgo = (hours: number) => new Date(now.getTime() - hours * 3_600_000);
+export async function seedDemoData(db: Kysely<Database>, now: Date): Promise<void> {
+  const hoursAgo = (hours: number) => new Date(now.getTime() - hours * HOUR_MS);
   await db
     .insertInto('mentors')
     .values([

@@ -1,4 +1,5 @@
-import type { Context, ScheduledEvent } from 'aws-lambda';
+import type { Message } from '@aws-sdk/client-sqs';
+import type { Context, ScheduledEvent, SQSRecord } from 'aws-lambda';
 
 /** What the daily schedule delivers to the scan Lambda. */
 export function scheduledEvent(time = new Date()): ScheduledEvent {
@@ -30,5 +31,30 @@ export function lambdaContext(functionName: string, remainingTimeMs = 300_000): 
     done: () => {},
     fail: () => {},
     succeed: () => {},
+  };
+}
+
+/**
+ * A received SQS message as Lambda's event source mapping hands it to the handler; attributes SQS
+ * did not return are filled in as for a first receive.
+ */
+export function sqsRecord(message: Message, queueArn: string): SQSRecord {
+  const attributes = message.Attributes ?? {};
+  return {
+    messageId: message.MessageId ?? '',
+    receiptHandle: message.ReceiptHandle ?? '',
+    body: message.Body ?? '',
+    attributes: {
+      ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? '1',
+      SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
+      SenderId: attributes.SenderId ?? 'local',
+      ApproximateFirstReceiveTimestamp:
+        attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
+    },
+    messageAttributes: {},
+    md5OfBody: message.MD5OfBody ?? '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: queueArn,
+    awsRegion: 'us-east-1',
   };
 }

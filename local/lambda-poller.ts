@@ -6,8 +6,8 @@ import {
   ReceiveMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs';
-import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { lambdaContext } from './lambda-events.ts';
+import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { lambdaContext, sqsRecord } from './lambda-events.ts';
 
 /**
  * Does locally what Lambda's SQS event source mapping does in AWS: receive up to 10 messages,
@@ -56,7 +56,7 @@ export async function drainQueue(options: PollerOptions): Promise<PollerReport> 
 
 async function invoke(options: PollerOptions, messages: Message[]): Promise<Set<string>> {
   const event: SQSEvent = {
-    Records: messages.map((message) => toRecord(message, options.queueArn)),
+    Records: messages.map((message) => sqsRecord(message, options.queueArn)),
   };
   try {
     const response = await options.handler(event, lambdaContext('payouts-transfer'));
@@ -115,25 +115,4 @@ async function isDrained(options: PollerOptions): Promise<boolean> {
     Attributes.ApproximateNumberOfMessages === '0' &&
     Attributes.ApproximateNumberOfMessagesNotVisible === '0'
   );
-}
-
-function toRecord(message: Message, queueArn: string): SQSRecord {
-  const attributes = message.Attributes ?? {};
-  return {
-    messageId: message.MessageId ?? '',
-    receiptHandle: message.ReceiptHandle ?? '',
-    body: message.Body ?? '',
-    attributes: {
-      ApproximateReceiveCount: attributes.ApproximateReceiveCount ?? '1',
-      SentTimestamp: attributes.SentTimestamp ?? String(Date.now()),
-      SenderId: attributes.SenderId ?? 'local',
-      ApproximateFirstReceiveTimestamp:
-        attributes.ApproximateFirstReceiveTimestamp ?? String(Date.now()),
-    },
-    messageAttributes: {},
-    md5OfBody: message.MD5OfBody ?? '',
-    eventSource: 'aws:sqs',
-    eventSourceARN: queueArn,
-    awsRegion: 'us-east-1',
-  };
 }

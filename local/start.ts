@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { createDb } from '../shared/db/connect.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
+import { findAllAttempts } from '../shared/db/payout-attempts.repository.ts';
 import { LOCAL_ENV_FILE } from '../tools/cli-environment.ts';
 import { DEMO_ACCOUNTS, seedDemoData } from './demo-data.ts';
 import { lambdaContext, scheduledEvent } from './lambda-events.ts';
@@ -61,19 +62,7 @@ try {
     `Transfer: ${report.invocations} invocation(s), ${report.acknowledged} message(s) acknowledged.\n`,
   );
 
-  const attempts = await db
-    .selectFrom('payout_attempts')
-    .select([
-      'session_id',
-      'outcome',
-      'error_code',
-      'error_message',
-      'stripe_transfer_id',
-      'amount',
-      'currency',
-    ])
-    .orderBy('id')
-    .execute();
+  const attempts = await findAllAttempts(db);
   const paid = attempts.filter((attempt) => attempt.outcome === 'paid');
   const failed = attempts.filter((attempt) => attempt.outcome === 'failed');
   const skipped = attempts.filter((attempt) => attempt.outcome === 'skipped');
@@ -116,17 +105,14 @@ process.exit(0);
 
 /** `npm start -- --keep`: leaves the stand-ins up for `payouts --env local …` until Ctrl-C. */
 async function keepRunning(databaseUrl: string): Promise<void> {
-  const variables = {
-    DATABASE_URL: databaseUrl,
-    PAYOUT_QUEUE_URL: sqs.queueUrl,
-    PAYOUT_DLQ_URL: sqs.dlqUrl,
-    AWS_ENDPOINT_URL_SQS: sqs.endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'local',
-    AWS_SECRET_ACCESS_KEY: 'local',
-    STRIPE_SECRET_KEY: 'sk_test_local_stand_in',
-    STRIPE_API_BASE: stripe.url,
-  };
+  const variables = localPipelineEnv({
+    databaseUrl,
+    queueUrl: sqs.queueUrl,
+    dlqUrl: sqs.dlqUrl,
+    stripeApiBase: stripe.url,
+    // The CLI runs in another process, which does not resolve fauxqs's host names.
+    sqsEndpoint: sqs.endpoint,
+  });
   await mkdir(dirname(LOCAL_ENV_FILE), { recursive: true });
   await writeFile(LOCAL_ENV_FILE, JSON.stringify(variables, null, 2));
   console.log(`\nKept running; try: npm run payouts -- --env local status   (Ctrl-C stops it)`);

@@ -3,7 +3,7 @@ import { ConfigError } from './errors.ts';
 import type { AmountLimits } from './payout-policy.ts';
 
 /**
- * Environment variables are parsed here once into typed values (CONTRACT.md, "Runtime configuration").
+ * Environment variables are parsed here once into typed values (README, "Configuration").
  * A bad variable fails at start with one line naming it; values are never echoed (some are secrets).
  */
 

@@ -1,12 +1,15 @@
+import type { StripeErrorCode, TransientCode } from './payout-codes.ts';
+
 /**
  * Errors split by what the caller does with them:
- * - PermanentPayoutError: retrying minutes later cannot help; record it for admin review and acknowledge.
+ * - PermanentPayoutError: retrying minutes later cannot help; the payout fails (held for admin
+ *   review) and the message is acknowledged.
  * - TransientPayoutError: throw it on, so SQS redelivers the message and finally dead-letters it.
  */
 export class PayoutError extends Error {
   constructor(
     message: string,
-    readonly code: string,
+    readonly code: TransientCode | StripeErrorCode,
     options?: { cause?: unknown },
   ) {
     super(message, options);
@@ -14,15 +17,22 @@ export class PayoutError extends Error {
   }
 }
 
+/** Stripe refused the transfer for a reason only a person can fix. */
 export class PermanentPayoutError extends PayoutError {
-  constructor(message: string, code: string, options?: { cause?: unknown }) {
+  declare readonly code: StripeErrorCode;
+
+  constructor(message: string, code: StripeErrorCode, options?: { cause?: unknown }) {
     super(message, code, options);
     this.name = 'PermanentPayoutError';
   }
 }
 
 export class TransientPayoutError extends PayoutError {
-  constructor(message: string, code: string, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    code: TransientCode | StripeErrorCode,
+    options?: { cause?: unknown },
+  ) {
     super(message, code, options);
     this.name = 'TransientPayoutError';
   }

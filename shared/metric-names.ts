@@ -6,6 +6,8 @@ export const METRICS_NAMESPACE = 'Payouts';
 
 export const SERVICE = { scan: 'payouts-scan', transfer: 'payouts-transfer' } as const;
 
+export type ServiceName = (typeof SERVICE)[keyof typeof SERVICE];
+
 export const METRIC = {
   /** Count, dimension service: one per successful scan run. */
   scanCompleted: 'ScanCompleted',

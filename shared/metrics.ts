@@ -1,9 +1,7 @@
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { METRICS_NAMESPACE } from './metric-names.ts';
+import { METRICS_NAMESPACE, type ServiceName } from './metric-names.ts';
 
-export function createMetrics(serviceName: string): Metrics {
-  return new Metrics({
-    namespace: process.env.POWERTOOLS_METRICS_NAMESPACE ?? METRICS_NAMESPACE,
-    serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? serviceName,
-  });
+/** Built once per Lambda, at import; namespace and service are the constants the alarms read. */
+export function createMetrics(serviceName: ServiceName): Metrics {
+  return new Metrics({ namespace: METRICS_NAMESPACE, serviceName });
 }

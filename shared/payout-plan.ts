@@ -8,10 +8,10 @@
  * - Otherwise the session is judged as the contract says, and a new generation started if payable.
  */
 import type { Payout, RecoveryPoint } from './db/payouts.table.ts';
+import type { PolicyFailureCode } from './payout-codes.ts';
 import {
   type AmountLimits,
   checkEligibility,
-  type HoldCode,
   type Ineligibility,
   type PayableSession,
   payoutDecision,
@@ -66,7 +66,8 @@ export type PlanStop =
   | { kind: 'session_not_found' }
   | { kind: 'ineligible'; reason: Ineligibility }
   | { kind: 'not_payable'; net: number }
-  | { kind: 'hold'; code: HoldCode; message: string }
+  /** Not paid: held for admin review (attempt outcome failed). */
+  | { kind: 'failed'; code: PolicyFailureCode; message: string }
   /** The payout is recorded paid but the session is not paid_out: someone edited data by hand. */
   | { kind: 'inconsistent'; message: string };
 
@@ -92,8 +93,8 @@ export function planPayout(input: {
   if (!eligibility.eligible) return stop({ kind: 'ineligible', reason: eligibility.reason });
   const decision = payoutDecision(session, config);
   if (decision.kind === 'not_payable') return stop({ kind: 'not_payable', net: decision.net });
-  if (decision.kind === 'hold') {
-    return stop({ kind: 'hold', code: decision.code, message: decision.message });
+  if (decision.kind === 'failed') {
+    return stop({ kind: 'failed', code: decision.code, message: decision.message });
   }
   return {
     step: 'start',
@@ -152,7 +153,9 @@ export function sessionChange(
   if (decision.kind === 'not_payable') {
     return `the net amount is now ${decision.net} ${session.currency}`;
   }
-  if (decision.kind === 'hold') return `the session is now held: ${decision.message}`;
+  if (decision.kind === 'failed') {
+    return `the session would now fail (${decision.code}): ${decision.message}`;
+  }
   const changes = [
     decision.net !== terms.amount && `net ${terms.amount} → ${decision.net}`,
     session.currency !== terms.currency && `currency ${terms.currency} → ${session.currency}`,

@@ -1,12 +1,15 @@
+import type { PolicyFailureCode } from './payout-codes.ts';
+import { HOUR_MS } from './runtime-limits.ts';
+
 /**
- * Payout rules (../shared/CONTRACT.md, "Eligibility and amount"):
+ * Payout rules (README, "Eligibility and amount"):
  * - eligible: status 'confirmed', payout_status 'pending', ended strictly before now - grace hours
  * - a row outside the rules is never paid: price <= 0 or above 2^53 - 1, refunded < 0 or above
  *   the price, currency not a lower-case ISO 4217 code ('invalid_session_row')
  * - kept = price - refunded; fee = round_half_up(kept * feeBps / 10000); net = kept - fee
  * - net <= 0: nothing is transferred and the session becomes 'not_payable'
  * - net above the currency's per-transfer limit, or pushing the day's total in that currency above
- *   its daily limit: held for admin review instead of paid
+ *   its daily limit: the payout fails (held for admin review) instead of being paid
  * All amounts are integers in the currency's minor unit; no floating point anywhere.
  */
 
@@ -31,7 +34,6 @@ export interface NetAmount {
   net: number;
 }
 
-const HOUR_MS = 3_600_000;
 const BPS_DENOMINATOR = 10_000n;
 const MAX_AMOUNT = BigInt(Number.MAX_SAFE_INTEGER);
 /** ISO 4217 codes in use, lower case, as Stripe writes them (ICU's list, shipped with Node). */
@@ -59,7 +61,7 @@ export function checkEligibility(
 }
 
 /** Why a session row breaks the rules above, or undefined for a row that may be paid. */
-export function invalidSessionRow(
+function invalidSessionRow(
   session: Pick<PayableSession, 'priceAmount' | 'refundedAmount'> & { currency: string },
 ): string | undefined {
   const price = BigInt(session.priceAmount);
@@ -103,14 +105,12 @@ export function limitFor(amounts: AmountsPerCurrency, currency: string): number 
   return amounts[currency] ?? amounts['*'] ?? 0;
 }
 
-export type HoldCode = 'invalid_session_row' | 'amount_over_limit' | 'no_connected_account';
-
 export type PayoutDecision =
   | { kind: 'pay'; net: number; destination: string }
   | { kind: 'not_payable'; net: number }
-  | { kind: 'hold'; code: HoldCode; message: string };
+  | { kind: 'failed'; code: PolicyFailureCode; message: string };
 
-/** What to do with an eligible session, before any I/O: pay, mark not payable, or hold for review. */
+/** What to do with an eligible session, before any I/O: pay, mark not payable, or fail it for review. */
 export function payoutDecision(
   session: Pick<PayableSession, 'priceAmount' | 'refundedAmount'> & {
     currency: string;
@@ -119,20 +119,20 @@ export function payoutDecision(
   config: { feeBps: number; limits: AmountLimits },
 ): PayoutDecision {
   const invalid = invalidSessionRow(session);
-  if (invalid) return { kind: 'hold', code: 'invalid_session_row', message: invalid };
+  if (invalid) return { kind: 'failed', code: 'invalid_session_row', message: invalid };
   const { net } = netAmount(session, config.feeBps);
   if (net <= 0) return { kind: 'not_payable', net };
   const maxTransfer = limitFor(config.limits.perTransfer, session.currency);
   if (net > maxTransfer) {
     return {
-      kind: 'hold',
+      kind: 'failed',
       code: 'amount_over_limit',
       message: `Net ${net} ${session.currency} is above the per-transfer limit of ${maxTransfer}`,
     };
   }
   if (!session.stripeAccountId) {
     return {
-      kind: 'hold',
+      kind: 'failed',
       code: 'no_connected_account',
       message: 'The mentor has no connected Stripe account',
     };

@@ -4,8 +4,9 @@
  * docs/payout-protocol.md says why each payout timing is safe.
  */
 
+/** The hour, defined once for the whole code base and its tests. */
 const MINUTE_MS = 60_000;
-const HOUR_MS = 60 * MINUTE_MS;
+export const HOUR_MS = 60 * MINUTE_MS;
 
 /** One Stripe SDK call: (1 + retries) tries of the timeout, plus backoff. */
 export const STRIPE_TIMEOUT_MS = 20_000;
@@ -13,7 +14,7 @@ export const STRIPE_MAX_NETWORK_RETRIES = 2;
 export const STRIPE_CALL_BUDGET_MS = STRIPE_TIMEOUT_MS * (STRIPE_MAX_NETWORK_RETRIES + 1) + 5_000;
 
 /** Time kept for the database work around one Stripe call (claim before, record after). */
-export const DATABASE_MARGIN_MS = 15_000;
+const DATABASE_MARGIN_MS = 15_000;
 
 /** A Stripe call (a create, or one page of a search) is started only with this much time left. */
 export const MIN_TIME_FOR_STRIPE_CALL_MS = STRIPE_CALL_BUDGET_MS + DATABASE_MARGIN_MS;

@@ -1,13 +1,14 @@
 import Stripe from 'stripe';
 import { PermanentPayoutError, TransientPayoutError } from './errors.ts';
+import type { StripeErrorCode, TransientCode, TransientRefusalCode } from './payout-codes.ts';
 
 /**
  * What a failed `POST /v1/transfers` proves about its idempotency key (docs/payout-protocol.md):
  * - refused: a definitive 4xx (not 409, 429, idempotency_error, nor an auth or routing failure
  *   that never reached the key): this request created nothing. Only a replayed one (`stored`)
  *   proves that nothing ever will under the key: a fresh refusal may be one Stripe did not store,
- *   and another request under the key may still run. Permanent (admin review) unless retrying
- *   later can fix it (balance_insufficient).
+ *   and another request under the key may still run. Permanent (the payout fails, for admin
+ *   review) unless retrying later can fix it (balance_insufficient).
  * - stored_failure: Stripe replayed a stored 5xx: every request under the key has finished, but
  *   one may have created the transfer.
  * - key_rejected: idempotency_error: the key was used with other parameters; it cannot be resent.
@@ -20,8 +21,9 @@ export type TransferFailure =
   | { kind: 'refused'; stored: boolean; error: PermanentPayoutError | TransientPayoutError }
   | { kind: 'stored_failure' | 'key_rejected' | 'unknown'; error: TransientPayoutError };
 
-/** Refusals that a later retry (with a new key) can get past without anyone changing the session. */
-const TRANSIENT_REFUSAL_CODES = new Set(['balance_insufficient']);
+const TRANSIENT_REFUSAL_CODES: ReadonlySet<string> = new Set<TransientRefusalCode>([
+  'balance_insufficient',
+]);
 
 export function classifyTransferFailure(error: unknown): TransferFailure {
   if (!(error instanceof Stripe.errors.StripeError)) {
@@ -62,7 +64,7 @@ function isDefinitiveRefusal(error: Stripe.errors.StripeError, status: number): 
   return status === 400 || (status === 404 && error.code !== undefined);
 }
 
-function transient(error: unknown, code: string): TransientPayoutError {
+function transient(error: unknown, code: TransientCode | StripeErrorCode): TransientPayoutError {
   const message =
     error instanceof Stripe.errors.StripeError
       ? error.message
@@ -70,8 +72,12 @@ function transient(error: unknown, code: string): TransientPayoutError {
   return new TransientPayoutError(message, code, { cause: error });
 }
 
-function stripeErrorCode(error: Stripe.errors.StripeError): string {
-  if (error.code) return error.code;
+/** Stripe's own code, else a name for the error's class; open-ended, as Stripe's codes are. */
+function stripeErrorCode(error: Stripe.errors.StripeError): StripeErrorCode {
+  return (error.code || nameOfCodelessError(error)) as StripeErrorCode;
+}
+
+function nameOfCodelessError(error: Stripe.errors.StripeError): string {
   if (error instanceof Stripe.errors.StripeConnectionError) return 'stripe_connection_error';
   if (error instanceof Stripe.errors.StripeRateLimitError) return 'rate_limit';
   if (error instanceof Stripe.errors.StripeAPIError) return 'stripe_api_error';

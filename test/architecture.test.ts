@@ -65,3 +65,52 @@ describe('which way imports point', () => {
     }
   });
 });
+
+describe('where queries live', () => {
+  // Every query is a repository function in shared/db (migrations included), so the scan, the
+  // Lambda and the CLI cannot each say in SQL what a rule means. The exceptions, and why:
+  const NOT_PAYOUT_QUERIES: Record<string, string> = {
+    // The marketplace owns mentors and sessions; payouts never inserts them, so no repository does.
+    'local/demo-data.ts': 'seeds the demo marketplace for npm start',
+    'local/local-postgres.ts': 'creates databases on the throw-away server',
+  };
+  const QUERY_BUILDING =
+    /\.(selectFrom|selectNoFrom|updateTable|insertInto|deleteFrom|replaceInto|mergeInto|executeQuery|query)\s*\(|\bsql\s*(<[^`;]*>)?\s*`|\bsql\.\w+\(|\bCompiledQuery\b/;
+
+  it('builds no query outside shared/db: lambdas, tools, local and shared call repositories', () => {
+    const files = ['lambdas', 'tools', 'local', 'shared']
+      .flatMap(sourceFiles)
+      .filter((file) => !file.startsWith('shared/db/') && !(file in NOT_PAYOUT_QUERIES));
+    const offences = files.flatMap((file) =>
+      withoutComments(readFileSync(join(ROOT, file), 'utf8'))
+        .split('\n')
+        .flatMap((line, index) =>
+          QUERY_BUILDING.test(line) ? [`${file}:${index + 1}: ${line.trim()}`] : [],
+        ),
+    );
+
+    expect(offences).toEqual([]);
+  });
+
+  it('catches each way of building a query', () => {
+    for (const line of [
+      "db.selectFrom('sessions')",
+      "trx.updateTable('sessions')",
+      "db.insertInto('payout_attempts')",
+      "db.deleteFrom('payouts')",
+      'sql`select 1`',
+      'sql<{ n: number }>`select 1 as n`',
+      "sql.raw('select 1')",
+      "client.query('select 1')",
+    ]) {
+      expect(QUERY_BUILDING.test(line), line).toBe(true);
+    }
+  });
+});
+
+/** Comments may name a query builder; only code counts. Line numbers are kept. */
+function withoutComments(text: string): string {
+  return text
+    .replace(/\/\*[\s\S]*?\*\//g, (comment) => comment.replace(/[^\n]/g, ''))
+    .replace(/(^|[^:])\/\/.*$/gm, '$1');
+}

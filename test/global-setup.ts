@@ -3,7 +3,7 @@ import { startLocalPostgres } from '../local/local-postgres.ts';
 import { createDb } from '../shared/db/connect.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 
-export const TEMPLATE_DATABASE = 'payouts_template';
+const TEMPLATE_DATABASE = 'payouts_template';
 
 /** One real PostgreSQL for the whole run; each test file clones the migrated template database. */
 export default async function setup(project: TestProject) {
@@ -13,6 +13,7 @@ export default async function setup(project: TestProject) {
   await migrateToLatest(db);
   await db.destroy();
   project.provide('postgresAdminUrl', postgres.urlFor('postgres'));
+  project.provide('templateDatabase', TEMPLATE_DATABASE);
   return async () => {
     await postgres.stop();
   };
@@ -21,5 +22,7 @@ export default async function setup(project: TestProject) {
 declare module 'vitest' {
   export interface ProvidedContext {
     postgresAdminUrl: string;
+    /** The migrated database each test file clones (createTestDatabase). */
+    templateDatabase: string;
   }
 }

@@ -289,22 +289,6 @@ describe('Stripe stand-in, through the real stripe SDK', () => {
     expect(page2.has_more).toBe(false);
   });
 
-  it('retrieves accounts in the state they were configured with', async () => {
-    const active = await client().accounts.retrieve(ACTIVE);
-    const restricted = await client().accounts.retrieve(RESTRICTED);
-
-    expect(active).toMatchObject({ payouts_enabled: true, capabilities: { transfers: 'active' } });
-    expect(restricted).toMatchObject({
-      payouts_enabled: false,
-      capabilities: { transfers: 'inactive' },
-      requirements: { disabled_reason: 'requirements.past_due' },
-    });
-    await expect(client().accounts.retrieve('acct_nope')).rejects.toMatchObject({
-      code: 'resource_missing',
-      param: 'account',
-    });
-  });
-
   it('refuses a bad API key without echoing it', async () => {
     const call = client(0, 'pk_test_notasecretkey123').transfers.create(params());
 

@@ -1,9 +1,10 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Kysely } from 'kysely';
 import type Stripe from 'stripe';
 import { type Clock, systemClock } from '../shared/clock.ts';
 import { type OperatorConfig, parseOperatorConfig } from '../shared/config.ts';
 import { createDb } from '../shared/db/connect.ts';
-import type { Db } from '../shared/db/database.ts';
+import type { Database } from '../shared/db/database.ts';
 import { ConfigError } from '../shared/errors.ts';
 import type { Log } from '../shared/logger.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../shared/secrets.ts';
@@ -19,7 +20,7 @@ export interface Output {
 
 export interface CliDeps {
   config: OperatorConfig;
-  db: Db;
+  db: Kysely<Database>;
   clock: Clock;
   out: Output;
   /** The money path's own log lines (reconcile --fix records as the Lambda does): warnings and errors. */
@@ -85,7 +86,7 @@ export async function createCliDeps(
 }
 
 /** A Log for a person at a terminal: warnings and errors as plain lines on stderr, the rest dropped. */
-export function outputLog(out: Output): Log {
+function outputLog(out: Output): Log {
   const line =
     (level: string) =>
     (message: string, ...data: unknown[]) =>

@@ -54,7 +54,7 @@ export function endpointOverrideNote(
   return `payouts: --env ${name} is read from ${endpoint} (AWS_ENDPOINT_URL), not from AWS`;
 }
 
-export function variablesFromOutputs(
+function variablesFromOutputs(
   outputs: { OutputKey?: string; OutputValue?: string }[],
 ): Record<string, string> {
   const variables: Record<string, string> = {};

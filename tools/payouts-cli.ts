@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../shared/errors.ts';
+import { HOUR_MS } from '../shared/runtime-limits.ts';
 import { type CliDeps, createCliDeps, type Output } from './cli-deps.ts';
 import {
   ENVIRONMENT_NAMES,
@@ -9,19 +10,18 @@ import {
 import { pauseCommand, resumeCommand, statusCommand } from './commands/controls.ts';
 import { dlqListCommand, dlqRedriveCommand } from './commands/dlq.ts';
 import { failuresCommand } from './commands/failures.ts';
-import { printJson, printTable } from './commands/format.ts';
 import { previewCommand } from './commands/preview.ts';
+import { reconcileCommand } from './commands/reconcile.ts';
 import { retryCommand } from './commands/retry.ts';
-import { type ReconcileReport, reconcile } from './reconcile.ts';
 
 /** `npm run payouts -- <command>` (or `npx payouts`): the on-call and admin commands. */
 
 /** `2026-11-01`, an ISO timestamp, or a duration back from now: `36h`, `7d`. */
-export function parseSince(value: string, now = new Date()): Date {
+function parseSince(value: string, now = new Date()): Date {
   const relative = /^(\d+)([hd])$/.exec(value);
   if (relative) {
     const hours = Number(relative[1]) * (relative[2] === 'd' ? 24 : 1);
-    return new Date(now.getTime() - hours * 3_600_000);
+    return new Date(now.getTime() - hours * HOUR_MS);
   }
   const date = new Date(value);
   if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) {
@@ -38,37 +38,12 @@ function positiveInteger(value: string): number {
   return Number(value);
 }
 
-function printReconcile(out: Output, report: ReconcileReport): void {
-  out.log(
-    `Reconciled ${report.since} → ${report.until}: ${report.stripeTransfers} transfer(s) at Stripe, ${report.paidPayouts} payout(s) marked paid here.`,
-  );
-  if (report.mismatches.length === 0) {
-    out.log('No mismatches.');
-    return;
-  }
-  printTable(
-    out,
-    report.mismatches.map((mismatch) => ({
-      kind: mismatch.kind,
-      session: mismatch.sessionId,
-      transfer: 'transferId' in mismatch ? mismatch.transferId : mismatch.transferIds.join(' '),
-      detail:
-        'recorded' in mismatch
-          ? `here ${mismatch.recorded}, Stripe ${mismatch.atStripe}`
-          : 'fixed' in mismatch
-            ? `${mismatch.amount} ${mismatch.currency}${mismatch.fixed ? ' (fixed)' : ''}`
-            : '',
-    })),
-  );
-  out.log(`${report.open} mismatch(es) open.`);
-}
-
 export interface CliContext {
   env: Record<string, string | undefined>;
   out: Output;
 }
 
-export function buildCli(context: CliContext, setExitCode: (code: number) => void): Command {
+function buildCli(context: CliContext, setExitCode: (code: number) => void): Command {
   const program = new Command('payouts')
     .description('Operate mentor payouts: review failures, preview, DLQ, retry, pause, reconcile')
     .addOption(
@@ -171,21 +146,9 @@ export function buildCli(context: CliContext, setExitCode: (code: number) => voi
     .option('--fix', 'record transfers found at Stripe but not marked here', false)
     .addOption(json())
     .action(
-      run(async (deps, options: { since: Date; until?: Date; fix: boolean; json: boolean }) => {
-        const report = await reconcile(
-          {
-            db: deps.db,
-            stripe: await deps.stripe(),
-            clock: deps.clock,
-            log: deps.log,
-            config: deps.config,
-          },
-          options,
-        );
-        if (options.json) printJson(deps.out, report);
-        else printReconcile(deps.out, report);
-        return report.open > 0 ? 1 : 0;
-      }),
+      run((deps, options: { since: Date; until?: Date; fix: boolean; json: boolean }) =>
+        reconcileCommand(deps, options),
+      ),
     );
   return program;
 }

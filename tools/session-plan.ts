@@ -1,4 +1,4 @@
-import { readPayoutControls } from '../shared/db/controls.repository.ts';
+import { readPayoutControls } from '../shared/db/payout-controls.repository.ts';
 import { findPayout } from '../shared/db/payouts.repository.ts';
 import { findSessionForPayout } from '../shared/db/sessions.repository.ts';
 import { type PayoutPlan, planPayout } from '../shared/payout-plan.ts';

@@ -18,8 +18,9 @@ export const scanDeps = oncePerColdStart(buildScanDeps);
 
 async function buildScanDeps(): Promise<ScanDeps> {
   const config = parseScanConfig(process.env);
-  // Read once here so that a missing or malformed secret fails the invocation clearly; the Db then
-  // follows a rotation of it (re-read after the cache's max age, or at once when a login fails).
+  // Read once here so that a missing or malformed secret fails the invocation clearly; the database
+  // handle then follows a rotation of it (re-read after the cache's max age, or at once when a
+  // login fails).
   await resolveDatabaseConnection(config.database);
   const db = createRotatingDb(
     ({ refresh }) => resolveDatabaseConnection(config.database, { refresh }),

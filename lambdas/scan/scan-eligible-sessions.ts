@@ -1,12 +1,10 @@
+import type { Kysely } from 'kysely';
 import pMap from 'p-map';
 import type { Clock } from '../../shared/clock.ts';
-import {
-  finishScanRun,
-  readPayoutControls,
-  startScanRun,
-} from '../../shared/db/controls.repository.ts';
-import type { Db } from '../../shared/db/database.ts';
+import type { Database } from '../../shared/db/database.ts';
+import { readPayoutControls } from '../../shared/db/payout-controls.repository.ts';
 import { findUnfinishedPayoutsOutsideScan } from '../../shared/db/payouts.repository.ts';
+import { finishScanRun, startScanRun } from '../../shared/db/scan-runs.repository.ts';
 import {
   type EligibleCursor,
   findEligibleSessionPage,
@@ -25,7 +23,7 @@ import { type PayoutQueue, SQS_BATCH_LIMIT } from '../../shared/payout-queue.ts'
  */
 
 export interface ScanDeps {
-  db: Db;
+  db: Kysely<Database>;
   queue: PayoutQueue;
   clock: Clock;
   log: Log;

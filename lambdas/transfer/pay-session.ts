@@ -1,14 +1,14 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
-import type { Database, Db } from '../../shared/db/database.ts';
+import type { Database } from '../../shared/db/database.ts';
+import { recordAttempt } from '../../shared/db/payout-attempts.repository.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
 import {
   adoptTransfer,
   findPayout,
   findPayoutAndPause,
   finishPayoutGeneration,
-  recordAttempt,
   releasePayoutLease,
   releaseReservations,
   reserveDailyAmount,
@@ -28,6 +28,7 @@ import {
   TransientPayoutError,
 } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logger.ts';
+import type { FailureCode, SkipCode, StripeErrorCode } from '../../shared/payout-codes.ts';
 import {
   type PlanConfig,
   type PlanStop,
@@ -57,7 +58,7 @@ export interface PayoutFaults {
 }
 
 export interface PaySessionDeps {
-  db: Db;
+  db: Kysely<Database>;
   stripe: Pick<Stripe, 'on' | 'off'> & { transfers: Pick<Stripe['transfers'], 'create' | 'list'> };
   clock: Clock;
   log: Log;
@@ -73,8 +74,9 @@ export interface PaySessionDeps {
 
 export type PayoutResult =
   | { outcome: 'paid'; sessionId: string; transferId: string; amount: number; currency: string }
-  | { outcome: 'failed'; sessionId: string; code: string; message: string }
-  | { outcome: 'skipped'; sessionId: string; code: string }
+  /** Held for admin review. */
+  | { outcome: 'failed'; sessionId: string; code: FailureCode | StripeErrorCode; message: string }
+  | { outcome: 'skipped'; sessionId: string; code: SkipCode }
   | { outcome: 'ignored'; sessionId: string; reason: Ineligibility | 'already_recorded' };
 
 /** What recording a transfer needs: the Lambda's deps, or reconcile's. */
@@ -243,7 +245,7 @@ async function stopAt(
       });
       deps.log.info('Session not payable', { sessionId, net: stop.net });
       return done({ outcome: 'skipped', sessionId, code: 'net_not_positive' });
-    case 'hold':
+    case 'failed':
       return done(await recordFailure(deps, trx, sessionId, stop.code, stop.message));
     case 'inconsistent':
       return { kind: 'retry', error: new Error(`Session ${sessionId}: ${stop.message}`) };
@@ -352,11 +354,11 @@ async function listSessionTransfers(
 }
 
 /**
- * Stripe refused this request, which created nothing; the refusal is recorded (permanent: held for
- * admin review; transient: retried). If no other request under the key can still arrive, nothing
- * ever will be created under it: the key is retired and its reservation given back. Otherwise (a
- * refusal Stripe may not have stored, while another request under the key is on its way) the key
- * and its reservation stay, and the next delivery resends the key first.
+ * Stripe refused this request, which created nothing; the refusal is recorded (permanent: the
+ * payout fails, for admin review; transient: retried). If no other request under the key can
+ * still arrive, nothing ever will be created under it: the key is retired and its reservation
+ * given back. Otherwise (a refusal Stripe may not have stored, while another request under the
+ * key is on its way) the key and its reservation stay, and the next delivery resends the key first.
  */
 async function recordRefusal(
   deps: PaySessionDeps,
@@ -385,7 +387,7 @@ async function recordRefusal(
     deps.log.warn('Stripe refused the transfer for now; SQS will redeliver it', details);
     return { kind: 'retry', error };
   }
-  deps.log.error('Payout refused by Stripe; held for admin review', details);
+  deps.log.error('Payout failed: Stripe refused the transfer; held for admin review', details);
   return {
     kind: 'done',
     result: { outcome: 'failed', sessionId, code: error.code, message: error.message },
@@ -505,10 +507,13 @@ async function recordPaid(
     currency: transfer.currency,
   };
   if (recorded.change) {
-    deps.log.error('Transfer made for a session that changed since; held for admin review', {
-      ...details,
-      change: recorded.change,
-    });
+    deps.log.error(
+      'Transfer made for a session that changed since; an admin decides on a reversal',
+      {
+        ...details,
+        change: recorded.change,
+      },
+    );
   } else {
     deps.log.info('Transfer created', details);
   }
@@ -608,7 +613,7 @@ async function recordFailure(
   deps: PaySessionDeps,
   trx: Transaction<Database>,
   sessionId: string,
-  code: string,
+  code: FailureCode,
   message: string,
 ): Promise<PayoutResult> {
   await recordAttempt(trx, {
@@ -616,7 +621,7 @@ async function recordFailure(
     error_code: code,
     error_message: message,
   });
-  deps.log.error('Payout not possible; held for admin review', { sessionId, code });
+  deps.log.error('Payout failed before calling Stripe; held for admin review', { sessionId, code });
   return { outcome: 'failed', sessionId, code, message };
 }
 

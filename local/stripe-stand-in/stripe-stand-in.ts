@@ -12,7 +12,7 @@ import { decodeForm, type FormParams, type FormValue, fingerprint } from './form
  * - Routes: POST /v1/transfers, GET /v1/transfers (filters `destination`, `transfer_group`,
  *   `created` exact or `created[gt|gte|lt|lte]`; `limit` 1–100; `starting_after`/`ending_before`;
  *   `expand[]`; unknown parameters refused; newest first, ties by creation order),
- *   GET /v1/transfers/:id, GET /v1/accounts/:id; Stripe's error shapes; 401 for a bad API key.
+ *   GET /v1/transfers/:id; Stripe's error shapes; 401 for a bad API key.
  * - Idempotency as Stripe documents it: the first executed answer is stored under the key (2xx,
  *   4xx refusals such as `balance_insufficient`, 500s) and replayed with `Idempotent-Replayed:
  *   true`; same key with other parameters → 400 `idempotency_error`; a key whose execution is still
@@ -540,14 +540,6 @@ export async function startStripeStandIn(
         ? { status: 200, store: false, body: transfer }
         : notFound('id', `No such transfer: '${transferMatch[1]}'`);
     }
-    const accountMatch = /^\/v1\/accounts\/([^/]+)$/.exec(path);
-    if (method === 'GET' && accountMatch) {
-      const id = accountMatch[1] ?? '';
-      const state = accounts.get(id);
-      return state
-        ? { status: 200, store: false, body: accountObject(id, state) }
-        : notFound('account', `No such account: '${id}'`);
-    }
     return unrecognizedUrl(method, path);
   }
 
@@ -882,22 +874,6 @@ function validateTransfer(params: FormParams): ErrorBody | undefined {
     };
   }
   return undefined;
-}
-
-function accountObject(id: string, state: AccountState) {
-  const active = state === 'active';
-  return {
-    id,
-    object: 'account',
-    type: 'express',
-    charges_enabled: active,
-    payouts_enabled: active,
-    capabilities: { transfers: active ? 'active' : 'inactive' },
-    requirements: {
-      disabled_reason: active ? null : 'requirements.past_due',
-      currently_due: active ? [] : ['individual.verification.document'],
-    },
-  };
 }
 
 /** A 400 with Stripe's error shape; stored when it comes from execution. */

@@ -1,7 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import { SESSION_LOCK_TIMEOUT_MS } from '../runtime-limits.ts';
-import type { Database, Db } from './database.ts';
+import type { Database } from './database.ts';
 
 export type ConnectionSettings = string | pg.PoolConfig;
 
@@ -37,11 +37,11 @@ export interface DbOptions {
   onPoolError?: (error: Error) => void;
 }
 
-export function createDb(settings: ConnectionSettings, options: DbOptions = {}): Db {
+export function createDb(settings: ConnectionSettings, options: DbOptions = {}): Kysely<Database> {
   return dbOverPool(createPool(settings, options));
 }
 
-/** The pool behind a Db, for callers that must see its clients (tests of connection loss). */
+/** The pool behind a database handle, for callers that must see its clients (tests of connection loss). */
 export function createPool(settings: ConnectionSettings, options: DbOptions = {}): pg.Pool {
   const base = typeof settings === 'string' ? { connectionString: settings } : settings;
   const pool = new pg.Pool({
@@ -65,16 +65,19 @@ export function createPool(settings: ConnectionSettings, options: DbOptions = {}
   return pool;
 }
 
-/** Where a Db's connection settings come from; `refresh` asks the source to re-read its secret now. */
+/** Where a database handle's connection settings come from; `refresh` asks the source to re-read its secret now. */
 export type ConnectionSource = (options: { refresh: boolean }) => Promise<ConnectionSettings>;
 
 /**
- * A Db whose credentials follow a rotated secret. Every new connection asks `source` (which caches
+ * A database handle whose credentials follow a rotated secret. Every new connection asks `source` (which caches
  * the secret for its max age); when the settings change, later connections come from a new pool and
  * the old pool closes as its clients come back. A connection refused for its credentials re-reads
  * the secret at once and is tried once more, so a rotation costs no delivery.
  */
-export function createRotatingDb(source: ConnectionSource, options: DbOptions = {}): Db {
+export function createRotatingDb(
+  source: ConnectionSource,
+  options: DbOptions = {},
+): Kysely<Database> {
   let current: { settings: string; pool: pg.Pool } | undefined;
   async function poolFor(refresh: boolean): Promise<pg.Pool> {
     const settings = await source({ refresh });
@@ -108,6 +111,6 @@ function isAuthenticationFailure(error: unknown): boolean {
   return code === '28P01' || code === '28000';
 }
 
-export function dbOverPool(pool: pg.Pool): Db {
+export function dbOverPool(pool: pg.Pool): Kysely<Database> {
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }

@@ -1,12 +1,10 @@
-import type { Kysely, Transaction } from 'kysely';
-import type {
-  PayoutControlsTable,
-  PayoutDailyTotalsTable,
-  ScanRunsTable,
-} from './controls.table.ts';
 import type { MentorsTable } from './mentors.table.ts';
 import type { PayoutAttemptsTable } from './payout-attempts.table.ts';
-import type { PayoutReservationsTable, PayoutsTable } from './payouts.table.ts';
+import type { PayoutControlsTable } from './payout-controls.table.ts';
+import type { PayoutDailyTotalsTable } from './payout-daily-totals.table.ts';
+import type { PayoutReservationsTable } from './payout-reservations.table.ts';
+import type { PayoutsTable } from './payouts.table.ts';
+import type { ScanRunsTable } from './scan-runs.table.ts';
 import type { SessionsTable } from './sessions.table.ts';
 import type { StripeRequestPacingTable } from './stripe-request-pacing.table.ts';
 
@@ -21,7 +19,3 @@ export interface Database {
   payout_reservations: PayoutReservationsTable;
   stripe_request_pacing: StripeRequestPacingTable;
 }
-
-export type Db = Kysely<Database>;
-/** Repository functions take either the pool or an open transaction. */
-export type DbOrTrx = Kysely<Database> | Transaction<Database>;

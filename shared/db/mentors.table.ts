@@ -1,9 +1,5 @@
-import type { Selectable } from 'kysely';
-
 /** Owned by the marketplace; payouts only reads it. */
 export interface MentorsTable {
   id: string;
   stripe_account_id: string | null;
 }
-
-export type Mentor = Selectable<MentorsTable>;

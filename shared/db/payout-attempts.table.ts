@@ -1,4 +1,5 @@
 import type { ColumnType, Generated, Insertable, Selectable } from 'kysely';
+import type { AttemptCode } from '../payout-codes.ts';
 
 export type AttemptOutcome = 'paid' | 'failed' | 'skipped' | 'retrying';
 
@@ -7,7 +8,8 @@ export interface PayoutAttemptsTable {
   id: Generated<string>;
   session_id: string;
   outcome: AttemptOutcome;
-  error_code: string | null;
+  // Written from the code unions; read back as the text it is (older rows, other writers).
+  error_code: ColumnType<string | null, AttemptCode | null | undefined, string | null>;
   error_message: string | null;
   stripe_transfer_id: string | null;
   amount: number | null;

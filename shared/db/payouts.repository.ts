@@ -1,13 +1,16 @@
-import { sql, type Transaction } from 'kysely';
+import { type Kysely, sql, type Transaction } from 'kysely';
 import type { TransferTerms } from '../payout-plan.ts';
-import type { Database, DbOrTrx } from './database.ts';
+import type { Database } from './database.ts';
 import type { NewPayoutAttempt } from './payout-attempts.table.ts';
 import type { Payout, RecoveryPoint } from './payouts.table.ts';
 
 /** The generation a claim holds: conditional updates name it, so a stale holder changes nothing. */
 export type GenerationRef = Pick<Payout, 'session_id' | 'key_generation'>;
 
-export async function findPayout(db: DbOrTrx, sessionId: string): Promise<Payout | undefined> {
+export async function findPayout(
+  db: Kysely<Database>,
+  sessionId: string,
+): Promise<Payout | undefined> {
   return db
     .selectFrom('payouts')
     .selectAll()
@@ -289,10 +292,6 @@ export async function releaseReservations(
     where totals.currency = released.currency and totals.day = released.day`.execute(trx);
 }
 
-export async function recordAttempt(db: DbOrTrx, attempt: NewPayoutAttempt): Promise<void> {
-  await db.insertInto('payout_attempts').values(attempt).execute();
-}
-
 export interface PaidPayout {
   sessionId: string;
   transferId: string;
@@ -303,7 +302,7 @@ export interface PaidPayout {
 
 /** Payouts recorded as paid in a time range (by when they were recorded). */
 export async function findPaidPayouts(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   range: { since: Date; until: Date },
 ): Promise<PaidPayout[]> {
   const rows = await db
@@ -325,7 +324,7 @@ export async function findPaidPayouts(
 
 /** The transfer id recorded for a session, if its payout is paid. */
 export async function findRecordedTransferId(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   sessionId: string,
 ): Promise<string | undefined> {
   const row = await db
@@ -337,54 +336,13 @@ export async function findRecordedTransferId(
   return row?.stripe_transfer_id ?? undefined;
 }
 
-export interface PaidAfterChange {
-  sessionId: string;
-  transferId: string;
-  amount: number;
-  currency: string;
-  change: string;
-  paidAt: Date;
-}
-
-/** Transfers recorded for sessions that had changed since their request: each awaits an admin's decision. */
-export async function findPaidAfterChange(
-  db: DbOrTrx,
-  filter: { since: Date; mentor?: string },
-): Promise<PaidAfterChange[]> {
-  let query = db
-    .selectFrom('payout_attempts as a')
-    .innerJoin('sessions as s', 's.id', 'a.session_id')
-    .select([
-      'a.session_id',
-      'a.stripe_transfer_id',
-      'a.amount',
-      'a.currency',
-      'a.error_message',
-      'a.created_at',
-    ])
-    .where('a.outcome', '=', 'paid')
-    .where('a.error_code', '=', 'paid_after_change')
-    .where('a.created_at', '>=', filter.since)
-    .orderBy('a.created_at', 'desc');
-  if (filter.mentor) query = query.where('s.mentor_id', '=', filter.mentor);
-  const rows = await query.execute();
-  return rows.map((row) => ({
-    sessionId: row.session_id,
-    transferId: row.stripe_transfer_id ?? '',
-    amount: row.amount ?? 0,
-    currency: row.currency ?? '',
-    change: row.error_message ?? '',
-    paidAt: row.created_at,
-  }));
-}
-
 /**
  * Sessions with an unfinished generation that the eligible-session scan does not cover (cancelled,
  * refunded, not pending any more, …): they are settled first whatever the session says, so the
  * scan enqueues them too, or a transfer behind a lost answer could stay unrecorded.
  */
 export async function findUnfinishedPayoutsOutsideScan(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   cutoff: Date,
 ): Promise<string[]> {
   const rows = await db

@@ -1,4 +1,4 @@
-import type { ColumnType, Insertable, Selectable, Updateable } from 'kysely';
+import type { ColumnType, Insertable, Selectable } from 'kysely';
 
 /**
  * One row per session that reached the money path: the recovery point of its payout
@@ -41,16 +41,3 @@ export interface PayoutsTable {
 
 export type Payout = Selectable<PayoutsTable>;
 export type NewPayout = Insertable<PayoutsTable>;
-export type PayoutUpdate = Updateable<PayoutsTable>;
-
-/** What a generation holds against one UTC day's limit; released when it ends without a transfer. */
-export interface PayoutReservationsTable {
-  session_id: string;
-  key_generation: number;
-  // A UTC calendar day, 'YYYY-MM-DD'.
-  day: ColumnType<string, string, never>;
-  currency: string;
-  amount: number;
-  released_at: Date | null;
-  created_at: ColumnType<Date, Date | undefined, never>;
-}

@@ -1,5 +1,5 @@
-import { sql, type Transaction } from 'kysely';
-import type { Database, DbOrTrx } from './database.ts';
+import { type Kysely, sql, type Transaction } from 'kysely';
+import type { Database } from './database.ts';
 
 export interface SessionForPayout {
   id: string;
@@ -29,7 +29,7 @@ const SESSION_FOR_PAYOUT_COLUMNS = [
   'mentors.stripe_account_id',
 ] as const;
 
-function sessionForPayoutQuery(db: DbOrTrx, sessionId: string) {
+function sessionForPayoutQuery(db: Kysely<Database>, sessionId: string) {
   return db
     .selectFrom('sessions')
     .leftJoin('mentors', 'mentors.id', 'sessions.mentor_id')
@@ -74,7 +74,7 @@ export async function lockSessionForPayout(
 
 /** The same, read without a lock: for the operator tools, which never pay. */
 export async function findSessionForPayout(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   sessionId: string,
 ): Promise<SessionForPayout | undefined> {
   const row = await sessionForPayoutQuery(db, sessionId).executeTakeFirst();
@@ -115,6 +115,20 @@ export async function markSessionNotPayable(
   return result.numUpdatedRows === 1n;
 }
 
+/** Each session's payout_status, for the sessions that exist. */
+export async function findPayoutStatuses(
+  db: Kysely<Database>,
+  sessionIds: readonly string[],
+): Promise<{ id: string; payoutStatus: string }[]> {
+  if (sessionIds.length === 0) return [];
+  const rows = await db
+    .selectFrom('sessions')
+    .select(['id', 'payout_status'])
+    .where('id', 'in', sessionIds)
+    .execute();
+  return rows.map((row) => ({ id: row.id, payoutStatus: row.payout_status }));
+}
+
 /**
  * Keyset position in the eligible-session order. endTime is Postgres's own text form of the
  * timestamp, because a JS Date drops the microseconds and would skip or repeat ties.
@@ -129,9 +143,12 @@ export interface EligiblePage {
   next: EligibleCursor | undefined;
 }
 
-/** The keyset page query the scan runs, exposed so the benchmark can EXPLAIN exactly it. */
+/**
+ * The scan's keyset page query: the contract's eligibility rule in SQL, in one place. Exposed so
+ * the benchmark can EXPLAIN exactly it; `payouts preview` pages through it too.
+ */
 export function eligibleSessionPageQuery(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
 ) {
   const { cutoff, after, limit } = options;
@@ -156,14 +173,34 @@ export function eligibleSessionPageQuery(
 
 /** One page of eligible session ids in (session_end_time, id) order; served by sessions_payout_eligible_idx. */
 export async function findEligibleSessionPage(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
 ): Promise<EligiblePage> {
   const rows = await eligibleSessionPageQuery(db, options).execute();
+  return { ids: rows.map((row) => row.id), next: nextCursor(rows, options.limit) };
+}
+
+/** The same page (the scan's own query), each session as the money path reads it. */
+export async function findEligibleSessionsForPayout(
+  db: Kysely<Database>,
+  options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
+): Promise<{ sessions: SessionForPayout[]; next: EligibleCursor | undefined }> {
+  const rows = await db
+    .with('page', () => eligibleSessionPageQuery(db, options))
+    .selectFrom('page')
+    .innerJoin('sessions', 'sessions.id', 'page.id')
+    .leftJoin('mentors', 'mentors.id', 'sessions.mentor_id')
+    .select([...SESSION_FOR_PAYOUT_COLUMNS, 'page.end_time'])
+    .orderBy('sessions.session_end_time')
+    .orderBy('sessions.id')
+    .execute();
+  return { sessions: rows.map(toSessionForPayout), next: nextCursor(rows, options.limit) };
+}
+
+function nextCursor(
+  rows: readonly { id: string; end_time: string }[],
+  limit: number,
+): EligibleCursor | undefined {
   const last = rows.at(-1);
-  return {
-    ids: rows.map((row) => row.id),
-    next:
-      rows.length === options.limit && last ? { endTime: last.end_time, id: last.id } : undefined,
-  };
+  return rows.length === limit && last ? { endTime: last.end_time, id: last.id } : undefined;
 }

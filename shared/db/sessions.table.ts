@@ -1,4 +1,4 @@
-import type { ColumnType, Insertable, Selectable } from 'kysely';
+import type { ColumnType, Insertable } from 'kysely';
 
 export type SessionPayoutStatus = 'pending' | 'paid_out' | 'not_payable';
 
@@ -15,5 +15,4 @@ export interface SessionsTable {
   payout_status: ColumnType<string, string | undefined, SessionPayoutStatus>;
 }
 
-export type Session = Selectable<SessionsTable>;
 export type NewSession = Insertable<SessionsTable>;

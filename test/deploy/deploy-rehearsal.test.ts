@@ -18,7 +18,7 @@ import { ENVIRONMENTS, type EnvironmentName } from '../../infra/environments.ts'
 import { DEMO_SESSIONS } from '../../local/demo-data.ts';
 import { startMotoServer } from '../../local/moto-server.ts';
 import { createDb } from '../../shared/db/connect.ts';
-import { setPaused } from '../../shared/db/controls.repository.ts';
+import { setPaused } from '../../shared/db/payout-controls.repository.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
 import { STACK_OUTPUT_VARIABLES } from '../../tools/cli-environment.ts';

@@ -1,5 +1,5 @@
-import { sql } from 'kysely';
-import type { Db } from '../../shared/db/database.ts';
+import { type Kysely, sql } from 'kysely';
+import type { Database } from '../../shared/db/database.ts';
 
 /**
  * `node --import tsx lambda-deps-probe.ts <scan|transfer>`, run by deploy-rehearsal.test.ts in a
@@ -8,7 +8,7 @@ import type { Db } from '../../shared/db/database.ts';
  * they reached. Transfer: one Stripe request, to STRIPE_API_BASE.
  */
 
-async function databaseName(db: Db): Promise<string> {
+async function databaseName(db: Kysely<Database>): Promise<string> {
   const { rows } = await sql<{ name: string }>`select current_database() as name`.execute(db);
   return rows[0]?.name ?? '';
 }

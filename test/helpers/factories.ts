@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import type { Db } from '../../shared/db/database.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../shared/db/database.ts';
+import type { NewPayout, PayoutState } from '../../shared/db/payouts.table.ts';
 import type { NewSession } from '../../shared/db/sessions.table.ts';
-
-export const HOUR_MS = 3_600_000;
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
 
 export async function insertMentor(
-  db: Db,
+  db: Kysely<Database>,
   overrides: { id?: string; stripeAccountId?: string | null } = {},
 ): Promise<string> {
   const id = overrides.id ?? randomUUID();
@@ -24,7 +25,7 @@ export async function insertMentor(
 
 /** A session that is eligible by default: confirmed, pending, ended 48 h before `now`. */
 export async function insertSession(
-  db: Db,
+  db: Kysely<Database>,
   mentorId: string,
   overrides: Partial<NewSession> & { endedHoursAgo?: number; now?: Date } = {},
 ): Promise<string> {
@@ -46,7 +47,43 @@ export async function insertSession(
   return id;
 }
 
-export async function sessionPayoutStatus(db: Db, sessionId: string): Promise<string | undefined> {
+/**
+ * A session's payouts row as a claim leaves it: generation 1 in progress, 8000 usd, its key first
+ * and last sent at `keyFirstUsedAt` (now by default), no lease unless given.
+ */
+export async function seedPayout(
+  db: Kysely<Database>,
+  sessionId: string,
+  overrides: {
+    state?: PayoutState;
+    amount?: number;
+    destination?: string;
+    leaseExpiresAt?: Date | null;
+    keyFirstUsedAt?: Date;
+  } = {},
+): Promise<void> {
+  const keyFirstUsedAt = overrides.keyFirstUsedAt ?? new Date();
+  const payout: NewPayout = {
+    session_id: sessionId,
+    state: overrides.state ?? 'in_progress',
+    key_generation: 1,
+    amount: overrides.amount ?? 8000,
+    currency: 'usd',
+    destination: overrides.destination ?? 'acct_1SeededPayout',
+    source_transaction: null,
+    lease_expires_at: overrides.leaseExpiresAt ?? null,
+    stripe_transfer_id: null,
+    claim_count: 1,
+    key_first_used_at: keyFirstUsedAt,
+    key_last_used_at: keyFirstUsedAt,
+  };
+  await db.insertInto('payouts').values(payout).execute();
+}
+
+export async function sessionPayoutStatus(
+  db: Kysely<Database>,
+  sessionId: string,
+): Promise<string | undefined> {
   const row = await db
     .selectFrom('sessions')
     .select('payout_status')
@@ -55,7 +92,7 @@ export async function sessionPayoutStatus(db: Db, sessionId: string): Promise<st
   return row?.payout_status;
 }
 
-export async function attemptsFor(db: Db, sessionId: string) {
+export async function attemptsFor(db: Kysely<Database>, sessionId: string) {
   return db
     .selectFrom('payout_attempts')
     .selectAll()

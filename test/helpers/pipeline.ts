@@ -3,9 +3,9 @@ import {
   PurgeQueueCommand,
   SendMessageCommand,
 } from '@aws-sdk/client-sqs';
-import type { SQSEvent, SQSRecord } from 'aws-lambda';
+import type { SQSEvent } from 'aws-lambda';
 import { vi } from 'vitest';
-import { lambdaContext, scheduledEvent } from '../../local/lambda-events.ts';
+import { lambdaContext, scheduledEvent, sqsRecord } from '../../local/lambda-events.ts';
 import { drainQueue } from '../../local/lambda-poller.ts';
 import { type LocalSqs, startLocalSqs } from '../../local/local-sqs.ts';
 import { localPipelineEnv } from '../../local/pipeline-env.ts';
@@ -13,6 +13,7 @@ import {
   type StripeStandIn,
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
+import { stubEnv } from './env.ts';
 import { receiveAllBodies } from './sqs.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 
@@ -57,18 +58,19 @@ export async function startPipeline(): Promise<Pipeline> {
     if (!handlers) throw new Error('call coldStart() first');
     return handlers;
   };
+  const pipelineEnv = () =>
+    localPipelineEnv({
+      databaseUrl: database.url,
+      queueUrl: sqs.queueUrl,
+      stripeApiBase: stripe.url,
+    });
   const pipeline: Pipeline = {
     database,
     sqs,
     stripe,
     async coldStart(env = {}) {
       vi.unstubAllEnvs();
-      const base = localPipelineEnv({
-        databaseUrl: database.url,
-        queueUrl: sqs.queueUrl,
-        stripeApiBase: stripe.url,
-      });
-      for (const [name, value] of Object.entries({ ...base, ...env })) vi.stubEnv(name, value);
+      stubEnv({ ...pipelineEnv(), ...env });
       vi.resetModules();
       const [scan, transfer] = await Promise.all([
         import('../../lambdas/scan/handler.ts'),
@@ -120,25 +122,16 @@ export async function startPipeline(): Promise<Pipeline> {
 /** An SQS event as Lambda delivers it, one record per body. */
 export function sqsEvent(bodies: string[], receiveCount = 1): SQSEvent {
   return {
-    Records: bodies.map(
-      (body, index): SQSRecord => ({
-        messageId: `m-${index}-${crypto.randomUUID()}`,
-        receiptHandle: `rh-${index}`,
-        body,
-        attributes: {
-          ApproximateReceiveCount: String(receiveCount),
-          SentTimestamp: String(Date.now()),
-          SenderId: 'test',
-          ApproximateFirstReceiveTimestamp: String(Date.now()),
+    Records: bodies.map((body, index) =>
+      sqsRecord(
+        {
+          MessageId: `m-${index}-${crypto.randomUUID()}`,
+          ReceiptHandle: `rh-${index}`,
+          Body: body,
+          Attributes: { ApproximateReceiveCount: String(receiveCount) },
         },
-        messageAttributes: {},
-        md5OfBody: '',
-        eventSource: 'aws:sqs',
-        eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:payouts',
-        awsRegion: 'us-east-1',
-      }),
+        'arn:aws:sqs:us-east-1:000000000000:payouts',
+      ),
     ),
   };
 }
-
-export const body = (sessionId: string) => JSON.stringify({ sessionId });

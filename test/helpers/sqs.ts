@@ -1,4 +1,5 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { parsePayoutMessage } from '../../lambdas/transfer/payout-message.ts';
 import { receiveAll } from '../../local/queue-peek.ts';
 
 export async function receiveAllBodies(sqs: SQSClient, queueUrl: string): Promise<string[]> {
@@ -7,5 +8,5 @@ export async function receiveAllBodies(sqs: SQSClient, queueUrl: string): Promis
 
 export async function receiveAllSessionIds(sqs: SQSClient, queueUrl: string): Promise<string[]> {
   const bodies = await receiveAllBodies(sqs, queueUrl);
-  return bodies.map((body) => (JSON.parse(body) as { sessionId: string }).sessionId);
+  return bodies.map((body) => parsePayoutMessage(body).sessionId);
 }

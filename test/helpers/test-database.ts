@@ -1,12 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
 import { createDb } from '../../shared/db/connect.ts';
-import type { Db } from '../../shared/db/database.ts';
+import type { Database } from '../../shared/db/database.ts';
 
 export interface TestDatabase {
   url: string;
-  db: Db;
+  db: Kysely<Database>;
   close(): Promise<void>;
 }
 
@@ -18,7 +19,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   admin.on('error', () => {});
   await admin.connect();
   try {
-    await admin.query(`create database ${name} template payouts_template`);
+    await admin.query(`create database ${name} template ${inject('templateDatabase')}`);
   } finally {
     await admin.end();
   }

@@ -1,8 +1,8 @@
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb } from '../../shared/db/connect.ts';
-import type { Db } from '../../shared/db/database.ts';
+import type { Database } from '../../shared/db/database.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 describe('database connections', () => {
@@ -26,7 +26,9 @@ describe('database connections', () => {
 
   it('fails the query in flight, without an uncaught error, when the server drops a busy connection', async () => {
     const errors: Error[] = [];
-    const db: Db = createDb(database.url, { onPoolError: (error) => errors.push(error) });
+    const db: Kysely<Database> = createDb(database.url, {
+      onPoolError: (error) => errors.push(error),
+    });
 
     const busy = sql`select pg_sleep(5)`.execute(db).then(
       () => 'finished',
@@ -47,7 +49,9 @@ describe('database connections', () => {
 
   it('does not crash when the server drops a connection held between two queries of a transaction', async () => {
     const errors: Error[] = [];
-    const db: Db = createDb(database.url, { onPoolError: (error) => errors.push(error) });
+    const db: Kysely<Database> = createDb(database.url, {
+      onPoolError: (error) => errors.push(error),
+    });
 
     const outcome = await db
       .transaction()
@@ -70,7 +74,7 @@ describe('database connections', () => {
   });
 
   it('recovers when the server drops idle connections', async () => {
-    const db: Db = createDb(database.url);
+    const db: Kysely<Database> = createDb(database.url);
     await Promise.all([sql`select 1`.execute(db), sql`select 1`.execute(db)]);
 
     await killOthers();

@@ -1,12 +1,17 @@
 import { describe, expect, it, vi } from 'vitest';
+import { localPipelineEnv } from '../../local/pipeline-env.ts';
+import { stubEnv } from '../helpers/env.ts';
 
 describe('Lambda entry points', () => {
   it('import cleanly with the variables set and nothing running, doing no I/O until invoked', async () => {
     // Port 1 on loopback: any connection attempt at import time would fail the import.
-    vi.stubEnv('DATABASE_URL', 'postgres://payouts:secret@127.0.0.1:1/payouts');
-    vi.stubEnv('STRIPE_SECRET_KEY', 'sk_test_import_only');
-    vi.stubEnv('STRIPE_API_BASE', 'http://127.0.0.1:1');
-    vi.stubEnv('PAYOUT_QUEUE_URL', 'http://127.0.0.1:1/000000000000/payouts');
+    stubEnv(
+      localPipelineEnv({
+        databaseUrl: 'postgres://payouts:secret@127.0.0.1:1/payouts',
+        queueUrl: 'http://127.0.0.1:1/000000000000/payouts',
+        stripeApiBase: 'http://127.0.0.1:1',
+      }),
+    );
     vi.resetModules();
 
     const scan = await import('../../lambdas/scan/handler.ts');

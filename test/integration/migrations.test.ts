@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createDb } from '../../shared/db/connect.ts';
 import { migrateToLatest } from '../../shared/db/migrate.ts';
 import { migrations } from '../../shared/db/migrations/index.ts';
-import { insertMentor, insertSession } from '../helpers/factories.ts';
+import { insertMentor, insertSession, seedPayout } from '../helpers/factories.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 describe('migrations', () => {
@@ -52,23 +52,11 @@ describe('migrations', () => {
   it('refuses a second payout row for one session', async () => {
     const mentorId = await insertMentor(database.db);
     const sessionId = await insertSession(database.db, mentorId);
-    const payout = {
-      session_id: sessionId,
-      state: 'in_progress' as const,
-      key_generation: 1,
-      amount: 100,
-      currency: 'usd',
-      destination: 'acct_1',
-      source_transaction: null,
-      lease_expires_at: null,
-      stripe_transfer_id: null,
-      claim_count: 1,
-    };
-    await database.db.insertInto('payouts').values(payout).execute();
+    await seedPayout(database.db, sessionId, { amount: 100, destination: 'acct_1' });
 
-    await expect(database.db.insertInto('payouts').values(payout).execute()).rejects.toThrow(
-      /duplicate key value violates unique constraint "payouts_pkey"/,
-    );
+    await expect(
+      seedPayout(database.db, sessionId, { amount: 100, destination: 'acct_1' }),
+    ).rejects.toThrow(/duplicate key value violates unique constraint "payouts_pkey"/);
   });
 
   it('serves the eligibility query from the partial index', async () => {

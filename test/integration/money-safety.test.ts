@@ -8,11 +8,10 @@ import {
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import { TransientPayoutError } from '../../shared/errors.ts';
 import type { AmountLimits } from '../../shared/payout-policy.ts';
-import { MIN_TIME_FOR_STRIPE_CALL_MS } from '../../shared/runtime-limits.ts';
+import { HOUR_MS, MIN_TIME_FOR_STRIPE_CALL_MS } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import {
   attemptsFor,
-  HOUR_MS,
   insertMentor,
   insertSession,
   sessionPayoutStatus,
@@ -199,7 +198,7 @@ describe('money safety regressions (issue 10)', () => {
           .where('id', '=', row.mentor_id)
           .execute();
       },
-      'the session is now held: The mentor has no connected Stripe account',
+      'the session would now fail (no_connected_account): The mentor has no connected Stripe account',
     ],
   ])(
     'finding 5: records the transfer behind a lost answer although the session was then %s, flagged for review',

@@ -10,11 +10,13 @@ import {
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import { PayoutInProgressError } from '../../shared/errors.ts';
 import type { AmountLimits } from '../../shared/payout-policy.ts';
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import {
   attemptsFor,
   insertMentor,
   insertSession,
+  seedPayout,
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
 import { fixedClock, GENEROUS_LIMITS, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
@@ -59,32 +61,13 @@ describe('paySession recovery', () => {
   }
 
   /** What a Lambda leaves behind when it dies after claiming (and maybe after calling Stripe). */
-  async function crashedClaim(
-    sessionId: string,
-    amount: number,
-    leaseExpiresAt: Date,
-    keyFirstUsedAt: Date = clock.now(),
-  ) {
-    await database.db
-      .insertInto('payouts')
-      .values({
-        session_id: sessionId,
-        state: 'in_progress',
-        key_generation: 1,
-        amount,
-        currency: 'usd',
-        destination: ACCOUNT,
-        source_transaction: null,
-        lease_expires_at: leaseExpiresAt,
-        stripe_transfer_id: null,
-        claim_count: 1,
-        key_first_used_at: keyFirstUsedAt,
-        key_last_used_at: keyFirstUsedAt,
-      })
-      .execute();
-  }
+  const crashedClaim = (sessionId: string, claim: { leaseExpiresAt: Date }) =>
+    seedPayout(database.db, sessionId, {
+      destination: ACCOUNT,
+      leaseExpiresAt: claim.leaseExpiresAt,
+      keyFirstUsedAt: clock.now(),
+    });
 
-  const HOUR_MS = 3_600_000;
   const later = (ms: number) => clock.set(new Date(clock.now().getTime() + ms));
   const keysSent = () =>
     stripe
@@ -101,7 +84,7 @@ describe('paySession recovery', () => {
 
   it('finishes a payout whose Lambda died after Stripe created the transfer: same key, one transfer', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
-    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1));
+    await crashedClaim(sessionId, { leaseExpiresAt: new Date(clock.now().getTime() - 1) });
     const firstTry = await createStripeClient('sk_test_pay_session', stripe.url).transfers.create(
       {
         amount: 8000,
@@ -128,7 +111,7 @@ describe('paySession recovery', () => {
 
   it('leaves a payout alone while another invocation holds its lease', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
-    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() + 5_000));
+    await crashedClaim(sessionId, { leaseExpiresAt: new Date(clock.now().getTime() + 5_000) });
 
     await expect(paySession(deps(), sessionId)).rejects.toBeInstanceOf(PayoutInProgressError);
     expect(stripe.requests()).toEqual([]);
@@ -136,7 +119,7 @@ describe('paySession recovery', () => {
 
   it('takes the payout over once the lease has expired', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
-    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() + 5_000));
+    await crashedClaim(sessionId, { leaseExpiresAt: new Date(clock.now().getTime() + 5_000) });
     clock.set(new Date(clock.now().getTime() + 5_001));
 
     const result = await paySession(deps(), sessionId);
@@ -152,7 +135,7 @@ describe('paySession recovery', () => {
       now: clock.now(),
       refunded_amount: 5000,
     });
-    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1));
+    await crashedClaim(sessionId, { leaseExpiresAt: new Date(clock.now().getTime() - 1) });
 
     await paySession(deps(), sessionId);
 
@@ -191,7 +174,7 @@ describe('paySession recovery', () => {
   it('keeps the key after a refusal while an earlier request under it may still arrive, and pays under that key', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
     // A Lambda claimed (and perhaps sent) the key a moment ago and died; its lease has expired.
-    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1));
+    await crashedClaim(sessionId, { leaseExpiresAt: new Date(clock.now().getTime() - 1) });
     stripe.setAccount(ACCOUNT, 'restricted');
 
     const refused = await paySession(deps(), sessionId);
@@ -208,7 +191,7 @@ describe('paySession recovery', () => {
 
   it('after a refusal that another request may contradict, resends the key and starts a new one only on Stripe’s replay', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
-    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1));
+    await crashedClaim(sessionId, { leaseExpiresAt: new Date(clock.now().getTime() - 1) });
     stripe.setAccount(ACCOUNT, 'restricted');
 
     await paySession(deps(), sessionId);
@@ -245,7 +228,7 @@ describe('paySession recovery', () => {
       transferParams(sessionId, 8000),
       { idempotencyKey: `payout-${sessionId}-1` },
     );
-    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1), clock.now());
+    await crashedClaim(sessionId, { leaseExpiresAt: new Date(clock.now().getTime() - 1) });
     // Stripe has pruned the key: resending it would create a second transfer.
     stripe.setIdempotencyKeyTtl(0);
     later(21 * HOUR_MS);
@@ -260,7 +243,7 @@ describe('paySession recovery', () => {
 
   it('pays with a new key generation when the search for an old key finds nothing', async () => {
     const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
-    await crashedClaim(sessionId, 8000, new Date(clock.now().getTime() - 1), clock.now());
+    await crashedClaim(sessionId, { leaseExpiresAt: new Date(clock.now().getTime() - 1) });
     later(21 * HOUR_MS);
 
     const result = await paySession(deps(), sessionId);
@@ -317,7 +300,7 @@ describe('paySession recovery', () => {
     expect(stripe.requests().map((request) => request.method)).toEqual(['POST', 'POST']);
   });
 
-  it('holds a payout above the per-transfer limit for admin review without calling Stripe', async () => {
+  it('fails a payout above the per-transfer limit, for admin review, without calling Stripe', async () => {
     limits = { perTransfer: { usd: 5000, '*': 1_000_000 }, dailyTotal: { '*': 100_000_000 } };
     const sessionId = await insertSession(database.db, mentorId, {
       now: clock.now(),

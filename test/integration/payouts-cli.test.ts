@@ -2,15 +2,17 @@ import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { paySession } from '../../lambdas/transfer/pay-session.ts';
 import { DEMO_ACCOUNTS, DEMO_SESSIONS, seedDemoData } from '../../local/demo-data.ts';
+import { localPipelineEnv } from '../../local/pipeline-env.ts';
 import { systemClock } from '../../shared/clock.ts';
+import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import { createCliDeps, type Output } from '../../tools/cli-deps.ts';
 import { redriveDlq } from '../../tools/commands/dlq.ts';
 import { main } from '../../tools/payouts-cli.ts';
-import { attemptsFor, insertMentor, insertSession } from '../helpers/factories.ts';
+import { attemptsFor, insertMentor, insertSession, seedPayout } from '../helpers/factories.ts';
 import { recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
-import { body, type Pipeline, startPipeline } from '../helpers/pipeline.ts';
+import { type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
 import { receiveAllSessionIds } from '../helpers/sqs.ts';
 
 function bufferOutput(): Output & { stdout: string[]; stderr: string[]; text(): string } {
@@ -35,17 +37,14 @@ describe('payouts CLI', () => {
     pipeline.stripe.setAccount(DEMO_ACCOUNTS.active, 'active');
     pipeline.stripe.setAccount(DEMO_ACCOUNTS.restricted, 'restricted');
     await seedDemoData(pipeline.database.db, new Date());
-    env = {
-      DATABASE_URL: pipeline.database.url,
-      PAYOUT_QUEUE_URL: pipeline.sqs.queueUrl,
-      PAYOUT_DLQ_URL: pipeline.sqs.dlqUrl,
-      AWS_ENDPOINT_URL_SQS: pipeline.sqs.endpoint,
-      AWS_REGION: 'us-east-1',
-      AWS_ACCESS_KEY_ID: 'local',
-      AWS_SECRET_ACCESS_KEY: 'local',
-      STRIPE_SECRET_KEY: 'sk_test_cli',
-      STRIPE_API_BASE: pipeline.stripe.url,
-    };
+    // As `npm start -- --keep` writes it for `payouts --env local`.
+    env = localPipelineEnv({
+      databaseUrl: pipeline.database.url,
+      queueUrl: pipeline.sqs.queueUrl,
+      dlqUrl: pipeline.sqs.dlqUrl,
+      stripeApiBase: pipeline.stripe.url,
+      sqsEndpoint: pipeline.sqs.endpoint,
+    });
     const logs = captureLogs();
     await pipeline.scan();
     await pipeline.drain();
@@ -136,7 +135,7 @@ describe('payouts CLI', () => {
     it('filters by mentor and leaves out sessions paid since their failure', async () => {
       const mentorId = await insertMentor(pipeline.database.db, { stripeAccountId: null });
       const sessionId = await insertSession(pipeline.database.db, mentorId);
-      await pipeline.transfer((await import('../helpers/pipeline.ts')).sqsEvent([body(sessionId)]));
+      await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
       await pipeline.database.db
         .updateTable('sessions')
         .set({ payout_status: 'paid_out' })
@@ -188,7 +187,7 @@ describe('payouts CLI', () => {
 
   describe('dlq', () => {
     it('lists dead letters with their session state without consuming them', async () => {
-      await sendToDlq(body(DEMO_SESSIONS.benRestricted));
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.benRestricted));
       await sendToDlq('{"oops":1}');
 
       const first = await cli('dlq', 'list', '--json');
@@ -210,20 +209,22 @@ describe('payouts CLI', () => {
     });
 
     it('changes nothing with --dry-run', async () => {
-      await sendToDlq(body(DEMO_SESSIONS.benRestricted));
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.benRestricted));
 
       const { out } = await cli('dlq', 'redrive', '--dry-run');
 
       expect(out.text()).toBe(
         'Would redrive 1 message(s) to the payout queue; 0 already settled would be removed; 0 malformed left in the DLQ.',
       );
-      expect(await pipeline.deadLetters()).toEqual([body(DEMO_SESSIONS.benRestricted)]);
+      expect(await pipeline.deadLetters()).toEqual([
+        payoutMessageBody(DEMO_SESSIONS.benRestricted),
+      ]);
       expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
     });
 
     it('redrives pending sessions, drops settled ones, leaves malformed bodies', async () => {
-      await sendToDlq(body(DEMO_SESSIONS.benRestricted));
-      await sendToDlq(body(DEMO_SESSIONS.adaUsd));
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.benRestricted));
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.adaUsd));
       await sendToDlq('not json');
 
       const { code, out } = await cli('dlq', 'redrive', '--json');
@@ -248,7 +249,7 @@ describe('payouts CLI', () => {
       const sessions: string[] = [];
       for (let index = 0; index < 5; index += 1)
         sessions.push(await insertSession(pipeline.database.db, mentorId));
-      for (const sessionId of sessions) await sendToDlq(body(sessionId));
+      for (const sessionId of sessions) await sendToDlq(payoutMessageBody(sessionId));
       const deps = await createCliDeps(env, bufferOutput());
       let sent = 0;
 
@@ -280,7 +281,7 @@ describe('payouts CLI', () => {
     });
 
     it('pays nothing when the redriven session was already paid', async () => {
-      await sendToDlq(body(DEMO_SESSIONS.adaJpy));
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.adaJpy));
       const before = pipeline.stripe.transfers().length;
 
       await cli('dlq', 'redrive');
@@ -331,23 +332,7 @@ describe('payouts CLI', () => {
       const { db } = pipeline.database;
       const mentorId = await insertMentor(db, { stripeAccountId: DEMO_ACCOUNTS.active });
       const sessionId = await insertSession(db, mentorId, { status: 'cancelled' });
-      await db
-        .insertInto('payouts')
-        .values({
-          session_id: sessionId,
-          state: 'in_progress',
-          key_generation: 1,
-          amount: 8000,
-          currency: 'usd',
-          destination: DEMO_ACCOUNTS.active,
-          source_transaction: null,
-          lease_expires_at: null,
-          stripe_transfer_id: null,
-          claim_count: 1,
-          key_first_used_at: new Date(),
-          key_last_used_at: new Date(),
-        })
-        .execute();
+      await seedPayout(db, sessionId, { destination: DEMO_ACCOUNTS.active });
 
       const { code, out } = await cli('retry', sessionId);
 
@@ -387,9 +372,7 @@ describe('payouts CLI', () => {
       const status = await cli('status', '--json');
       const logs = captureLogs();
       const scan = await pipeline.scan();
-      const held = await pipeline.transfer(
-        (await import('../helpers/pipeline.ts')).sqsEvent([body(sessionId)]),
-      );
+      const held = await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
       logs.stop();
       const resumed = await cli('resume');
       const after = await cli('status');

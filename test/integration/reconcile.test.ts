@@ -7,8 +7,9 @@ import {
   type StripeStandIn,
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
-import { reconcile } from '../../tools/reconcile.ts';
+import { reconcile } from '../../tools/commands/reconcile.ts';
 import {
   attemptsFor,
   insertMentor,
@@ -27,7 +28,7 @@ describe('reconcile', () => {
   let standIn: StripeStandIn;
   let stripe: Stripe;
   let mentorId: string;
-  const since = new Date(Date.now() - 3_600_000);
+  const since = new Date(Date.now() - HOUR_MS);
 
   beforeAll(async () => {
     [database, standIn] = await Promise.all([createTestDatabase(), startStripeStandIn()]);
@@ -240,7 +241,7 @@ describe('reconcile', () => {
 
   it('looks only at the requested range', async () => {
     await paidSession();
-    const later = new Date(Date.now() + 3_600_000);
+    const later = new Date(Date.now() + HOUR_MS);
 
     const report = await reconcile(deps(), {
       since: later,

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type ScanDeps, scanEligibleSessions } from '../../lambdas/scan/scan-eligible-sessions.ts';
 import { ScanIncompleteError } from '../../shared/errors.ts';
 import type { PayoutQueue } from '../../shared/payout-queue.ts';
-import { insertMentor, insertSession } from '../helpers/factories.ts';
+import { insertMentor, insertSession, seedPayout } from '../helpers/factories.ts';
 import { fixedClock, recordingLog } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
@@ -148,28 +148,10 @@ describe('scanEligibleSessions and unfinished generations', () => {
     const cancelled = await insertSession(database.db, mentorId, { now, status: 'cancelled' });
     const eligibleUnfinished = await insertSession(database.db, mentorId, { now });
     const settled = await insertSession(database.db, mentorId, { now, status: 'cancelled' });
-    const payout = (sessionId: string, state: 'in_progress' | 'refused') => ({
-      session_id: sessionId,
-      state,
-      key_generation: 1,
-      amount: 8000,
-      currency: 'usd',
-      destination: 'acct_1Unfinished',
-      source_transaction: null,
-      lease_expires_at: null,
-      stripe_transfer_id: null,
-      claim_count: 1,
-      key_first_used_at: now,
-      key_last_used_at: now,
-    });
-    await database.db
-      .insertInto('payouts')
-      .values([
-        payout(cancelled, 'in_progress'),
-        payout(eligibleUnfinished, 'in_progress'),
-        payout(settled, 'refused'),
-      ])
-      .execute();
+    const payout = { destination: 'acct_1Unfinished', keyFirstUsedAt: now };
+    await seedPayout(database.db, cancelled, payout);
+    await seedPayout(database.db, eligibleUnfinished, payout);
+    await seedPayout(database.db, settled, { ...payout, state: 'refused' });
     const { queue, accepted } = flakyQueue(() => false);
 
     const summary = await scanEligibleSessions({

@@ -2,6 +2,9 @@ import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { lambdaContext, scheduledEvent } from '../../local/lambda-events.ts';
 import { type LocalSqs, startLocalSqs } from '../../local/local-sqs.ts';
+import { localPipelineEnv } from '../../local/pipeline-env.ts';
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
+import { stubEnv } from '../helpers/env.ts';
 import { insertMentor, insertSession } from '../helpers/factories.ts';
 import { captureLogs, type LogCapture } from '../helpers/log-capture.ts';
 import { receiveAllSessionIds } from '../helpers/sqs.ts';
@@ -21,13 +24,10 @@ describe('scan handler', () => {
     database = await createTestDatabase();
     logs = captureLogs();
     vi.resetModules();
-    vi.stubEnv('DATABASE_URL', database.url);
-    vi.stubEnv('PAYOUT_QUEUE_URL', queue.queueUrl);
-    vi.stubEnv('AWS_ENDPOINT_URL_SQS', queue.endpoint);
-    vi.stubEnv('AWS_REGION', 'us-east-1');
-    vi.stubEnv('AWS_ACCESS_KEY_ID', 'local');
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'local');
-    vi.stubEnv('PAYOUTS_PAUSED', 'false');
+    stubEnv({
+      ...localPipelineEnv({ databaseUrl: database.url, queueUrl: queue.queueUrl }),
+      PAYOUTS_PAUSED: 'false',
+    });
   });
   afterEach(async () => {
     logs.stop();
@@ -73,14 +73,14 @@ describe('scan handler', () => {
     await runScan();
     const { receiveAllBodies } = await import('../helpers/sqs.ts');
     expect(await receiveAllBodies(queue.sqs, queue.queueUrl)).toEqual([
-      JSON.stringify({ sessionId }),
+      `{"sessionId":"${sessionId}"}`,
     ]);
   });
 
   it('pages through ties on session_end_time without skipping or repeating', async () => {
     vi.stubEnv('SCAN_PAGE_SIZE', '7');
     const mentorId = await insertMentor(database.db);
-    const sameInstant = new Date(Date.now() - 48 * 3_600_000);
+    const sameInstant = new Date(Date.now() - 48 * HOUR_MS);
     const ids: string[] = [];
     for (let index = 0; index < 23; index += 1) {
       ids.push(await insertSession(database.db, mentorId, { session_end_time: sameInstant }));

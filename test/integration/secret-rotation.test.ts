@@ -9,19 +9,20 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { DEMO_ACCOUNTS } from '../../local/demo-data.ts';
 import { type MotoServer, startMotoServer } from '../../local/moto-server.ts';
 import { type ConnectionSource, createRotatingDb } from '../../shared/db/connect.ts';
+import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import {
   resolveDatabaseConnection,
   resolveStripeKey,
   SECRET_MAX_AGE_SECONDS,
 } from '../../shared/secrets.ts';
 import { insertMentor, insertSession } from '../helpers/factories.ts';
-import { body, type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
+import { type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 const ROLE = 'payouts_rotating';
 const PAST_MAX_AGE_MS = (SECRET_MAX_AGE_SECONDS + 1) * 1000;
 
-/** The secret's value and the copy a Lambda's cache holds, at the source boundary of the Db. */
+/** The secret's value and the copy a Lambda's cache holds, at the source boundary of the database handle. */
 function rotatingSecret(url: string, password: string) {
   let stored = password;
   let cached: string | undefined;
@@ -76,11 +77,20 @@ describe('a rotated database password', () => {
         )
       ).rows[0]?.n,
     );
-  const dropRoleConnections = async () => {
+  /** A Db over the secret whose pool reports each idle connection it loses. */
+  const rotatingDb = (secret: ReturnType<typeof rotatingSecret>) => {
+    const lost: Error[] = [];
+    const db = createRotatingDb(secret.source, { onPoolError: (error) => lost.push(error) });
+    return { db, lost };
+  };
+  /** Kills the role's connections and waits until the pool has dropped its idle one. */
+  const dropRoleConnections = async (lost: Error[]) => {
+    const before = lost.length;
     await admin.query('select pg_terminate_backend(pid) from pg_stat_activity where usename = $1', [
       ROLE,
     ]);
     await vi.waitFor(async () => expect(await backendsOfRole()).toBe(0));
+    await vi.waitFor(() => expect(lost.length).toBeGreaterThan(before));
   };
   const whoAmI = async (db: ReturnType<typeof createRotatingDb>) =>
     (await sql<{ user: string }>`select current_user as user`.execute(db)).rows[0]?.user;
@@ -88,13 +98,13 @@ describe('a rotated database password', () => {
   it('is read again at once when a new connection is refused for its credentials, and the query succeeds', async () => {
     await rotateRole('first-password');
     const secret = rotatingSecret(database.url, 'first-password');
-    const db = createRotatingDb(secret.source, { onPoolError: () => {} });
+    const { db, lost } = rotatingDb(secret);
     expect(await whoAmI(db)).toBe(ROLE);
 
     // RDS rotates the password; the warm Lambda's cache still holds the old one.
     await rotateRole('second-password');
     secret.rotate('second-password');
-    await dropRoleConnections();
+    await dropRoleConnections(lost);
 
     expect(await whoAmI(db)).toBe(ROLE);
     expect(secret.reads.filter((read) => read.refresh)).toHaveLength(1);
@@ -104,7 +114,7 @@ describe('a rotated database password', () => {
   it('is followed within the cache’s max age without a refused login, and the old pool is closed', async () => {
     await rotateRole('first-password');
     const secret = rotatingSecret(database.url, 'first-password');
-    const db = createRotatingDb(secret.source, { onPoolError: () => {} });
+    const { db } = rotatingDb(secret);
     expect(await whoAmI(db)).toBe(ROLE);
 
     await rotateRole('second-password');
@@ -121,11 +131,11 @@ describe('a rotated database password', () => {
   it('still fails, as an authentication error, when the re-read secret is refused too', async () => {
     await rotateRole('first-password');
     const secret = rotatingSecret(database.url, 'first-password');
-    const db = createRotatingDb(secret.source, { onPoolError: () => {} });
+    const { db, lost } = rotatingDb(secret);
     expect(await whoAmI(db)).toBe(ROLE);
 
     await rotateRole('third-password');
-    await dropRoleConnections();
+    await dropRoleConnections(lost);
 
     await expect(whoAmI(db)).rejects.toMatchObject({ code: '28P01' });
     expect(secret.reads.filter((read) => read.refresh)).toHaveLength(1);
@@ -199,13 +209,17 @@ describe('secrets read from Secrets Manager', () => {
     ];
     vi.useFakeTimers({ toFake: ['Date'] });
     await pipeline.coldStart({ STRIPE_SECRET_KEY: '', STRIPE_SECRET_ARN: arn });
-    expect((await pipeline.transfer(sqsEvent([body(first)]))).batchItemFailures).toEqual([]);
+    expect(
+      (await pipeline.transfer(sqsEvent([payoutMessageBody(first)]))).batchItemFailures,
+    ).toEqual([]);
 
     // The key is rolled in Stripe (the old one expires) and in the secret.
     await putSecret(arn, newKey);
     pipeline.stripe.revokeApiKey(oldKey);
     vi.setSystemTime(Date.now() + PAST_MAX_AGE_MS);
-    expect((await pipeline.transfer(sqsEvent([body(second)]))).batchItemFailures).toEqual([]);
+    expect(
+      (await pipeline.transfer(sqsEvent([payoutMessageBody(second)]))).batchItemFailures,
+    ).toEqual([]);
 
     const creates = pipeline.stripe
       .requests()

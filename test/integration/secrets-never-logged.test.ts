@@ -1,9 +1,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ACCOUNTS, seedDemoData } from '../../local/demo-data.ts';
+import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { insertMentor, insertSession } from '../helpers/factories.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
-import { body, type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
+import { type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
 
 const DB_PASSWORD = 'pw_CANARY_db_7f3a9c';
 const STRIPE_KEY = 'sk_test_CANARYstripe4b8e21';
@@ -68,16 +69,16 @@ describe('secrets', () => {
         STRIPE_SECRET_KEY: STRIPE_KEY,
         ...stripeDown,
       });
-      failures.push(await pipeline.transfer(sqsEvent([body(extra)])));
+      failures.push(await pipeline.transfer(sqsEvent([payoutMessageBody(extra)])));
       const databaseDown = url.toString().replace(/@127\.0\.0\.1:\d+/, '@127.0.0.1:1');
       await pipeline.coldStart({ DATABASE_URL: databaseDown, STRIPE_SECRET_KEY: STRIPE_KEY });
-      failures.push(await pipeline.transfer(sqsEvent([body(extra)])));
+      failures.push(await pipeline.transfer(sqsEvent([payoutMessageBody(extra)])));
       // A malformed key fails the invocation at start, naming the variable, not its value.
       await pipeline.coldStart({
         DATABASE_URL: url.toString(),
         STRIPE_SECRET_KEY: `${STRIPE_KEY}!`,
       });
-      await pipeline.transfer(sqsEvent([body(extra)])).catch(remember);
+      await pipeline.transfer(sqsEvent([payoutMessageBody(extra)])).catch(remember);
     } finally {
       logs.stop();
     }

@@ -5,6 +5,7 @@ import {
   DEMO_SESSIONS,
   seedDemoData,
 } from '../../local/demo-data.ts';
+import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import {
   attemptsFor,
   insertMentor,
@@ -12,7 +13,7 @@ import {
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
 import { captureLogs, type LogCapture } from '../helpers/log-capture.ts';
-import { body, type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
+import { type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
 
 describe('transfer handler on the demo marketplace', () => {
   let pipeline: Pipeline;
@@ -30,7 +31,7 @@ describe('transfer handler on the demo marketplace', () => {
   });
   afterAll(async () => pipeline.stop());
 
-  it('scenario 1: pays each eligible session its net amount and marks it paid_out', async () => {
+  it('pays each eligible session its net amount and marks it paid_out', async () => {
     const { db } = pipeline.database;
     const transfers = pipeline.stripe.transfers();
     const bySession = new Map(
@@ -65,7 +66,7 @@ describe('transfer handler on the demo marketplace', () => {
     }
   });
 
-  it('scenario 1: sends exactly the contract parameters with a per-session idempotency key', () => {
+  it('sends exactly the contract parameters with a per-session idempotency key', () => {
     const posts = pipeline.stripe.requests().filter((request) => request.method === 'POST');
     const usd = posts.find(
       (request) =>
@@ -84,7 +85,7 @@ describe('transfer handler on the demo marketplace', () => {
     expect(usd?.idempotencyKey).toBe(`payout-${DEMO_SESSIONS.adaUsd}-1`);
   });
 
-  it('scenario 2: records a restricted account for admin review and leaves the session pending', async () => {
+  it('a restricted account fails the payout for admin review and leaves the session pending', async () => {
     const { db } = pipeline.database;
 
     const attempts = await attemptsFor(db, DEMO_SESSIONS.benRestricted);
@@ -97,7 +98,10 @@ describe('transfer handler on the demo marketplace', () => {
       stripe_transfer_id: null,
     });
     expect(attempts[0]?.error_message).toContain('capabilities');
-    const errorLines = logs.find('ERROR', 'Payout refused by Stripe; held for admin review');
+    const errorLines = logs.find(
+      'ERROR',
+      'Payout failed: Stripe refused the transfer; held for admin review',
+    );
     expect(errorLines).toMatchObject([
       { sessionId: DEMO_SESSIONS.benRestricted, code: 'insufficient_capabilities_for_transfer' },
     ]);
@@ -129,7 +133,7 @@ describe('transfer handler on the demo marketplace', () => {
     ).toBe(true);
   });
 
-  it('scenario 2: acknowledges the refused message: asked once, nothing retried or dead-lettered', async () => {
+  it('acknowledges a payout Stripe refused: asked once, nothing retried or dead-lettered', async () => {
     const posts = pipeline.stripe
       .requests()
       .filter(
@@ -141,15 +145,15 @@ describe('transfer handler on the demo marketplace', () => {
     expect(await pipeline.queueDepth()).toBe(0);
   });
 
-  it('holds a mentor without a connected account for admin review', async () => {
+  it('fails a mentor without a connected account, for admin review', async () => {
     const { db } = pipeline.database;
     expect(await sessionPayoutStatus(db, DEMO_SESSIONS.cleoNoAccount)).toBe('pending');
     expect(await attemptsFor(db, DEMO_SESSIONS.cleoNoAccount)).toMatchObject([
       { outcome: 'failed', error_code: 'no_connected_account' },
     ]);
-    expect(logs.find('ERROR', 'Payout not possible; held for admin review')).toMatchObject([
-      { sessionId: DEMO_SESSIONS.cleoNoAccount, code: 'no_connected_account' },
-    ]);
+    expect(
+      logs.find('ERROR', 'Payout failed before calling Stripe; held for admin review'),
+    ).toMatchObject([{ sessionId: DEMO_SESSIONS.cleoNoAccount, code: 'no_connected_account' }]);
   });
 
   it('marks a fully refunded session not_payable with a skipped attempt', async () => {
@@ -207,12 +211,12 @@ describe('transfer handler under faults and duplicates', () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
     pipeline.stripe.failNext(1000, 500);
-    await pipeline.enqueue(body(sessionId));
+    await pipeline.enqueue(payoutMessageBody(sessionId));
 
     const report = await pipeline.drain();
 
     expect(report.invocations).toBe(5);
-    expect(await pipeline.deadLetters()).toEqual([body(sessionId)]);
+    expect(await pipeline.deadLetters()).toEqual([payoutMessageBody(sessionId)]);
     expect(await sessionPayoutStatus(db, sessionId)).toBe('pending');
     const attempts = await attemptsFor(db, sessionId);
     expect(attempts.map((attempt) => attempt.outcome)).toEqual(Array(5).fill('retrying'));
@@ -228,7 +232,7 @@ describe('transfer handler under faults and duplicates', () => {
     const sessionId = await insertSession(db, mentorId);
     // The SDK leaves 429s without Stripe-Should-Retry to us: each one costs one SQS receive.
     pipeline.stripe.failNext(3, 429);
-    await pipeline.enqueue(body(sessionId));
+    await pipeline.enqueue(payoutMessageBody(sessionId));
 
     const report = await pipeline.drain();
 
@@ -243,8 +247,10 @@ describe('transfer handler under faults and duplicates', () => {
     const sessionId = await insertSession(db, mentorId);
     pipeline.stripe.setLatency(100);
 
-    const first = await pipeline.transfer(sqsEvent([body(sessionId), body(sessionId)]));
-    const redelivery = await pipeline.transfer(sqsEvent([body(sessionId)], 2));
+    const first = await pipeline.transfer(
+      sqsEvent([payoutMessageBody(sessionId), payoutMessageBody(sessionId)]),
+    );
+    const redelivery = await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)], 2));
 
     // Records run one after another: the second copy finds the session already paid out.
     expect(transfersFor(sessionId)).toHaveLength(1);
@@ -258,8 +264,8 @@ describe('transfer handler under faults and duplicates', () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
 
-    const first = await pipeline.transfer(sqsEvent([body(sessionId)]));
-    const second = await pipeline.transfer(sqsEvent([body(sessionId)]));
+    const first = await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
+    const second = await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
 
     expect(first.batchItemFailures).toEqual([]);
     expect(second.batchItemFailures).toEqual([]);
@@ -275,11 +281,11 @@ describe('transfer handler under faults and duplicates', () => {
     pipeline.stripe.setLatency(200);
 
     const responses = await Promise.all(
-      Array.from({ length: 5 }, () => pipeline.transfer(sqsEvent([body(sessionId)]))),
+      Array.from({ length: 5 }, () => pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]))),
     );
     const redelivered = responses.filter((response) => response.batchItemFailures.length > 0);
     const retries = await Promise.all(
-      redelivered.map(() => pipeline.transfer(sqsEvent([body(sessionId)], 2))),
+      redelivered.map(() => pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)], 2))),
     );
 
     expect(redelivered).toHaveLength(4);
@@ -293,7 +299,7 @@ describe('transfer handler under faults and duplicates', () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
     pipeline.stripe.dropNextAfterCreate();
-    await pipeline.enqueue(body(sessionId));
+    await pipeline.enqueue(payoutMessageBody(sessionId));
 
     await pipeline.drain();
 
@@ -310,7 +316,7 @@ describe('transfer handler under faults and duplicates', () => {
     const sessionId = await insertSession(db, mentorId);
     // The first try creates the transfer; it and both SDK retries (replays) lose their answers.
     pipeline.stripe.dropNextAfterCreate(3);
-    await pipeline.enqueue(body(sessionId));
+    await pipeline.enqueue(payoutMessageBody(sessionId));
 
     const report = await pipeline.drain();
 
@@ -331,7 +337,7 @@ describe('transfer handler under faults and duplicates', () => {
   it('defers the records it has no time left for, and pays nothing it could not finish', async () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
-    const event = sqsEvent([body(sessionId)]);
+    const event = sqsEvent([payoutMessageBody(sessionId)]);
 
     const response = await pipeline.transfer(event, 30_000);
 
@@ -348,7 +354,7 @@ describe('transfer handler under faults and duplicates', () => {
     const sessionId = await insertSession(db, mentorId);
     await pipeline.coldStart({ PAYOUTS_PAUSED: 'true' });
 
-    const response = await pipeline.transfer(sqsEvent([body(sessionId)]));
+    const response = await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
 
     expect(response.batchItemFailures).toEqual([]);
     expect(pipeline.stripe.requests()).toEqual([]);
@@ -361,7 +367,12 @@ describe('transfer handler under faults and duplicates', () => {
   it('survives malformed bodies: logs each clearly, fails only them, still pays the good one', async () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
-    const event = sqsEvent(['not json', '{"id":"x"}', '{"sessionId":"42"}', body(sessionId)]);
+    const event = sqsEvent([
+      'not json',
+      '{"id":"x"}',
+      '{"sessionId":"42"}',
+      payoutMessageBody(sessionId),
+    ]);
 
     const response = await pipeline.transfer(event);
 
@@ -385,22 +396,22 @@ describe('transfer handler under faults and duplicates', () => {
   it('acknowledges an unknown session id with a failed attempt and an error line', async () => {
     const unknownId = crypto.randomUUID();
 
-    const response = await pipeline.transfer(sqsEvent([body(unknownId)]));
+    const response = await pipeline.transfer(sqsEvent([payoutMessageBody(unknownId)]));
 
     expect(response.batchItemFailures).toEqual([]);
     expect(await attemptsFor(pipeline.database.db, unknownId)).toMatchObject([
       { outcome: 'failed', error_code: 'session_not_found' },
     ]);
-    expect(logs.find('ERROR', 'Payout not possible; held for admin review')).toMatchObject([
-      { sessionId: unknownId, code: 'session_not_found' },
-    ]);
+    expect(
+      logs.find('ERROR', 'Payout failed before calling Stripe; held for admin review'),
+    ).toMatchObject([{ sessionId: unknownId, code: 'session_not_found' }]);
   });
 
   it('fails at start with one line naming a malformed variable, and pays nothing', async () => {
     await pipeline.coldStart({ PLATFORM_FEE_BPS: 'twenty percent' });
     const sessionId = await insertSession(pipeline.database.db, mentorId);
 
-    const invocation = pipeline.transfer(sqsEvent([body(sessionId)]));
+    const invocation = pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
 
     await expect(invocation).rejects.toThrow(
       'Invalid configuration: PLATFORM_FEE_BPS must be a whole number from 0 to 10000',

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { sql } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,12 +19,12 @@ import {
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import type { OperatorConfig } from '../../shared/config.ts';
 import { createPool, dbOverPool } from '../../shared/db/connect.ts';
-import type { Db } from '../../shared/db/database.ts';
+import type { Database } from '../../shared/db/database.ts';
 import { utcDay } from '../../shared/db/payouts.repository.ts';
 import { type AmountLimits, limitFor, payoutDecision } from '../../shared/payout-policy.ts';
-import { MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
+import { HOUR_MS, MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
-import { reconcile } from '../../tools/reconcile.ts';
+import { reconcile } from '../../tools/commands/reconcile.ts';
 import { isSettled, planForSession } from '../../tools/session-plan.ts';
 import { fixedClock, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
@@ -53,7 +53,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
 const RUNS = Number(process.env.PAYOUT_PROPERTY_RUNS ?? 1000);
 /** Fixes fast-check's seed, e.g. to replay a reported failure or to split a soak run. */
 const SEED = process.env.PAYOUT_PROPERTY_SEED;
-/** Small enough that a few sessions fill a day: some are held on one day and paid on a later one. */
+/** Small enough that a few sessions fill a day: some fail on one day and are paid on a later one. */
 const LIMITS: AmountLimits = {
   perTransfer: { '*': 12_000 },
   dailyTotal: { usd: 15_000, eur: 15_000, jpy: 15_000, '*': 15_000 },
@@ -71,7 +71,6 @@ const OPERATOR_CONFIG: OperatorConfig = {
   dlqUrl: undefined,
 };
 const LEASE_MS = CONFIG.leaseMs;
-const HOUR_MS = 3_600_000;
 const DAY_START = Date.parse('2026-11-25T00:00:00Z');
 /** A client that gives up long before a slow execution at Stripe ends. */
 const IMPATIENT_TIMEOUT_MS = 40;
@@ -84,7 +83,7 @@ type AccountKind = 'active' | 'restricted' | 'unknown' | 'none';
 interface SessionSpec {
   currency: Currency;
   price: number;
-  /** Negative or above the price makes an invalid row, held and never paid. */
+  /** Negative or above the price makes an invalid row, failed and never paid. */
   refunded: number;
   account: AccountKind;
   charged: boolean;
@@ -364,7 +363,7 @@ describe('the money path under random faults (property)', () => {
   let admin: pg.Client;
   /** The payout code's pool, held so that a test can see which connections it still has. */
   let pool: pg.Pool;
-  let db: Db;
+  let db: Kysely<Database>;
   /** Stripe's clock is the test's: each run sets its own. */
   let clock = fixedClock(new Date(DAY_START));
   /** The Lambda's client (a generous timeout), and one that gives up on slow executions. */
@@ -966,8 +965,8 @@ describe('the money path under random faults (property)', () => {
         CONFIG,
       );
       const latest = ownAttempts.at(-1);
-      const heldWith = (code: string) => {
-        expect(status.get(id), `payout_status of ${name}, held ${code}`).toBe('pending');
+      const failedWith = (code: string) => {
+        expect(status.get(id), `payout_status of ${name}, failed ${code}`).toBe('pending');
         expect(
           { outcome: latest?.outcome, code: latest?.error_code },
           `latest attempt of ${name}`,
@@ -979,14 +978,14 @@ describe('the money path under random faults (property)', () => {
           ownAttempts.some((a) => a.outcome === 'skipped' && a.error_code === 'net_not_positive'),
           `${name} recorded as net_not_positive`,
         ).toBe(true);
-      } else if (decision.kind === 'hold') {
-        heldWith(decision.code);
+      } else if (decision.kind === 'failed') {
+        failedWith(decision.code);
       } else {
         const state = accounts.get(decision.destination);
         expect(state, `${name} is payable to an active account but was not paid`).not.toBe(
           'active',
         );
-        heldWith(
+        failedWith(
           state === 'restricted' ? 'insufficient_capabilities_for_transfer' : 'resource_missing',
         );
       }
@@ -1056,7 +1055,7 @@ describe('the money path under random faults (property)', () => {
       'a stored 500 replayed': requests.some((r) => r.replayed && r.status === 500),
       'an answer lost': requests.some((r) => r.method === 'POST' && r.status === 0),
       balance_insufficient: codes.has('balance_insufficient'),
-      'a daily-limit hold': attempts.some((a) => a.error_message?.includes('daily limit')),
+      'a daily-limit failure': attempts.some((a) => a.error_message?.includes('daily limit')),
       'transfers on two days':
         new Set(transfers.map((t) => Math.floor(t.created / 86_400))).size > 1,
       'a transfer in a charge group': transfers.some((t) => t.transfer_group?.startsWith('group_')),
@@ -1130,7 +1129,7 @@ describe('the money path under random faults (property)', () => {
   });
 
   // Open findings of this property against the current protocol: these fail until it is fixed.
-  it('regression (property): a transfer behind a resend held over a new day’s limit is recorded although the session was then cancelled', async () => {
+  it('regression (property): a transfer behind a resend failed over a new day’s limit is recorded although the session was then cancelled', async () => {
     await run({
       startMinute: 23 * 60 + 58,
       chargeGroups: false,
@@ -1144,7 +1143,7 @@ describe('the money path under random faults (property)', () => {
         { kind: 'midnightPasses' },
         // The new day's first payout fills it: 8000 + 12 000 > 15 000.
         deliverWith(1, 'none'),
-        // The resend cannot reserve the new day: held (amount_over_limit) and acknowledged.
+        // The resend cannot reserve the new day: failed (amount_over_limit) and acknowledged.
         deliverWith(0, 'none'),
         // The scan never enqueues a cancelled session again: the generation is never resumed.
         { kind: 'change', session: 0, change: 'cancel' },

@@ -7,6 +7,7 @@ import {
   sessionChange,
 } from '../../shared/payout-plan.ts';
 import {
+  HOUR_MS,
   KEY_REUSE_WINDOW_MS,
   LAMBDA_MAX_LIFETIME_MS,
   REQUEST_SETTLE_MS,
@@ -16,7 +17,6 @@ import {
 import { GENEROUS_LIMITS } from '../helpers/fakes.ts';
 
 const NOW = new Date('2026-11-25T12:00:00.000Z');
-const HOUR_MS = 3_600_000;
 const ago = (ms: number) => new Date(NOW.getTime() - ms);
 const CONFIG = { feeBps: 2000, graceHours: 24, limits: GENEROUS_LIMITS };
 
@@ -201,10 +201,10 @@ describe('planPayout: no unfinished generation', () => {
       { currency: 'USD' },
       'sessions.currency "USD" is not a lower-case ISO 4217 code',
     ],
-  ])('holds a row with %s for review, never paying it', (_name, overrides, message) => {
+  ])('fails a row with %s for review, never paying it', (_name, overrides, message) => {
     expect(plan(undefined, session(overrides))).toEqual({
       step: 'stop',
-      stop: { kind: 'hold', code: 'invalid_session_row', message },
+      stop: { kind: 'failed', code: 'invalid_session_row', message },
     });
   });
 
@@ -247,7 +247,7 @@ describe('sessionChange', () => {
     [
       'disconnected',
       session({ stripeAccountId: null }),
-      'the session is now held: The mentor has no connected Stripe account',
+      'the session would now fail (no_connected_account): The mentor has no connected Stripe account',
     ],
     [
       'reconnected elsewhere',

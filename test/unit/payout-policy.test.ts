@@ -7,9 +7,9 @@ import {
   payoutDecision,
   roundHalfUpDivide,
 } from '../../shared/payout-policy.ts';
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
 
 const NOW = new Date('2026-11-25T12:00:00.000Z');
-const HOUR_MS = 3_600_000;
 
 function session(overrides: Partial<PayableSession> = {}): PayableSession {
   return {
@@ -172,9 +172,9 @@ describe('payoutDecision', () => {
     });
   });
 
-  it('holds a net amount above the currency’s per-transfer limit', () => {
+  it('fails a net amount above the currency’s per-transfer limit', () => {
     expect(payoutDecision({ ...session, priceAmount: 10_000 }, config)).toMatchObject({
-      kind: 'hold',
+      kind: 'failed',
       code: 'amount_over_limit',
     });
   });
@@ -185,16 +185,16 @@ describe('payoutDecision', () => {
     );
   });
 
-  it('holds a mentor without a connected account', () => {
+  it('fails a mentor without a connected account', () => {
     expect(payoutDecision({ ...session, stripeAccountId: null }, config)).toMatchObject({
-      kind: 'hold',
+      kind: 'failed',
       code: 'no_connected_account',
     });
   });
 
-  it('holds a row whose currency is not a lower-case ISO code', () => {
+  it('fails a row whose currency is not a lower-case ISO code', () => {
     expect(payoutDecision({ ...session, currency: 'USD' }, config)).toMatchObject({
-      kind: 'hold',
+      kind: 'failed',
       code: 'invalid_session_row',
     });
   });

@@ -13,20 +13,23 @@ describe('classifyTransferFailure', () => {
     'transfers_not_allowed',
     'resource_missing',
     'parameter_unknown',
-  ])('sorts a 400 with code %s as a refusal held for admin review', (code) => {
-    const error = new errors.StripeInvalidRequestError({
-      code,
-      message: `refused: ${code}`,
-      statusCode: 400,
-    });
+  ])(
+    'sorts a 400 with code %s as a permanent refusal: the payout fails, for admin review',
+    (code) => {
+      const error = new errors.StripeInvalidRequestError({
+        code,
+        message: `refused: ${code}`,
+        statusCode: 400,
+      });
 
-    const failure = classifyTransferFailure(error);
+      const failure = classifyTransferFailure(error);
 
-    expect(failure.kind).toBe('refused');
-    expect(failure.error).toBeInstanceOf(PermanentPayoutError);
-    expect(failure.error.code).toBe(code);
-    expect(failure.error.message).toBe(`refused: ${code}`);
-  });
+      expect(failure.kind).toBe('refused');
+      expect(failure.error).toBeInstanceOf(PermanentPayoutError);
+      expect(failure.error.code).toBe(code);
+      expect(failure.error.message).toBe(`refused: ${code}`);
+    },
+  );
 
   it('sorts balance_insufficient, fresh or replayed, as a refusal to retry with a new key', () => {
     for (const headers of [{}, replayed]) {

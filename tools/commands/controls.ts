@@ -1,6 +1,7 @@
 import { userInfo } from 'node:os';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { lastScanRun, readPayoutControls, setPaused } from '../../shared/db/controls.repository.ts';
+import { readPayoutControls, setPaused } from '../../shared/db/payout-controls.repository.ts';
+import { lastScanRun } from '../../shared/db/scan-runs.repository.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { printJson } from './format.ts';
 

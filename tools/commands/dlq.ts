@@ -9,6 +9,8 @@ import {
 } from '@aws-sdk/client-sqs';
 import { SingleBar } from 'cli-progress';
 import { parsePayoutMessage } from '../../lambdas/transfer/payout-message.ts';
+import { findLatestAttempts } from '../../shared/db/payout-attempts.repository.ts';
+import { findPayoutStatuses } from '../../shared/db/sessions.repository.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { isSettled, planForSession } from '../session-plan.ts';
 import { printJson, printTable } from './format.ts';
@@ -66,26 +68,15 @@ async function release(deps: CliDeps, messages: Message[]): Promise<void> {
 }
 
 async function sessionStates(deps: CliDeps, sessionIds: string[]) {
-  if (sessionIds.length === 0)
-    return new Map<string, { status: string; lastAttempt: string | null }>();
-  const sessions = await deps.db
-    .selectFrom('sessions')
-    .select(['id', 'payout_status'])
-    .where('id', 'in', sessionIds)
-    .execute();
-  const attempts = await deps.db
-    .selectFrom('payout_attempts')
-    .select(['session_id', 'outcome', 'error_code'])
-    .distinctOn('session_id')
-    .where('session_id', 'in', sessionIds)
-    .orderBy('session_id')
-    .orderBy('id', 'desc')
-    .execute();
+  const [statuses, attempts] = await Promise.all([
+    findPayoutStatuses(deps.db, sessionIds),
+    findLatestAttempts(deps.db, sessionIds),
+  ]);
   const last = new Map(
-    attempts.map((a) => [a.session_id, `${a.outcome}${a.error_code ? ` (${a.error_code})` : ''}`]),
+    attempts.map((a) => [a.sessionId, `${a.outcome}${a.errorCode ? ` (${a.errorCode})` : ''}`]),
   );
   return new Map(
-    sessions.map((s) => [s.id, { status: s.payout_status, lastAttempt: last.get(s.id) ?? null }]),
+    statuses.map((s) => [s.id, { status: s.payoutStatus, lastAttempt: last.get(s.id) ?? null }]),
   );
 }
 
@@ -93,7 +84,7 @@ const timestamp = (value: string | undefined) =>
   value ? new Date(Number(value)).toISOString() : null;
 
 /** Reads up to `max` dead letters without consuming them: each is released right after reading. */
-export async function listDlq(deps: CliDeps, options: { max: number }): Promise<DlqEntry[]> {
+async function listDlq(deps: CliDeps, options: { max: number }): Promise<DlqEntry[]> {
   const messages: Message[] = [];
   try {
     while (messages.length < options.max) {

@@ -1,10 +1,15 @@
-import { findPaidAfterChange, type PaidAfterChange } from '../../shared/db/payouts.repository.ts';
+import {
+  findLatestAttemptsOfPendingSessions,
+  findPaidAfterChange,
+  type PaidAfterChange,
+} from '../../shared/db/payout-attempts.repository.ts';
+import type { FailureCode } from '../../shared/payout-codes.ts';
 import { netAmount } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
 
 /** What an admin does about each failure code (docs/runbook.md has the longer story). */
-export const FAILURE_ADVICE: Record<string, string> = {
+const FAILURE_ADVICE: Record<FailureCode, string> = {
   insufficient_capabilities_for_transfer:
     'Restricted account: ask the mentor to finish Stripe onboarding.',
   transfers_not_allowed:
@@ -22,6 +27,11 @@ const PAID_AFTER_CHANGE_ADVICE =
   'Stripe paid the original terms; decide whether to reverse the transfer (docs/runbook.md, "Paid after a change").';
 const DEFAULT_ADVICE =
   'Unexpected refusal: read error_message and escalate to the payouts engineers.';
+
+/** Stripe refuses with codes beyond those we know; those get the default advice. */
+function adviceFor(code: string): string {
+  return Object.hasOwn(FAILURE_ADVICE, code) ? FAILURE_ADVICE[code as FailureCode] : DEFAULT_ADVICE;
+}
 
 export interface FailureRow {
   sessionId: string;
@@ -42,47 +52,21 @@ export interface FailuresReport {
 }
 
 /** The admin review list: unpaid sessions whose latest attempt failed, newest first. */
-export async function listFailures(
+async function listFailures(
   deps: CliDeps,
   options: { since: Date; code?: string; mentor?: string },
 ): Promise<FailuresReport> {
-  let query = deps.db
-    .selectFrom('payout_attempts as a')
-    .innerJoin('sessions as s', 's.id', 'a.session_id')
-    .select([
-      'a.session_id',
-      'a.outcome',
-      'a.error_code',
-      'a.error_message',
-      'a.created_at',
-      's.mentor_id',
-      's.price_amount',
-      's.refunded_amount',
-      's.currency',
-    ])
-    .distinctOn('a.session_id')
-    .where('a.created_at', '>=', options.since)
-    .where('s.payout_status', '=', 'pending')
-    .orderBy('a.session_id')
-    .orderBy('a.id', 'desc');
-  if (options.mentor) query = query.where('s.mentor_id', '=', options.mentor);
-  const latest = await query.execute();
+  const latest = await findLatestAttemptsOfPendingSessions(deps.db, options);
   const sessions = latest
-    .filter((row) => row.outcome === 'failed' && (!options.code || row.error_code === options.code))
+    .filter((row) => row.outcome === 'failed' && (!options.code || row.errorCode === options.code))
     .map(
       (row): FailureRow => ({
-        sessionId: row.session_id,
-        mentorId: row.mentor_id,
-        code: row.error_code ?? 'unknown',
-        message: row.error_message ?? '',
-        failedAt: row.created_at.toISOString(),
-        owed: Math.max(
-          0,
-          netAmount(
-            { priceAmount: row.price_amount, refundedAmount: row.refunded_amount },
-            deps.config.feeBps,
-          ).net,
-        ),
+        sessionId: row.sessionId,
+        mentorId: row.mentorId,
+        code: row.errorCode ?? 'unknown',
+        message: row.errorMessage ?? '',
+        failedAt: row.createdAt.toISOString(),
+        owed: Math.max(0, netAmount(row, deps.config.feeBps).net),
         currency: row.currency,
       }),
     )
@@ -95,7 +79,7 @@ export async function listFailures(
         code,
         count: rows.length,
         owed: sumByCurrency(rows.map((row) => ({ amount: row.owed, currency: row.currency }))),
-        advice: FAILURE_ADVICE[code] ?? DEFAULT_ADVICE,
+        advice: adviceFor(code),
       };
     })
     .sort((a, b) => b.count - a.count);

@@ -1,60 +1,56 @@
-import { readPayoutControls } from '../../shared/db/controls.repository.ts';
+import { readPayoutControls } from '../../shared/db/payout-controls.repository.ts';
+import {
+  type EligibleCursor,
+  findEligibleSessionsForPayout,
+} from '../../shared/db/sessions.repository.ts';
+import type { PolicyFailureCode, SkipCode } from '../../shared/payout-codes.ts';
 import { eligibilityCutoff, payoutDecision } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
+
+/** Sessions read per page, as the scan's default SCAN_PAGE_SIZE. */
+const PAGE_SIZE = 1000;
 
 export interface PreviewReport {
   cutoff: string;
   paused: boolean;
   wouldPay: { count: number; totals: Record<string, number> };
   largest: { sessionId: string; amount: number; currency: string; destination: string }[];
-  wouldSkip: { code: string; count: number }[];
+  wouldSkip: { code: PolicyFailureCode | SkipCode; count: number }[];
 }
 
 /**
  * A dry run of the next scan and of the decisions the transfer Lambda would take, from the
- * database alone (it reads only; whether Stripe accepts each account shows on the day).
+ * database alone (it reads only; whether Stripe accepts each account shows on the day). It pages
+ * through the scan's own query, so the two cannot disagree on which sessions are eligible.
  */
-export async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
+async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
   const cutoff = eligibilityCutoff(deps.clock.now(), deps.config.graceHours);
-  const rows = await deps.db
-    .selectFrom('sessions')
-    .leftJoin('mentors', 'mentors.id', 'sessions.mentor_id')
-    .select([
-      'sessions.id',
-      'sessions.price_amount',
-      'sessions.refunded_amount',
-      'sessions.currency',
-      'mentors.stripe_account_id',
-    ])
-    .where('sessions.status', '=', 'confirmed')
-    .where('sessions.payout_status', '=', 'pending')
-    .where('sessions.session_end_time', '<', cutoff)
-    .execute();
   const payable: PreviewReport['largest'] = [];
-  const skipped = new Map<string, number>();
-  for (const row of rows) {
-    const decision = payoutDecision(
-      {
-        priceAmount: row.price_amount,
-        refundedAmount: row.refunded_amount,
-        currency: row.currency,
-        stripeAccountId: row.stripe_account_id,
-      },
-      deps.config,
-    );
-    if (decision.kind === 'pay') {
-      payable.push({
-        sessionId: row.id,
-        amount: decision.net,
-        currency: row.currency,
-        destination: decision.destination,
-      });
-    } else {
-      const code = decision.kind === 'not_payable' ? 'net_not_positive' : decision.code;
-      skipped.set(code, (skipped.get(code) ?? 0) + 1);
+  const skipped = new Map<PolicyFailureCode | SkipCode, number>();
+  let after: EligibleCursor | undefined;
+  do {
+    const page = await findEligibleSessionsForPayout(deps.db, {
+      cutoff,
+      after,
+      limit: PAGE_SIZE,
+    });
+    for (const session of page.sessions) {
+      const decision = payoutDecision(session, deps.config);
+      if (decision.kind === 'pay') {
+        payable.push({
+          sessionId: session.id,
+          amount: decision.net,
+          currency: session.currency,
+          destination: decision.destination,
+        });
+      } else {
+        const code = decision.kind === 'not_payable' ? 'net_not_positive' : decision.code;
+        skipped.set(code, (skipped.get(code) ?? 0) + 1);
+      }
     }
-  }
+    after = page.next;
+  } while (after);
   return {
     cutoff: cutoff.toISOString(),
     paused: (await readPayoutControls(deps.db)).paused,

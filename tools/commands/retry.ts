@@ -14,7 +14,7 @@ const INELIGIBLE: Record<Ineligibility, string> = {
 };
 
 /** Why the transfer Lambda would move no money for the session now. */
-function refusal(stop: PlanStop): string {
+function reasonNotEnqueued(stop: PlanStop): string {
   switch (stop.kind) {
     case 'paused':
       return 'payouts are paused (run payouts resume first)';
@@ -28,7 +28,7 @@ function refusal(stop: PlanStop): string {
       return INELIGIBLE[stop.reason];
     case 'not_payable':
       return `the net amount ${stop.net} is not positive`;
-    case 'hold':
+    case 'failed':
       return `${stop.code}: ${stop.message}`;
     case 'inconsistent':
       return stop.message;
@@ -37,17 +37,17 @@ function refusal(stop: PlanStop): string {
 
 /**
  * Enqueues one session if the transfer Lambda would act on it now, by the Lambda's own planPayout;
- * refuses with the reason otherwise. The Lambda takes every decision that can start a request.
+ * otherwise says why not and exits 1. The Lambda takes every decision that can start a request.
  */
 export async function retryCommand(deps: CliDeps, sessionId: string): Promise<number> {
-  const refuse = (reason: string) => {
+  const notEnqueued = (reason: string) => {
     deps.out.error(`Not enqueued: ${reason}.`);
     return 1;
   };
   if (!z.guid().safeParse(sessionId).success)
-    return refuse(`"${sessionId}" is not a session id (uuid)`);
+    return notEnqueued(`"${sessionId}" is not a session id (uuid)`);
   const { plan, payout } = await planForSession(deps, sessionId);
-  if (plan.step === 'stop') return refuse(refusal(plan.stop));
+  if (plan.step === 'stop') return notEnqueued(reasonNotEnqueued(plan.stop));
   await deps.sqs().send(
     new SendMessageCommand({
       QueueUrl: deps.queueUrl(),

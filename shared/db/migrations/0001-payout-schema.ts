@@ -3,8 +3,8 @@ import { type Kysely, sql } from 'kysely';
 // Migrations take Kysely<any>: they describe the schema at one point in time, not today's types.
 // biome-ignore lint/suspicious/noExplicitAny: see above
 export async function up(db: Kysely<any>): Promise<void> {
-  // Input tables, owned by the marketplace (CONTRACT.md): created here so local runs and tests have
-  // them. IF NOT EXISTS: where the marketplace already created them, we only add our indexes.
+  // Input tables, owned by the marketplace (README, "Layout"): created here so local runs and tests
+  // have them. IF NOT EXISTS: where the marketplace already created them, we only add our indexes.
   await db.schema
     .createTable('mentors')
     .ifNotExists()

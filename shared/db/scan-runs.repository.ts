@@ -1,30 +1,9 @@
-import type { PayoutControls, ScanRun } from './controls.table.ts';
-import type { DbOrTrx } from './database.ts';
-
-/** The operator's kill switch; read inside the claim transaction so a pause applies at once. */
-export async function readPayoutControls(db: DbOrTrx): Promise<PayoutControls> {
-  return db.selectFrom('payout_controls').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
-}
-
-export async function setPaused(
-  db: DbOrTrx,
-  change: { paused: boolean; reason: string | null; changedBy: string; now: Date },
-): Promise<PayoutControls> {
-  return db
-    .updateTable('payout_controls')
-    .set({
-      paused: change.paused,
-      reason: change.reason,
-      changed_by: change.changedBy,
-      changed_at: change.now,
-    })
-    .where('id', '=', 1)
-    .returningAll()
-    .executeTakeFirstOrThrow();
-}
+import type { Kysely } from 'kysely';
+import type { Database } from './database.ts';
+import type { ScanRun } from './scan-runs.table.ts';
 
 export async function startScanRun(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   run: { startedAt: Date; cutoff: Date; paused: boolean },
 ): Promise<string> {
   const row = await db
@@ -42,7 +21,7 @@ export async function startScanRun(
 }
 
 export async function finishScanRun(
-  db: DbOrTrx,
+  db: Kysely<Database>,
   id: string,
   result: {
     finishedAt: Date;
@@ -65,7 +44,7 @@ export async function finishScanRun(
     .execute();
 }
 
-export async function lastScanRun(db: DbOrTrx): Promise<ScanRun | undefined> {
+export async function lastScanRun(db: Kysely<Database>): Promise<ScanRun | undefined> {
   return db
     .selectFrom('scan_runs')
     .selectAll()

@@ -1,11 +1,13 @@
 import type Stripe from 'stripe';
-import { type RecordDeps, recordReconciledTransfer } from '../lambdas/transfer/pay-session.ts';
+import { type RecordDeps, recordReconciledTransfer } from '../../lambdas/transfer/pay-session.ts';
 import {
   findPaidPayouts,
   findRecordedTransferId,
   type PaidPayout,
-} from '../shared/db/payouts.repository.ts';
-import { transferTerms } from '../shared/stripe-client.ts';
+} from '../../shared/db/payouts.repository.ts';
+import { transferTerms } from '../../shared/stripe-client.ts';
+import type { CliDeps, Output } from '../cli-deps.ts';
+import { printJson, printTable } from './format.ts';
 
 /**
  * Compares what this database says was paid with what Stripe says was transferred, by session
@@ -190,4 +192,48 @@ function termMismatches(payout: PaidPayout, transfer: Stripe.Transfer): Mismatch
     });
   }
   return mismatches;
+}
+
+export async function reconcileCommand(
+  deps: CliDeps,
+  options: { since: Date; until?: Date; fix: boolean; json: boolean },
+): Promise<number> {
+  const report = await reconcile(
+    {
+      db: deps.db,
+      stripe: await deps.stripe(),
+      clock: deps.clock,
+      log: deps.log,
+      config: deps.config,
+    },
+    options,
+  );
+  if (options.json) printJson(deps.out, report);
+  else printReconcile(deps.out, report);
+  return report.open > 0 ? 1 : 0;
+}
+
+function printReconcile(out: Output, report: ReconcileReport): void {
+  out.log(
+    `Reconciled ${report.since} → ${report.until}: ${report.stripeTransfers} transfer(s) at Stripe, ${report.paidPayouts} payout(s) marked paid here.`,
+  );
+  if (report.mismatches.length === 0) {
+    out.log('No mismatches.');
+    return;
+  }
+  printTable(
+    out,
+    report.mismatches.map((mismatch) => ({
+      kind: mismatch.kind,
+      session: mismatch.sessionId,
+      transfer: 'transferId' in mismatch ? mismatch.transferId : mismatch.transferIds.join(' '),
+      detail:
+        'recorded' in mismatch
+          ? `here ${mismatch.recorded}, Stripe ${mismatch.atStripe}`
+          : 'fixed' in mismatch
+            ? `${mismatch.amount} ${mismatch.currency}${mismatch.fixed ? ' (fixed)' : ''}`
+            : '',
+    })),
+  );
+  out.log(`${report.open} mismatch(es) open.`);
 }

@@ -1,13 +1,6 @@
 import type { ColumnType, Generated, Selectable } from 'kysely';
 
-export interface PayoutControlsTable {
-  id: number;
-  paused: boolean;
-  reason: string | null;
-  changed_by: string | null;
-  changed_at: ColumnType<Date, Date | undefined, Date>;
-}
-
+/** One row per scan run; `payouts status` shows the last one. */
 export interface ScanRunsTable {
   id: Generated<string>;
   started_at: Date;
@@ -20,12 +13,4 @@ export interface ScanRunsTable {
   error: string | null;
 }
 
-export type PayoutControls = Selectable<PayoutControlsTable>;
 export type ScanRun = Selectable<ScanRunsTable>;
-
-export interface PayoutDailyTotalsTable {
-  currency: string;
-  // A UTC calendar day, 'YYYY-MM-DD'; never read back as a Date.
-  day: ColumnType<string, string, string>;
-  amount: number;
-}
