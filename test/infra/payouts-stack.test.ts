@@ -240,6 +240,25 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     expect(JSON.stringify(t.findResources('AWS::IAM::Role'))).not.toContain('ManagedPolicyArns');
   });
 
+  it('lets the schedule invoke the scan function itself (no version or alias) and send to the scan DLQ, nothing else', () => {
+    const scanArn = { 'Fn::GetAtt': [expect.stringMatching(/^ScanFunction/), 'Arn'] };
+    const policy = resourceOf(t, 'AWS::IAM::Policy', 'ScheduleRole').Properties.PolicyDocument as {
+      Statement: unknown[];
+    };
+    expect(policy.Statement).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        Effect: 'Allow',
+        Resource: [{ 'Fn::Join': ['', [scanArn, ':$LATEST']] }, scanArn],
+      },
+      {
+        Action: 'sqs:SendMessage',
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ScanDeadLetterQueue/), 'Arn'] },
+      },
+    ]);
+  });
+
   it('writes each function’s logs to its own log group with this environment’s retention', () => {
     const groups = Object.values(t.findResources('AWS::Logs::LogGroup'));
     expect(groups).toHaveLength(2);
