@@ -11,7 +11,8 @@ import {
   type EnvironmentName,
   environmentFromContext,
 } from '../../infra/environments.ts';
-import { PayoutsStack, TRANSFER_TIMEOUT } from '../../infra/payouts-stack.ts';
+import { PayoutsStack } from '../../infra/payouts-stack.ts';
+import { TRANSFER_TIMEOUT } from '../../infra/transfer-pipeline.ts';
 import { parseTransferConfig } from '../../shared/config.ts';
 import {
   MAX_RECEIVE_COUNT,
@@ -106,18 +107,18 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
   });
 
   it('sets the payout queue visibility timeout to at least 6× the transfer timeout', () => {
-    const queue = resourceOf(t, 'AWS::SQS::Queue', 'PayoutQueue').Properties;
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'TransferPayoutQueue').Properties;
     const transferTimeout = resourceOf(t, 'AWS::Lambda::Function', 'TransferFunction').Properties
       .Timeout as number;
     expect(queue.VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * transferTimeout);
   });
 
   it('dead-letters a payout message after 5 receives, into a DLQ that keeps it 14 days', () => {
-    const queue = resourceOf(t, 'AWS::SQS::Queue', 'PayoutQueue').Properties;
-    const dlq = resourceOf(t, 'AWS::SQS::Queue', 'PayoutDeadLetterQueue').Properties;
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'TransferPayoutQueue').Properties;
+    const dlq = resourceOf(t, 'AWS::SQS::Queue', 'TransferPayoutDeadLetterQueue').Properties;
     expect(queue.RedrivePolicy).toEqual({
       deadLetterTargetArn: {
-        'Fn::GetAtt': [expect.stringMatching(/^PayoutDeadLetterQueue/), 'Arn'],
+        'Fn::GetAtt': [expect.stringMatching(/^TransferPayoutDeadLetterQueue/), 'Arn'],
       },
       maxReceiveCount: MAX_RECEIVE_COUNT,
     });
@@ -151,7 +152,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
       BatchSize: 10,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: config.transfer.maxConcurrency },
-      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PayoutQueue'), 'Arn'] },
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TransferPayoutQueue'), 'Arn'] },
     });
   });
 
@@ -164,7 +165,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     const scan = functionEnv(t, 'ScanFunction');
     const transfer = functionEnv(t, 'TransferFunction');
     expect(scan).toMatchObject({
-      PAYOUT_QUEUE_URL: { Ref: expect.stringMatching(/^PayoutQueue/) },
+      PAYOUT_QUEUE_URL: { Ref: expect.stringMatching(/^TransferPayoutQueue/) },
       DB_SECRET_ARN: expect.anything(),
       PAYOUT_GRACE_HOURS: '24',
       PAYOUTS_PAUSED: 'false',
@@ -215,10 +216,12 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
           [statement.Action].flat().includes('secretsmanager:GetSecretValue'),
         ),
       );
-    expect(secretResources('ScanRole')).toContain(`:secret:payouts/${name}/db-??????`);
-    expect(secretResources('ScanRole')).not.toContain('stripe');
-    expect(secretResources('TransferRole')).toContain(`:secret:payouts/${name}/db-??????`);
-    expect(secretResources('TransferRole')).toContain(`:secret:payouts/${name}/stripe-??????`);
+    expect(secretResources('ScanFunctionRole')).toContain(`:secret:payouts/${name}/db-??????`);
+    expect(secretResources('ScanFunctionRole')).not.toContain('stripe');
+    expect(secretResources('TransferFunctionRole')).toContain(`:secret:payouts/${name}/db-??????`);
+    expect(secretResources('TransferFunctionRole')).toContain(
+      `:secret:payouts/${name}/stripe-??????`,
+    );
   });
 
   it('scopes every IAM statement to its resources; "*" only for X-Ray, which has no resource ARNs', () => {
@@ -242,7 +245,8 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
 
   it('lets the schedule invoke the scan function itself (no version or alias) and send to the scan DLQ, nothing else', () => {
     const scanArn = { 'Fn::GetAtt': [expect.stringMatching(/^ScanFunction/), 'Arn'] };
-    const policy = resourceOf(t, 'AWS::IAM::Policy', 'ScheduleRole').Properties.PolicyDocument as {
+    const policy = resourceOf(t, 'AWS::IAM::Policy', 'ScanSchedulerRole').Properties
+      .PolicyDocument as {
       Statement: unknown[];
     };
     expect(policy.Statement).toEqual([
@@ -267,7 +271,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     }
     for (const prefix of ['ScanFunction', 'TransferFunction']) {
       expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.LoggingConfig).toEqual({
-        LogGroup: { Ref: expect.stringMatching(prefix.replace('Function', 'LogGroup')) },
+        LogGroup: { Ref: expect.stringMatching(`^${prefix}LogGroup`) },
       });
     }
   });
@@ -300,17 +304,19 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
   ])(
     'alarms with %s on %s (%s), notifies the topic and links the runbook',
     (id, metric, namespace, section) => {
-      const alarm = resourceOf(t, 'AWS::CloudWatch::Alarm', id).Properties;
+      const alarm = resourceOf(t, 'AWS::CloudWatch::Alarm', `Monitoring${id}`).Properties;
       expect(alarm).toMatchObject({ MetricName: metric, Namespace: namespace });
       expect(alarm.AlarmDescription).toContain(`Runbook: docs/runbook.md#${section}`);
       expect(RUNBOOK_HEADINGS).toContain(section);
-      expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
-      expect(alarm.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
+      expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
+      expect(alarm.OKActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
     },
   );
 
   it('raises "scan did not run" after 26 hours without a completed scan, missing data included', () => {
-    expect(resourceOf(t, 'AWS::CloudWatch::Alarm', 'ScanDidNotRunAlarm').Properties).toMatchObject({
+    expect(
+      resourceOf(t, 'AWS::CloudWatch::Alarm', 'MonitoringScanDidNotRunAlarm').Properties,
+    ).toMatchObject({
       Period: 3600,
       EvaluationPeriods: 26,
       DatapointsToAlarm: 26,
@@ -323,7 +329,9 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
   });
 
   it('raises failed payouts above this environment’s threshold', () => {
-    expect(resourceOf(t, 'AWS::CloudWatch::Alarm', 'FailedPayoutsAlarm').Properties).toMatchObject({
+    expect(
+      resourceOf(t, 'AWS::CloudWatch::Alarm', 'MonitoringFailedPayoutsAlarm').Properties,
+    ).toMatchObject({
       Threshold: config.alarms.failedPayoutsThreshold,
       ComparisonOperator: 'GreaterThanThreshold',
       Dimensions: [{ Name: 'service', Value: 'payouts-transfer' }],
@@ -351,7 +359,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
   });
 
   it('has a dashboard with paid count, paid amount, failures by code and queue depth', () => {
-    const dashboard = resourceOf(t, 'AWS::CloudWatch::Dashboard', 'Dashboard').Properties;
+    const dashboard = resourceOf(t, 'AWS::CloudWatch::Dashboard', 'MonitoringDashboard').Properties;
     const body = JSON.stringify(dashboard.DashboardBody);
     for (const title of [
       'Payouts paid',

@@ -1,0 +1,71 @@
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { SERVICE } from '../shared/metric-names.ts';
+import { MAX_RECEIVE_COUNT, MIN_TIME_FOR_PAYOUT_MS } from '../shared/runtime-limits.ts';
+import type { PayoutsEnvironment } from './environments.ts';
+import { PayoutsFunction, type PayoutsFunctionSettings } from './payouts-function.ts';
+import { deadLetterQueue, secureQueueProps } from './queues.ts';
+
+/** Room for a whole batch of 10 one after another in the common case; the handler defers the rest. */
+export const TRANSFER_TIMEOUT = Duration.minutes(5);
+/** AWS's guidance: at least 6× the consuming function's timeout. */
+export const PAYOUT_VISIBILITY_TIMEOUT = Duration.seconds(TRANSFER_TIMEOUT.toSeconds() * 6);
+export const PAYOUT_QUEUE_RETENTION = Duration.days(4);
+
+export interface TransferPipelineProps {
+  settings: PayoutsFunctionSettings;
+  transfer: PayoutsEnvironment['transfer'];
+  stripeSecret: secretsmanager.ISecret;
+  /** Of the queues: prod keeps them when the stack is deleted. */
+  removalPolicy: RemovalPolicy;
+}
+
+/**
+ * The payout queue, its DLQ and the transfer Lambda that consumes it: one message per session,
+ * partial batch responses, and after MAX_RECEIVE_COUNT receives the message waits in the DLQ.
+ */
+export class TransferPipeline extends Construct {
+  readonly queue: sqs.Queue;
+  readonly deadLetterQueue: sqs.Queue;
+  readonly function: PayoutsFunction;
+
+  constructor(scope: Construct, id: string, props: TransferPipelineProps) {
+    super(scope, id);
+    const { settings, transfer, stripeSecret, removalPolicy } = props;
+    if (TRANSFER_TIMEOUT.toMilliseconds() <= MIN_TIME_FOR_PAYOUT_MS) {
+      throw new Error('TRANSFER_TIMEOUT must leave room for at least one payout');
+    }
+
+    this.deadLetterQueue = deadLetterQueue(this, 'PayoutDeadLetterQueue', removalPolicy);
+    this.queue = new sqs.Queue(this, 'PayoutQueue', {
+      ...secureQueueProps(removalPolicy),
+      visibilityTimeout: PAYOUT_VISIBILITY_TIMEOUT,
+      retentionPeriod: PAYOUT_QUEUE_RETENTION,
+      deadLetterQueue: { queue: this.deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
+    });
+    this.function = new PayoutsFunction(this, 'Function', {
+      entry: '../lambdas/transfer/handler.ts',
+      description: 'Pays one session per SQS message with a Stripe Connect transfer',
+      serviceName: SERVICE.transfer,
+      timeout: TRANSFER_TIMEOUT,
+      settings,
+      environment: {
+        STRIPE_SECRET_ARN: stripeSecret.secretArn,
+        PLATFORM_FEE_BPS: String(transfer.platformFeeBps),
+        PAYOUT_MAX_TRANSFER_AMOUNTS: transfer.maxTransferAmounts,
+        PAYOUT_MAX_DAILY_TOTALS: transfer.maxDailyTotals,
+      },
+    });
+    stripeSecret.grantRead(this.function);
+    this.function.addEventSource(
+      new SqsEventSource(this.queue, {
+        batchSize: 10,
+        reportBatchItemFailures: true,
+        maxConcurrency: transfer.maxConcurrency,
+      }),
+    );
+  }
+}
