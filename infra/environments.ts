@@ -32,6 +32,8 @@ export interface PayoutsEnvironment {
     /** A dead-lettered payout older than this pages again: money is owed and nobody moved it. */
     dlqMaxAge: Duration;
   };
+  /** The runbook as a page on-call can open from an alarm; each alarm links its own section. */
+  runbookUrl: string;
   logRetention: RetentionDays;
   transfer: {
     /**
@@ -58,6 +60,8 @@ export interface PayoutsEnvironment {
 const DAILY_AT_0600_BERLIN = { hour: 6, minute: 0, timeZone: TimeZone.EUROPE_BERLIN };
 // About 10 000 of the major unit per transfer; zero-decimal currencies in kind.
 const MAX_TRANSFER = 'jpy=1500000,krw=14000000,*=1000000';
+// Set to this repository's address: alarms link its sections (README, Deploy).
+const RUNBOOK_URL = 'https://github.com/your-github-org/payouts/blob/main/docs/runbook.md';
 // A tenth of prod's daily totals: dev and staging move test-mode money only.
 const NON_PROD_DAILY_TOTALS = 'jpy=15000000,krw=140000000,*=10000000';
 
@@ -66,6 +70,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     name: 'dev',
     schedule: DAILY_AT_0600_BERLIN,
     alarms: { failedPayoutsThreshold: 50, dlqMaxAge: Duration.days(3) },
+    runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.TWO_WEEKS,
     transfer: {
       maxConcurrency: 2,
@@ -81,6 +86,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     name: 'staging',
     schedule: DAILY_AT_0600_BERLIN,
     alarms: { failedPayoutsThreshold: 20, dlqMaxAge: Duration.days(1) },
+    runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.ONE_MONTH,
     // Stripe test mode allows 25 req/s: 2 at ~300 ms ≈ 7 req/s.
     transfer: {
@@ -97,6 +103,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     name: 'prod',
     schedule: DAILY_AT_0600_BERLIN,
     alarms: { failedPayoutsThreshold: 10, dlqMaxAge: Duration.hours(12) },
+    runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.ONE_YEAR,
     // Stripe live mode allows about 100 req/s: 10 at ~300 ms ≈ 33 req/s, room for the rest of the platform.
     transfer: {

@@ -11,10 +11,8 @@ import type { DailyScan } from './daily-scan.ts';
 import type { PayoutsEnvironment } from './environments.ts';
 import type { TransferPipeline } from './transfer-pipeline.ts';
 
-export const RUNBOOK = 'docs/runbook.md';
-
 export interface PayoutMonitoringProps {
-  config: Pick<PayoutsEnvironment, 'name' | 'alarms'>;
+  config: Pick<PayoutsEnvironment, 'name' | 'alarms' | 'runbookUrl'>;
   transfer: TransferPipeline;
   scan: DailyScan;
 }
@@ -60,15 +58,17 @@ export class PayoutMonitoring extends Construct {
     transfer: TransferPipeline,
     scan: DailyScan,
   ): void {
+    // Named payouts-<env>-<what> for on-call; <what> is also the alarm's runbook section.
     const alarm = (
       id: string,
-      section: string,
       what: string,
-      props: Omit<cloudwatch.AlarmProps, 'alarmDescription'>,
+      meaning: string,
+      props: Omit<cloudwatch.AlarmProps, 'alarmName' | 'alarmDescription'>,
     ) => {
       const created = new cloudwatch.Alarm(this, id, {
         ...props,
-        alarmDescription: `${what} Runbook: ${RUNBOOK}#${section}`,
+        alarmName: `payouts-${config.name}-${what}`,
+        alarmDescription: `${meaning} Runbook: ${config.runbookUrl}#${what}`,
       });
       created.addAlarmAction(new actions.SnsAction(this.alarmTopic));
       created.addOkAction(new actions.SnsAction(this.alarmTopic));
@@ -84,7 +84,7 @@ export class PayoutMonitoring extends Construct {
 
     alarm(
       'PayoutDlqNotEmptyAlarm',
-      'payout-dlq-has-messages',
+      'payout-dlq-not-empty',
       'A payout message was dead-lettered: a session may be owed money.',
       {
         ...atLeastOne,
@@ -96,7 +96,7 @@ export class PayoutMonitoring extends Construct {
     );
     alarm(
       'PayoutDlqOldestMessageAlarm',
-      'payout-dlq-message-is-old',
+      'payout-dlq-message-old',
       'A dead-lettered payout has waited too long for a redrive.',
       {
         ...atLeastOne,
@@ -109,25 +109,20 @@ export class PayoutMonitoring extends Construct {
     );
     alarm(
       'TransferErrorsAlarm',
-      'transfer-lambda-errors',
+      'transfer-errors',
       'The transfer Lambda failed whole invocations (configuration, secrets, crashes).',
       {
         ...atLeastOne,
         metric: transfer.function.metricErrors(fiveMinutes),
       },
     );
-    alarm(
-      'TransferThrottlesAlarm',
-      'transfer-lambda-throttled',
-      'The transfer Lambda was throttled.',
-      {
-        ...atLeastOne,
-        metric: transfer.function.metricThrottles(fiveMinutes),
-      },
-    );
+    alarm('TransferThrottlesAlarm', 'transfer-throttled', 'The transfer Lambda was throttled.', {
+      ...atLeastOne,
+      metric: transfer.function.metricThrottles(fiveMinutes),
+    });
     alarm(
       'ScanErrorsAlarm',
-      'scan-lambda-errors',
+      'scan-errors',
       'The scan failed (database, SQS, or sessions it could not enqueue).',
       {
         ...atLeastOne,
@@ -136,7 +131,7 @@ export class PayoutMonitoring extends Construct {
     );
     alarm(
       'ScanThrottlesAlarm',
-      'scan-lambda-throttled',
+      'scan-throttled',
       'A scan was throttled: two scans overlapped or concurrency ran out.',
       {
         ...atLeastOne,
@@ -166,7 +161,7 @@ export class PayoutMonitoring extends Construct {
     );
     alarm(
       'ScanDlqNotEmptyAlarm',
-      'scan-dlq-has-messages',
+      'scan-dlq-not-empty',
       'The daily schedule could not start the scan, or the scan kept failing.',
       {
         ...atLeastOne,

@@ -48,6 +48,16 @@ function resourceOf(t: Template, type: string, logicalIdPrefix: string) {
   return entry[1] as { Properties: Record<string, unknown>; DeletionPolicy?: string };
 }
 
+function alarmNamed(t: Template, alarmName: string): Record<string, unknown> {
+  const [alarm] = Object.values(
+    t.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: alarmName } }),
+  );
+  if (!alarm) throw new Error(`no alarm ${alarmName}`);
+  return alarm.Properties;
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 function functionEnv(t: Template, prefix: string): Record<string, unknown> {
   const fn = resourceOf(t, 'AWS::Lambda::Function', prefix);
   return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -277,46 +287,43 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
   });
 
   it.each([
-    [
-      'PayoutDlqNotEmptyAlarm',
-      'ApproximateNumberOfMessagesVisible',
-      'AWS/SQS',
-      'payout-dlq-has-messages',
-    ],
-    [
-      'PayoutDlqOldestMessageAlarm',
-      'ApproximateAgeOfOldestMessage',
-      'AWS/SQS',
-      'payout-dlq-message-is-old',
-    ],
-    ['TransferErrorsAlarm', 'Errors', 'AWS/Lambda', 'transfer-lambda-errors'],
-    ['TransferThrottlesAlarm', 'Throttles', 'AWS/Lambda', 'transfer-lambda-throttled'],
-    ['ScanErrorsAlarm', 'Errors', 'AWS/Lambda', 'scan-lambda-errors'],
-    ['ScanThrottlesAlarm', 'Throttles', 'AWS/Lambda', 'scan-lambda-throttled'],
-    ['ScanDidNotRunAlarm', 'ScanCompleted', 'Payouts', 'scan-did-not-run'],
-    ['FailedPayoutsAlarm', 'PayoutsFailed', 'Payouts', 'failed-payouts-above-threshold'],
-    [
-      'ScanDlqNotEmptyAlarm',
-      'ApproximateNumberOfMessagesVisible',
-      'AWS/SQS',
-      'scan-dlq-has-messages',
-    ],
-  ])(
-    'alarms with %s on %s (%s), notifies the topic and links the runbook',
-    (id, metric, namespace, section) => {
-      const alarm = resourceOf(t, 'AWS::CloudWatch::Alarm', `Monitoring${id}`).Properties;
-      expect(alarm).toMatchObject({ MetricName: metric, Namespace: namespace });
-      expect(alarm.AlarmDescription).toContain(`Runbook: docs/runbook.md#${section}`);
-      expect(RUNBOOK_HEADINGS).toContain(section);
-      expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
-      expect(alarm.OKActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
-    },
-  );
+    ['payout-dlq-not-empty', 'ApproximateNumberOfMessagesVisible', 'AWS/SQS'],
+    ['payout-dlq-message-old', 'ApproximateAgeOfOldestMessage', 'AWS/SQS'],
+    ['transfer-errors', 'Errors', 'AWS/Lambda'],
+    ['transfer-throttled', 'Throttles', 'AWS/Lambda'],
+    ['scan-errors', 'Errors', 'AWS/Lambda'],
+    ['scan-throttled', 'Throttles', 'AWS/Lambda'],
+    ['scan-did-not-run', 'ScanCompleted', 'Payouts'],
+    ['failed-payouts-above-threshold', 'PayoutsFailed', 'Payouts'],
+    ['scan-dlq-not-empty', 'ApproximateNumberOfMessagesVisible', 'AWS/SQS'],
+  ])('alarms payouts-<env>-%s on %s (%s) and notifies the topic', (what, metric, namespace) => {
+    const alarm = alarmNamed(t, `payouts-${name}-${what}`);
+    expect(alarm).toMatchObject({ MetricName: metric, Namespace: namespace });
+    expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
+    expect(alarm.OKActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
+  });
+
+  it('names every alarm payouts-<env>-<what> and links the runbook section <what>, which exists', () => {
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThan(0);
+    for (const { Properties: alarm } of alarms) {
+      const [, what] = /^payouts-([a-z]+)-([a-z-]+)$/.exec(alarm.AlarmName)?.slice(1) ?? [];
+      expect(alarm.AlarmName).toBe(`payouts-${name}-${what}`);
+      expect(alarm.AlarmDescription).toMatch(
+        new RegExp(` Runbook: ${escapeRegExp(`${config.runbookUrl}#${what}`)}$`),
+      );
+      expect(RUNBOOK_HEADINGS).toContain(what);
+    }
+  });
+
+  it('links the runbook by a URL that opens in a browser, not by a repository path', () => {
+    expect(config.runbookUrl).toMatch(
+      /^https:\/\/github\.com\/[\w.-]+\/payouts\/blob\/main\/docs\/runbook\.md$/,
+    );
+  });
 
   it('raises "scan did not run" after 26 hours without a completed scan, missing data included', () => {
-    expect(
-      resourceOf(t, 'AWS::CloudWatch::Alarm', 'MonitoringScanDidNotRunAlarm').Properties,
-    ).toMatchObject({
+    expect(alarmNamed(t, `payouts-${name}-scan-did-not-run`)).toMatchObject({
       Period: 3600,
       EvaluationPeriods: 26,
       DatapointsToAlarm: 26,
@@ -329,9 +336,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
   });
 
   it('raises failed payouts above this environment’s threshold', () => {
-    expect(
-      resourceOf(t, 'AWS::CloudWatch::Alarm', 'MonitoringFailedPayoutsAlarm').Properties,
-    ).toMatchObject({
+    expect(alarmNamed(t, `payouts-${name}-failed-payouts-above-threshold`)).toMatchObject({
       Threshold: config.alarms.failedPayoutsThreshold,
       ComparisonOperator: 'GreaterThanThreshold',
       Dimensions: [{ Name: 'service', Value: 'payouts-transfer' }],
