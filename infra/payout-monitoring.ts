@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -38,16 +38,35 @@ export class PayoutMonitoring extends Construct {
       description: `Encrypts the payouts ${config.name} alarm topic`,
       removalPolicy: RemovalPolicy.DESTROY,
     });
-    key.grant(
-      new iam.ServicePrincipal('cloudwatch.amazonaws.com'),
-      'kms:Decrypt',
-      'kms:GenerateDataKey*',
-    );
+    const stack = Stack.of(this);
+    // CloudWatch acting for this environment's alarms, not for anyone's (confused deputy).
+    const cloudWatchForOurAlarms = new iam.ServicePrincipal('cloudwatch.amazonaws.com', {
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({
+            service: 'cloudwatch',
+            resource: 'alarm',
+            resourceName: `payouts-${config.name}-*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+      },
+    });
+    key.grant(cloudWatchForOurAlarms, 'kms:Decrypt', 'kms:GenerateDataKey*');
     const topic = new sns.Topic(this, 'AlarmTopic', {
       displayName: `Payouts ${config.name} alarms`,
       masterKey: key,
       enforceSSL: true,
     });
+    // enforceSSL writes a topic policy, which replaces SNS's default one: allow the alarms again.
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [cloudWatchForOurAlarms],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+      }),
+    );
     if (config.alarms.email)
       topic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
     return topic;

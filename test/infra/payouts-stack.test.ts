@@ -58,6 +58,33 @@ function alarmNamed(t: Template, alarmName: string): Record<string, unknown> {
 
 const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
+interface PolicyStatement {
+  Effect: string;
+  Principal?: unknown;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+}
+
+/** CloudFormation references as text, as cdk-nag writes them: `{ Ref: 'AWS::Region' }` → `<AWS::Region>`. */
+function flatten(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(flatten);
+  if (value && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    if (typeof object.Ref === 'string') return `<${object.Ref}>`;
+    if (Array.isArray(object['Fn::Join'])) {
+      const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+      return parts.map(flatten).join(separator);
+    }
+    return Object.fromEntries(Object.entries(object).map(([key, inner]) => [key, flatten(inner)]));
+  }
+  return value;
+}
+
+/** An environment-agnostic stack's ARN prefix for a service, in flatten()'s notation. */
+const THIS_ACCOUNT_AND_REGION = (service: string) =>
+  `arn:<AWS::Partition>:${service}:<AWS::Region>:<AWS::AccountId>`;
+
 function functionEnv(t: Template, prefix: string): Record<string, unknown> {
   const fn = resourceOf(t, 'AWS::Lambda::Function', prefix);
   return (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
@@ -358,6 +385,58 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     });
   });
 
+  it('lets this environment’s alarms, and only them, publish to the alarm topic', () => {
+    // enforceSSL's topic policy replaces SNS's default one: without this statement no alarm notifies.
+    const policy = resourceOf(t, 'AWS::SNS::TopicPolicy', 'MonitoringAlarmTopicPolicy');
+    const document = policy.Properties.PolicyDocument as { Statement: PolicyStatement[] };
+    const allows = document.Statement.filter((statement) => statement.Effect === 'Allow');
+    expect(allows).toHaveLength(1);
+    expect(allows[0]).toMatchObject({
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: 'sns:Publish',
+      Resource: { Ref: expect.stringMatching(/^MonitoringAlarmTopic/) },
+    });
+    expect(flatten(allows[0]?.Condition)).toEqual({
+      StringEquals: { 'aws:SourceAccount': '<AWS::AccountId>' },
+      ArnLike: {
+        'aws:SourceArn': `${THIS_ACCOUNT_AND_REGION('cloudwatch')}:alarm:payouts-${name}-*`,
+      },
+    });
+  });
+
+  it('lets CloudWatch use the topic key only for this environment’s alarms', () => {
+    const key = resourceOf(t, 'AWS::KMS::Key', 'MonitoringAlarmTopicKey');
+    const keyPolicy = key.Properties.KeyPolicy as { Statement: PolicyStatement[] };
+    const forCloudWatch = keyPolicy.Statement.filter((statement) =>
+      JSON.stringify(statement.Principal).includes('cloudwatch.amazonaws.com'),
+    );
+    expect(forCloudWatch).toHaveLength(1);
+    expect(forCloudWatch[0]?.Action).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+    expect(flatten(forCloudWatch[0]?.Condition)).toEqual({
+      StringEquals: { 'aws:SourceAccount': '<AWS::AccountId>' },
+      ArnLike: {
+        'aws:SourceArn': `${THIS_ACCOUNT_AND_REGION('cloudwatch')}:alarm:payouts-${name}-*`,
+      },
+    });
+  });
+
+  it('lets only EventBridge Scheduler acting for this account’s schedules assume the scheduler role', () => {
+    const role = resourceOf(t, 'AWS::IAM::Role', 'ScanSchedulerRole').Properties
+      .AssumeRolePolicyDocument as { Statement: PolicyStatement[] };
+    expect(role.Statement).toHaveLength(1);
+    expect(role.Statement[0]).toMatchObject({
+      Effect: 'Allow',
+      Action: 'sts:AssumeRole',
+      Principal: { Service: 'scheduler.amazonaws.com' },
+    });
+    expect(flatten(role.Statement[0]?.Condition)).toEqual({
+      StringEquals: {
+        'aws:SourceAccount': '<AWS::AccountId>',
+        'aws:SourceArn': `${THIS_ACCOUNT_AND_REGION('scheduler')}:schedule-group/default`,
+      },
+    });
+  });
+
   it('outputs what `payouts --env` needs, under the names the CLI maps', () => {
     const outputs = Object.keys(t.findOutputs('*'));
     expect(outputs.sort()).toEqual(Object.keys(STACK_OUTPUT_VARIABLES).sort());
@@ -419,6 +498,22 @@ describe('environment selection', () => {
       Protocol: 'email',
       Endpoint: 'oncall@example.com',
     });
+  });
+
+  it('scopes the alarm topic and the scheduler role to the account and region deployed to', () => {
+    const t = Template.fromStack(
+      buildApp(appFor('staging', { account: '123456789012', region: 'eu-central-1' })).stack,
+    );
+    const text = JSON.stringify(flatten(t.toJSON()));
+
+    expect(text).toContain(
+      '"aws:SourceArn":"arn:<AWS::Partition>:cloudwatch:eu-central-1:123456789012:alarm:payouts-staging-*"',
+    );
+    expect(text).toContain(
+      '"aws:SourceArn":"arn:<AWS::Partition>:scheduler:eu-central-1:123456789012:schedule-group/default"',
+    );
+    expect(text).toContain('"aws:SourceAccount":"123456789012"');
+    expect(text).not.toContain('<AWS::AccountId>');
   });
 });
 
