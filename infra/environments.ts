@@ -119,10 +119,21 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
   },
 };
 
+type ContextOverrides = { account?: string; region?: string; alarmEmail?: string };
+
+/** `-c env=<name>` selects that environment; without it, every one. An unknown name fails. */
+export function environmentsFromContext(
+  name: unknown,
+  overrides: ContextOverrides = {},
+): PayoutsEnvironment[] {
+  const names = name === undefined ? (Object.keys(ENVIRONMENTS) as EnvironmentName[]) : [name];
+  return names.map((each) => environmentFromContext(each, overrides));
+}
+
 /** Reads `-c env=<name>`; an unknown or missing name fails with the list of valid ones. */
 export function environmentFromContext(
   name: unknown,
-  overrides: { account?: string; region?: string; alarmEmail?: string } = {},
+  overrides: ContextOverrides = {},
 ): PayoutsEnvironment {
   const valid = Object.keys(ENVIRONMENTS).join(', ');
   if (typeof name !== 'string' || !(name in ENVIRONMENTS)) {

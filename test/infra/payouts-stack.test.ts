@@ -28,15 +28,22 @@ const RUNBOOK_HEADINGS = readFileSync(join(import.meta.dirname, '../../docs/runb
   .map((line) => line.slice(3).trim());
 
 /** Bundling is skipped here for speed; `npx cdk synth` in CI bundles for real. */
-function appFor(env: string, extra: Record<string, unknown> = {}): App {
+function appFor(env: string | undefined, extra: Record<string, unknown> = {}): App {
   return new App({
-    context: { env, 'aws:cdk:bundling-stacks': [], ...extra },
+    context: { ...(env !== undefined && { env }), 'aws:cdk:bundling-stacks': [], ...extra },
     outdir: mkdtempSync(join(tmpdir(), 'payouts-cdk-')),
   });
 }
 
+/** The one stack `-c env=<name>` selects. */
+function stackOf(app: App): PayoutsStack {
+  const { stacks } = buildApp(app);
+  expect(stacks).toHaveLength(1);
+  return stacks[0] as PayoutsStack;
+}
+
 const templates = new Map(
-  ENV_NAMES.map((name) => [name, Template.fromStack(buildApp(appFor(name)).stack)]),
+  ENV_NAMES.map((name) => [name, Template.fromStack(stackOf(appFor(name)))]),
 );
 const template = (name: EnvironmentName) => templates.get(name) as Template;
 
@@ -465,7 +472,7 @@ describe('data retention per environment', () => {
         expect(resource.DeletionPolicy).toBe('Retain');
       }
     }
-    expect(buildApp(appFor('prod')).stack.terminationProtection).toBe(true);
+    expect(stackOf(appFor('prod')).terminationProtection).toBe(true);
   });
 
   it('lets dev be destroyed', () => {
@@ -473,7 +480,7 @@ describe('data retention per environment', () => {
     for (const resource of Object.values(dev.findResources('AWS::SQS::Queue'))) {
       expect(resource.DeletionPolicy).toBe('Delete');
     }
-    expect(buildApp(appFor('dev')).stack.terminationProtection).toBe(false);
+    expect(stackOf(appFor('dev')).terminationProtection).toBe(false);
   });
 });
 
@@ -484,8 +491,27 @@ describe('environment selection', () => {
     );
   });
 
+  it('without -c env, synthesizes every environment’s stack (so `cdk bootstrap` and `npm run synth` work)', () => {
+    const app = appFor(undefined);
+
+    const { stacks } = buildApp(app);
+
+    expect(stacks.map((stack) => stack.stackName)).toEqual([
+      'Payouts-dev',
+      'Payouts-staging',
+      'Payouts-prod',
+    ]);
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it('refuses an unknown -c env when building the app, listing the valid ones', () => {
+    expect(() => buildApp(appFor('qa'))).toThrow(
+      'Unknown environment "qa": pass -c env=<dev|staging|prod> (one of dev, staging, prod)',
+    );
+  });
+
   it('takes account, region and alarm email from context', () => {
-    const { stack } = buildApp(
+    const stack = stackOf(
       appFor('staging', {
         account: '123456789012',
         region: 'eu-central-1',
@@ -502,7 +528,7 @@ describe('environment selection', () => {
 
   it('scopes the alarm topic and the scheduler role to the account and region deployed to', () => {
     const t = Template.fromStack(
-      buildApp(appFor('staging', { account: '123456789012', region: 'eu-central-1' })).stack,
+      stackOf(appFor('staging', { account: '123456789012', region: 'eu-central-1' })),
     );
     const text = JSON.stringify(flatten(t.toJSON()));
 
@@ -552,7 +578,7 @@ describe('cdk-nag AwsSolutions checks', () => {
 
   it('does fail the synth on a finding (a control for the test above)', () => {
     const app = appFor('dev');
-    const { stack } = buildApp(app);
+    const stack = stackOf(app);
     new sqs.Queue(stack, 'UnencryptedControl', { encryption: sqs.QueueEncryption.UNENCRYPTED });
 
     expect(() => app.synth()).toThrow(/AwsSolutions-SQS2/);
