@@ -12,8 +12,19 @@ export interface VpcPlacement {
   availabilityZones: string[];
   /** Private subnets with a NAT route: the transfer Lambda must reach api.stripe.com. */
   privateSubnetIds: string[];
+  /** The Lambdas' own: egress to the proxy on 5432 and to HTTPS; the proxy's admits them. */
   securityGroupIds: string[];
 }
+
+/**
+ * How the Lambdas reach Postgres (the host in the database secret); both verify its certificate.
+ * README, Deploy → Network says what each needs and how on-call's CLI gets in.
+ */
+export type DatabaseTopology =
+  /** In the database's VPC, through RDS Proxy (reachable only from inside it); egress via NAT. */
+  | { topology: 'rds-proxy-in-vpc'; vpc: VpcPlacement }
+  /** Outside any VPC, to a publicly reachable endpoint over TLS. */
+  | { topology: 'public-tls' };
 
 export interface PayoutsEnvironment {
   name: EnvironmentName;
@@ -51,8 +62,7 @@ export interface PayoutsEnvironment {
   graceHours: number;
   /** Names of existing Secrets Manager secrets; the stack never holds a secret value. */
   secrets: { stripeSecretName: string; dbSecretName: string };
-  /** Optional: place both Lambdas in a VPC (reach Postgres through RDS Proxy, Stripe through NAT). */
-  vpc?: VpcPlacement;
+  database: DatabaseTopology;
   /** Keep queues and logs when the stack is deleted, and refuse deletion. */
   retainData: boolean;
 }
@@ -62,6 +72,19 @@ const DAILY_AT_0600_BERLIN = { hour: 6, minute: 0, timeZone: TimeZone.EUROPE_BER
 const MAX_TRANSFER = 'jpy=1500000,krw=14000000,*=1000000';
 // Set to this repository's address: alarms link its sections (README, Deploy).
 const RUNBOOK_URL = 'https://github.com/your-github-org/payouts/blob/main/docs/runbook.md';
+// Placeholders until the databases' VPCs exist: set each environment's ids (README, Deploy).
+const STAGING_DATABASE_VPC: VpcPlacement = {
+  vpcId: 'vpc-0000000000000a001',
+  availabilityZones: ['eu-central-1a', 'eu-central-1b'],
+  privateSubnetIds: ['subnet-0000000000000a011', 'subnet-0000000000000a012'],
+  securityGroupIds: ['sg-0000000000000a021'],
+};
+const PROD_DATABASE_VPC: VpcPlacement = {
+  vpcId: 'vpc-0000000000000b001',
+  availabilityZones: ['eu-central-1a', 'eu-central-1b'],
+  privateSubnetIds: ['subnet-0000000000000b011', 'subnet-0000000000000b012'],
+  securityGroupIds: ['sg-0000000000000b021'],
+};
 // A tenth of prod's daily totals: dev and staging move test-mode money only.
 const NON_PROD_DAILY_TOTALS = 'jpy=15000000,krw=140000000,*=10000000';
 
@@ -80,6 +103,8 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/dev/stripe', dbSecretName: 'payouts/dev/db' },
+    // A throw-away test-mode database: no NAT gateway to pay for.
+    database: { topology: 'public-tls' },
     retainData: false,
   },
   staging: {
@@ -97,6 +122,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/staging/stripe', dbSecretName: 'payouts/staging/db' },
+    database: { topology: 'rds-proxy-in-vpc', vpc: STAGING_DATABASE_VPC },
     retainData: false,
   },
   prod: {
@@ -115,6 +141,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/prod/stripe', dbSecretName: 'payouts/prod/db' },
+    database: { topology: 'rds-proxy-in-vpc', vpc: PROD_DATABASE_VPC },
     retainData: true,
   },
 };

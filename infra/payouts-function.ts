@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, type RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -8,7 +8,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { METRICS_NAMESPACE } from '../shared/metric-names.ts';
-import type { VpcPlacement } from './environments.ts';
+import type { DatabaseTopology } from './environments.ts';
 
 /** What every payouts Lambda of one environment shares. */
 export interface PayoutsFunctionSettings {
@@ -73,16 +73,20 @@ export class PayoutsFunction extends NodejsFunction {
         POWERTOOLS_LOG_LEVEL: 'INFO',
         POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
         POWERTOOLS_SERVICE_NAME: serviceName,
+        // Lambda's Node trusts the RDS CA only through this file; the pool verifies the server.
+        NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
         ...environment,
       },
     });
     logGroup.grantWrite(role);
     settings.dbSecret.grantRead(this);
+    if (settings.network) grantNetworkInterfaces(role);
 
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing): X-Ray supports no resource-level permissions for them.',
+      reason: settings.network
+        ? 'Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing) and ec2:DescribeNetworkInterfaces and ec2:DescribeSubnets (the function in a VPC): none supports resource-level permissions.'
+        : 'Only xray:PutTraceSegments and xray:PutTelemetryRecords (active tracing): X-Ray supports no resource-level permissions for them.',
     });
     Validations.of(this).acknowledge({
       id: 'AwsSolutions-L1',
@@ -92,14 +96,60 @@ export class PayoutsFunction extends NodejsFunction {
   }
 }
 
-/** The configured subnets and security groups, from ids only: synth does no lookups. */
-export function functionNetwork(scope: Construct, placement: VpcPlacement): FunctionNetwork {
-  const { vpcId, availabilityZones, privateSubnetIds, securityGroupIds } = placement;
+/** The database's subnets and security groups, from ids only: synth does no lookups. */
+export function functionNetwork(
+  scope: Construct,
+  database: DatabaseTopology,
+): FunctionNetwork | undefined {
+  if (database.topology === 'public-tls') return undefined;
+  const { vpcId, availabilityZones, privateSubnetIds, securityGroupIds } = database.vpc;
+  const vpc = ec2.Vpc.fromVpcAttributes(scope, 'Vpc', {
+    vpcId,
+    availabilityZones,
+    privateSubnetIds,
+  });
+  const subnets = privateSubnetIds.map((id) => ec2.Subnet.fromSubnetId(scope, id, id));
+  for (const imported of [vpc, ...subnets]) {
+    Validations.of(imported).acknowledge({
+      id: 'Annotation::@aws-cdk/aws-ec2:noSubnetRouteTableId',
+      reason: 'Nothing here reads the route tables: the functions only attach to these subnets.',
+    });
+  }
   return {
-    vpc: ec2.Vpc.fromVpcAttributes(scope, 'Vpc', { vpcId, availabilityZones, privateSubnetIds }),
-    vpcSubnets: { subnets: privateSubnetIds.map((id) => ec2.Subnet.fromSubnetId(scope, id, id)) },
+    vpc,
+    vpcSubnets: { subnets },
     securityGroups: securityGroupIds.map((id) =>
       ec2.SecurityGroup.fromSecurityGroupId(scope, id, id),
     ),
   };
+}
+
+/**
+ * Lambda creates a VPC function's network interfaces with the function's role (the EC2 actions of
+ * AWSLambdaVPCAccessExecutionRole, which has them on "*"): here within this account and region.
+ */
+function grantNetworkInterfaces(role: iam.Role): void {
+  const thisAccountAndRegion = `arn:${Aws.PARTITION}:ec2:${Aws.REGION}:${Aws.ACCOUNT_ID}:*/*`;
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'],
+      resources: ['*'],
+    }),
+  );
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      actions: [
+        'ec2:CreateNetworkInterface',
+        'ec2:DeleteNetworkInterface',
+        'ec2:AssignPrivateIpAddresses',
+        'ec2:UnassignPrivateIpAddresses',
+      ],
+      resources: [thisAccountAndRegion],
+    }),
+  );
+  Validations.of(role).acknowledge({
+    id: 'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:<AWS::Region>:<AWS::AccountId>:*/*]',
+    reason:
+      "A VPC function's network interfaces, subnets and security groups in this account and region: their ids are not known before Lambda creates the interfaces (AWS's documented scope for ec2:DeleteNetworkInterface).",
+  });
 }

@@ -38,7 +38,7 @@ export class PayoutsStack extends Stack {
       logRetention: config.logRetention,
       removalPolicy,
       dbSecret,
-      network: config.vpc && functionNetwork(this, config.vpc),
+      network: functionNetwork(this, config.database),
     };
     this.transfer = new TransferPipeline(this, 'Transfer', {
       settings,

@@ -1,12 +1,14 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import {
+  type DatabaseTopology,
   ENVIRONMENTS,
   type EnvironmentName,
   environmentFromContext,
@@ -79,6 +81,7 @@ function flatten(value: unknown): unknown {
   if (value && typeof value === 'object') {
     const object = value as Record<string, unknown>;
     if (typeof object.Ref === 'string') return `<${object.Ref}>`;
+    if (Array.isArray(object['Fn::GetAtt'])) return `<${object['Fn::GetAtt'].join('.')}>`;
     if (Array.isArray(object['Fn::Join'])) {
       const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
       return parts.map(flatten).join(separator);
@@ -268,23 +271,46 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     );
   });
 
-  it('scopes every IAM statement to its resources; "*" only for X-Ray, which has no resource ARNs', () => {
+  it('scopes every IAM statement to its resources; "*" only for actions that have no resource ARNs', () => {
+    // X-Ray's, and in a VPC the two EC2 Describe calls Lambda makes for the function's interfaces.
+    const allowedOnAnyResource = new Set([
+      'xray:PutTraceSegments',
+      'xray:PutTelemetryRecords',
+      ...(config.database.topology === 'rds-proxy-in-vpc'
+        ? ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets']
+        : []),
+    ]);
     for (const policy of Object.values(t.findResources('AWS::IAM::Policy'))) {
-      for (const statement of policy.Properties.PolicyDocument.Statement as {
-        Action: string | string[];
-        Resource: unknown;
-      }[]) {
+      for (const statement of policy.Properties.PolicyDocument.Statement as PolicyStatement[]) {
+        const actions = [statement.Action].flat();
         if ([statement.Resource].flat().includes('*')) {
-          expect([statement.Action].flat().every((action) => action.startsWith('xray:'))).toBe(
-            true,
-          );
+          expect(actions.filter((action) => !allowedOnAnyResource.has(action))).toEqual([]);
         }
-        expect(
-          [statement.Action].flat().some((action) => action.endsWith(':*') || action === '*'),
-        ).toBe(false);
+        expect(actions.some((action) => action.endsWith(':*') || action === '*')).toBe(false);
       }
     }
     expect(JSON.stringify(t.findResources('AWS::IAM::Role'))).not.toContain('ManagedPolicyArns');
+  });
+
+  it('runs the Lambdas in the network of this environment’s database topology', () => {
+    const { database } = config;
+    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+      const { VpcConfig } = resourceOf(t, 'AWS::Lambda::Function', prefix).Properties;
+      if (database.topology === 'rds-proxy-in-vpc') {
+        expect(VpcConfig).toEqual({
+          SubnetIds: database.vpc.privateSubnetIds,
+          SecurityGroupIds: database.vpc.securityGroupIds,
+        });
+      } else {
+        expect(VpcConfig).toBeUndefined();
+      }
+    }
+  });
+
+  it('verifies the database’s certificate in both functions: Node trusts the RDS CA', () => {
+    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+      expect(functionEnv(t, prefix).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+    }
   });
 
   it('lets the schedule invoke the scan function itself (no version or alias) and send to the scan DLQ, nothing else', () => {
@@ -539,32 +565,85 @@ describe('environment selection', () => {
       '"aws:SourceArn":"arn:<AWS::Partition>:scheduler:eu-central-1:123456789012:schedule-group/default"',
     );
     expect(text).toContain('"aws:SourceAccount":"123456789012"');
-    expect(text).not.toContain('<AWS::AccountId>');
+    expect(text).not.toContain('"aws:SourceAccount":"<AWS::AccountId>"');
   });
 });
 
-describe('VPC placement', () => {
-  it('places both Lambdas in the configured private subnets and security groups, from ids only', () => {
+describe('database network topologies', () => {
+  const VPC = {
+    vpcId: 'vpc-0abc',
+    availabilityZones: ['eu-central-1a', 'eu-central-1b'],
+    privateSubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
+    securityGroupIds: ['sg-0ccc'],
+  };
+  const stackWith = (database: DatabaseTopology) => {
     const app = appFor('staging');
-    const stack = new PayoutsStack(app, 'Payouts-vpc-test', {
-      config: {
-        ...ENVIRONMENTS.staging,
-        vpc: {
-          vpcId: 'vpc-0abc',
-          availabilityZones: ['eu-central-1a', 'eu-central-1b'],
-          privateSubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
-          securityGroupIds: ['sg-0ccc'],
-        },
-      },
+    const stack = new PayoutsStack(app, 'Payouts-topology-test', {
+      config: { ...ENVIRONMENTS.staging, database },
     });
-    const t = Template.fromStack(stack);
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    return { app, t: Template.fromStack(stack) };
+  };
+  const roleStatements = (t: Template) =>
+    Object.values(t.findResources('AWS::IAM::Policy')).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as PolicyStatement[],
+    );
 
-    for (const prefix of ['ScanFunction', 'TransferFunction']) {
-      expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.VpcConfig).toEqual({
-        SubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
-        SecurityGroupIds: ['sg-0ccc'],
-      });
-    }
+  describe('rds-proxy-in-vpc', () => {
+    const { app, t } = stackWith({ topology: 'rds-proxy-in-vpc', vpc: VPC });
+
+    it('places both Lambdas in the configured private subnets and security groups, from ids only', () => {
+      for (const prefix of ['ScanFunction', 'TransferFunction']) {
+        expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.VpcConfig).toEqual({
+          SubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
+          SecurityGroupIds: ['sg-0ccc'],
+        });
+        expect(functionEnv(t, prefix).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+      }
+    });
+
+    it('lets each function’s role manage its network interfaces in this account and region only', () => {
+      for (const prefix of ['ScanFunctionRole', 'TransferFunctionRole']) {
+        const document = resourceOf(t, 'AWS::IAM::Policy', prefix).Properties.PolicyDocument as {
+          Statement: PolicyStatement[];
+        };
+        expect(document.Statement).toContainEqual({
+          Effect: 'Allow',
+          Action: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'],
+          Resource: '*',
+        });
+        const manage = document.Statement.find((statement) =>
+          [statement.Action].flat().includes('ec2:CreateNetworkInterface'),
+        );
+        expect(manage?.Action).toEqual([
+          'ec2:CreateNetworkInterface',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ]);
+        expect(flatten(manage?.Resource)).toBe(`${THIS_ACCOUNT_AND_REGION('ec2')}:*/*`);
+      }
+    });
+
+    it('passes cdk-nag with nothing unacknowledged', () => {
+      expect(() => app.synth()).not.toThrow();
+    });
+  });
+
+  describe('public-tls', () => {
+    const { t } = stackWith({ topology: 'public-tls' });
+
+    it('runs both Lambdas outside any VPC, trusting the RDS CA', () => {
+      for (const prefix of ['ScanFunction', 'TransferFunction']) {
+        expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.VpcConfig).toBeUndefined();
+        expect(functionEnv(t, prefix).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+      }
+    });
+
+    it('grants no EC2 action', () => {
+      const actions = roleStatements(t).flatMap((statement) => [statement.Action].flat());
+      expect(actions.filter((action) => action.startsWith('ec2:'))).toEqual([]);
+    });
   });
 });
 
