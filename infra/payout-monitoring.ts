@@ -7,9 +7,10 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, SERVICE } from '../shared/metric-names.ts';
+import { MAX_RECEIVE_COUNT } from '../shared/runtime-limits.ts';
 import type { DailyScan } from './daily-scan.ts';
 import type { PayoutsEnvironment } from './environments.ts';
-import type { TransferPipeline } from './transfer-pipeline.ts';
+import { PAYOUT_VISIBILITY_TIMEOUT, type TransferPipeline } from './transfer-pipeline.ts';
 
 export interface PayoutMonitoringProps {
   config: Pick<PayoutsEnvironment, 'name' | 'alarms' | 'runbookUrl'>;
@@ -121,6 +122,24 @@ export class PayoutMonitoring extends Construct {
         ...atLeastOne,
         threshold: config.alarms.dlqMaxAge.toSeconds(),
         metric: transfer.deadLetterQueue.metricApproximateAgeOfOldestMessage({
+          ...fiveMinutes,
+          statistic: 'Maximum',
+        }),
+      },
+    );
+    // A message is received at most MAX_RECEIVE_COUNT times, each followed by at most a visibility
+    // timeout; one older than that plus an hour was not picked up: the consumer is stalled.
+    const stalledAfter = Duration.seconds(
+      MAX_RECEIVE_COUNT * PAYOUT_VISIBILITY_TIMEOUT.toSeconds() + Duration.hours(1).toSeconds(),
+    );
+    alarm(
+      'PayoutQueueStalledAlarm',
+      'payout-queue-stalled',
+      `A payout has waited in the payout queue over ${stalledAfter.toHumanString()}: the transfer Lambda is not consuming it (expired messages are deleted, not dead-lettered).`,
+      {
+        ...atLeastOne,
+        threshold: stalledAfter.toSeconds(),
+        metric: transfer.queue.metricApproximateAgeOfOldestMessage({
           ...fiveMinutes,
           statistic: 'Maximum',
         }),

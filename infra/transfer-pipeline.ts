@@ -9,7 +9,14 @@ import type { PayoutsEnvironment } from './environments.ts';
 import { PayoutsFunction, type PayoutsFunctionSettings } from './payouts-function.ts';
 import { deadLetterQueue, secureQueueProps } from './queues.ts';
 
-/** Room for a whole batch of 10 one after another in the common case; the handler defers the rest. */
+/**
+ * Records per invocation, paid one after another. The handler starts a record only with
+ * MIN_TIME_FOR_PAYOUT_MS left, so the timeout holds a full batch: a deferred record burns a receive.
+ */
+export const TRANSFER_BATCH_SIZE = 3;
+/** Before the first record: cold start, reading the secrets, the first database connection. */
+export const INVOCATION_START_MARGIN = Duration.seconds(60);
+/** TRANSFER_BATCH_SIZE × MIN_TIME_FOR_PAYOUT_MS (80 s) + INVOCATION_START_MARGIN = 300 s. */
 export const TRANSFER_TIMEOUT = Duration.minutes(5);
 /** AWS's guidance: at least 6× the consuming function's timeout. */
 export const PAYOUT_VISIBILITY_TIMEOUT = Duration.seconds(TRANSFER_TIMEOUT.toSeconds() * 6);
@@ -35,8 +42,10 @@ export class TransferPipeline extends Construct {
   constructor(scope: Construct, id: string, props: TransferPipelineProps) {
     super(scope, id);
     const { settings, transfer, stripeSecret, removalPolicy } = props;
-    if (TRANSFER_TIMEOUT.toMilliseconds() <= MIN_TIME_FOR_PAYOUT_MS) {
-      throw new Error('TRANSFER_TIMEOUT must leave room for at least one payout');
+    const fullBatchMs =
+      TRANSFER_BATCH_SIZE * MIN_TIME_FOR_PAYOUT_MS + INVOCATION_START_MARGIN.toMilliseconds();
+    if (TRANSFER_TIMEOUT.toMilliseconds() < fullBatchMs) {
+      throw new Error(`TRANSFER_TIMEOUT must hold a full batch: at least ${fullBatchMs} ms`);
     }
 
     this.deadLetterQueue = deadLetterQueue(this, 'PayoutDeadLetterQueue', removalPolicy);
@@ -62,7 +71,7 @@ export class TransferPipeline extends Construct {
     stripeSecret.grantRead(this.function);
     this.function.addEventSource(
       new SqsEventSource(this.queue, {
-        batchSize: 10,
+        batchSize: TRANSFER_BATCH_SIZE,
         reportBatchItemFailures: true,
         maxConcurrency: transfer.maxConcurrency,
       }),

@@ -14,7 +14,12 @@ import {
   environmentFromContext,
 } from '../../infra/environments.ts';
 import { PayoutsStack } from '../../infra/payouts-stack.ts';
-import { TRANSFER_TIMEOUT } from '../../infra/transfer-pipeline.ts';
+import {
+  INVOCATION_START_MARGIN,
+  PAYOUT_VISIBILITY_TIMEOUT,
+  TRANSFER_BATCH_SIZE,
+  TRANSFER_TIMEOUT,
+} from '../../infra/transfer-pipeline.ts';
 import { parseTransferConfig } from '../../shared/config.ts';
 import {
   MAX_RECEIVE_COUNT,
@@ -153,6 +158,21 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     expect(timeoutSeconds).toBe(TRANSFER_TIMEOUT.toSeconds());
   });
 
+  it('fits a full batch in the transfer timeout, each record with its reserve, so none is deferred for lack of time', () => {
+    // The handler starts a record only with MIN_TIME_FOR_PAYOUT_MS left; a deferred record burns a
+    // receive and can reach the DLQ without ever being tried.
+    const timeoutMs =
+      (resourceOf(t, 'AWS::Lambda::Function', 'TransferFunction').Properties.Timeout as number) *
+      1000;
+    const [mapping] = Object.values(t.findResources('AWS::Lambda::EventSourceMapping'));
+    const batchSize = mapping?.Properties.BatchSize as number;
+
+    expect(timeoutMs).toBeGreaterThanOrEqual(
+      batchSize * MIN_TIME_FOR_PAYOUT_MS + INVOCATION_START_MARGIN.toMilliseconds(),
+    );
+    expect(INVOCATION_START_MARGIN.toSeconds()).toBeGreaterThanOrEqual(30);
+  });
+
   it('sets the payout queue visibility timeout to at least 6× the transfer timeout', () => {
     const queue = resourceOf(t, 'AWS::SQS::Queue', 'TransferPayoutQueue').Properties;
     const transferTimeout = resourceOf(t, 'AWS::Lambda::Function', 'TransferFunction').Properties
@@ -194,9 +214,9 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     }
   });
 
-  it('feeds the transfer Lambda batches of 10 with partial batch responses and capped concurrency', () => {
+  it('feeds the transfer Lambda batches of TRANSFER_BATCH_SIZE with partial batch responses and capped concurrency', () => {
     t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      BatchSize: 10,
+      BatchSize: TRANSFER_BATCH_SIZE,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: config.transfer.maxConcurrency },
       EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TransferPayoutQueue'), 'Arn'] },
@@ -349,6 +369,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
   it.each([
     ['payout-dlq-not-empty', 'ApproximateNumberOfMessagesVisible', 'AWS/SQS'],
     ['payout-dlq-message-old', 'ApproximateAgeOfOldestMessage', 'AWS/SQS'],
+    ['payout-queue-stalled', 'ApproximateAgeOfOldestMessage', 'AWS/SQS'],
     ['transfer-errors', 'Errors', 'AWS/Lambda'],
     ['transfer-throttled', 'Throttles', 'AWS/Lambda'],
     ['scan-errors', 'Errors', 'AWS/Lambda'],
@@ -393,6 +414,31 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
       Dimensions: [{ Name: 'service', Value: 'payouts-scan' }],
       Statistic: 'Sum',
     });
+  });
+
+  it('raises "payout queue stalled" on the payout queue’s own oldest message, long before it expires', () => {
+    // Expired messages are deleted, never dead-lettered: a stopped consumer shows only here.
+    const alarm = alarmNamed(t, `payouts-${name}-payout-queue-stalled`);
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'TransferPayoutQueue').Properties;
+    expect(alarm.Dimensions).toEqual([
+      {
+        Name: 'QueueName',
+        Value: { 'Fn::GetAtt': [expect.stringMatching(/^TransferPayoutQueue/), 'QueueName'] },
+      },
+    ]);
+    expect(alarm).toMatchObject({
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Statistic: 'Maximum',
+      TreatMissingData: 'notBreaching',
+    });
+    // Older than every receive a healthy consumer makes (each waits up to the visibility timeout)…
+    expect(alarm.Threshold as number).toBeGreaterThan(
+      MAX_RECEIVE_COUNT * PAYOUT_VISIBILITY_TIMEOUT.toSeconds(),
+    );
+    // …and raised with at least a day left before the queue deletes the message.
+    expect(
+      (alarm.Threshold as number) + (alarm.Period as number) * (alarm.EvaluationPeriods as number),
+    ).toBeLessThanOrEqual((queue.MessageRetentionPeriod as number) - 24 * 3600);
   });
 
   it('raises failed payouts above this environment’s threshold', () => {
