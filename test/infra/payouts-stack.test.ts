@@ -27,6 +27,7 @@ import {
   STRIPE_CALL_BUDGET_MS,
 } from '../../shared/runtime-limits.ts';
 import { STACK_OUTPUT_VARIABLES } from '../../tools/cli-environment.ts';
+import { type AlarmConfiguration, evaluateAlarm } from '../helpers/alarm-evaluation.ts';
 
 const ENV_NAMES = Object.keys(ENVIRONMENTS) as EnvironmentName[];
 const RUNBOOK_HEADINGS = readFileSync(join(import.meta.dirname, '../../docs/runbook.md'), 'utf8')
@@ -414,6 +415,24 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
       Dimensions: [{ Name: 'service', Value: 'payouts-scan' }],
       Statistic: 'Sum',
     });
+  });
+
+  it('keeps "scan did not run" in ALARM from a fresh deploy until a scan completes, and again 26 hours after the last', () => {
+    const alarm = alarmNamed(
+      t,
+      `payouts-${name}-scan-did-not-run`,
+    ) as unknown as AlarmConfiguration;
+    const noData: (number | undefined)[] = Array(alarm.EvaluationPeriods).fill(undefined);
+
+    expect(alarm.TreatMissingData).toBe('breaching');
+    // A fresh deploy: ScanCompleted has no datapoint at all, the metric does not exist yet.
+    expect(evaluateAlarm(alarm, noData)).toBe('ALARM');
+    // The first scan completed in the last hour.
+    expect(evaluateAlarm(alarm, [...noData.slice(1), 1], 'ALARM')).toBe('OK');
+    // The last scan is in the oldest hour of the window.
+    expect(evaluateAlarm(alarm, [1, ...noData.slice(1)], 'OK')).toBe('OK');
+    // No scan in the whole window.
+    expect(evaluateAlarm(alarm, noData, 'OK')).toBe('ALARM');
   });
 
   it('raises "payout queue stalled" on the payout queue’s own oldest message, long before it expires', () => {
