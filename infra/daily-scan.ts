@@ -15,6 +15,7 @@ import { deadLetterQueue } from './queues.ts';
 export const SCAN_TIMEOUT = Duration.minutes(15);
 
 export interface DailyScanProps {
+  environmentName: PayoutsEnvironment['name'];
   settings: PayoutsFunctionSettings;
   schedule: PayoutsEnvironment['schedule'];
   /** Where the scan enqueues one message per eligible session. */
@@ -34,7 +35,7 @@ export class DailyScan extends Construct {
 
   constructor(scope: Construct, id: string, props: DailyScanProps) {
     super(scope, id);
-    const { settings, schedule, payoutQueue, removalPolicy } = props;
+    const { environmentName, settings, schedule, payoutQueue, removalPolicy } = props;
 
     this.deadLetterQueue = deadLetterQueue(this, 'DeadLetterQueue', removalPolicy);
     Validations.of(this.deadLetterQueue).acknowledge({
@@ -74,6 +75,8 @@ export class DailyScan extends Construct {
       description: 'Lets the daily schedule invoke the scan Lambda and use its DLQ',
     });
     new scheduler.Schedule(this, 'Schedule', {
+      // The name on-call looks for in EventBridge Scheduler (runbook, scan-did-not-run).
+      scheduleName: `payouts-${environmentName}-daily-scan`,
       description: 'Starts the daily payout scan',
       schedule: scheduler.ScheduleExpression.cron({
         minute: String(schedule.minute),

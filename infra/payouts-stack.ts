@@ -47,6 +47,7 @@ export class PayoutsStack extends Stack {
       removalPolicy,
     });
     this.scan = new DailyScan(this, 'Scan', {
+      environmentName: config.name,
       settings,
       schedule: config.schedule,
       payoutQueue: this.transfer.queue,

@@ -112,6 +112,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
 
   it('starts the scan daily at 06:00 Berlin time through EventBridge Scheduler, with retries and a DLQ', () => {
     t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: `payouts-${name}-daily-scan`,
       ScheduleExpression: 'cron(0 6 * * ? *)',
       ScheduleExpressionTimezone: 'Europe/Berlin',
       FlexibleTimeWindow: { Mode: 'OFF' },
