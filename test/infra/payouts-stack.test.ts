@@ -484,6 +484,13 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     });
   });
 
+  const onlyThisEnvironmentsAlarms = {
+    StringEquals: { 'aws:SourceAccount': '<AWS::AccountId>' },
+    ArnLike: {
+      'aws:SourceArn': `${THIS_ACCOUNT_AND_REGION('cloudwatch')}:alarm:payouts-${name}-*`,
+    },
+  };
+
   it('lets this environment’s alarms, and only them, publish to the alarm topic', () => {
     // enforceSSL's topic policy replaces SNS's default one: without this statement no alarm notifies.
     const policy = resourceOf(t, 'AWS::SNS::TopicPolicy', 'MonitoringAlarmTopicPolicy');
@@ -495,12 +502,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
       Action: 'sns:Publish',
       Resource: { Ref: expect.stringMatching(/^MonitoringAlarmTopic/) },
     });
-    expect(flatten(allows[0]?.Condition)).toEqual({
-      StringEquals: { 'aws:SourceAccount': '<AWS::AccountId>' },
-      ArnLike: {
-        'aws:SourceArn': `${THIS_ACCOUNT_AND_REGION('cloudwatch')}:alarm:payouts-${name}-*`,
-      },
-    });
+    expect(flatten(allows[0]?.Condition)).toEqual(onlyThisEnvironmentsAlarms);
   });
 
   it('lets CloudWatch use the topic key only for this environment’s alarms', () => {
@@ -511,12 +513,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     );
     expect(forCloudWatch).toHaveLength(1);
     expect(forCloudWatch[0]?.Action).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
-    expect(flatten(forCloudWatch[0]?.Condition)).toEqual({
-      StringEquals: { 'aws:SourceAccount': '<AWS::AccountId>' },
-      ArnLike: {
-        'aws:SourceArn': `${THIS_ACCOUNT_AND_REGION('cloudwatch')}:alarm:payouts-${name}-*`,
-      },
-    });
+    expect(flatten(forCloudWatch[0]?.Condition)).toEqual(onlyThisEnvironmentsAlarms);
   });
 
   it('lets only EventBridge Scheduler acting for this account’s schedules assume the scheduler role', () => {
