@@ -430,7 +430,7 @@ async function benchBundles(): Promise<void> {
   const out = mkdtempSync(join(resolve('cdk.out'), 'bench-bundles-'));
   for (const name of ['scan', 'transfer']) {
     const outfile = join(out, name, 'index.js');
-    // The options NodejsFunction uses in infra/payouts-stack.ts.
+    // The options NodejsFunction uses in infra/payouts-function.ts.
     const result = await build({
       entryPoints: [resolve(`lambdas/${name}/handler.ts`)],
       bundle: true,

@@ -12,8 +12,19 @@ export interface VpcPlacement {
   availabilityZones: string[];
   /** Private subnets with a NAT route: the transfer Lambda must reach api.stripe.com. */
   privateSubnetIds: string[];
+  /** The Lambdas' own: egress to the proxy on 5432 and to HTTPS; the proxy's admits them. */
   securityGroupIds: string[];
 }
+
+/**
+ * How the Lambdas reach Postgres (the host in the database secret); both verify its certificate.
+ * README, Deploy → Network says what each needs and how on-call's CLI gets in.
+ */
+export type DatabaseTopology =
+  /** In the database's VPC, through RDS Proxy (reachable only from inside it); egress via NAT. */
+  | { topology: 'rds-proxy-in-vpc'; vpc: VpcPlacement }
+  /** Outside any VPC, to a publicly reachable endpoint over TLS. */
+  | { topology: 'public-tls' };
 
 export interface PayoutsEnvironment {
   name: EnvironmentName;
@@ -32,6 +43,8 @@ export interface PayoutsEnvironment {
     /** A dead-lettered payout older than this pages again: money is owed and nobody moved it. */
     dlqMaxAge: Duration;
   };
+  /** The runbook as a page on-call can open from an alarm; each alarm links its own section. */
+  runbookUrl: string;
   logRetention: RetentionDays;
   transfer: {
     /**
@@ -49,8 +62,7 @@ export interface PayoutsEnvironment {
   graceHours: number;
   /** Names of existing Secrets Manager secrets; the stack never holds a secret value. */
   secrets: { stripeSecretName: string; dbSecretName: string };
-  /** Optional: place both Lambdas in a VPC (reach Postgres through RDS Proxy, Stripe through NAT). */
-  vpc?: VpcPlacement;
+  database: DatabaseTopology;
   /** Keep queues and logs when the stack is deleted, and refuse deletion. */
   retainData: boolean;
 }
@@ -58,6 +70,21 @@ export interface PayoutsEnvironment {
 const DAILY_AT_0600_BERLIN = { hour: 6, minute: 0, timeZone: TimeZone.EUROPE_BERLIN };
 // About 10 000 of the major unit per transfer; zero-decimal currencies in kind.
 const MAX_TRANSFER = 'jpy=1500000,krw=14000000,*=1000000';
+// Set to this repository's address: alarms link its sections (README, Deploy).
+const RUNBOOK_URL = 'https://github.com/your-github-org/payouts/blob/main/docs/runbook.md';
+// Placeholders until the databases' VPCs exist: set each environment's ids (README, Deploy).
+const STAGING_DATABASE_VPC: VpcPlacement = {
+  vpcId: 'vpc-0000000000000a001',
+  availabilityZones: ['eu-central-1a', 'eu-central-1b'],
+  privateSubnetIds: ['subnet-0000000000000a011', 'subnet-0000000000000a012'],
+  securityGroupIds: ['sg-0000000000000a021'],
+};
+const PROD_DATABASE_VPC: VpcPlacement = {
+  vpcId: 'vpc-0000000000000b001',
+  availabilityZones: ['eu-central-1a', 'eu-central-1b'],
+  privateSubnetIds: ['subnet-0000000000000b011', 'subnet-0000000000000b012'],
+  securityGroupIds: ['sg-0000000000000b021'],
+};
 // A tenth of prod's daily totals: dev and staging move test-mode money only.
 const NON_PROD_DAILY_TOTALS = 'jpy=15000000,krw=140000000,*=10000000';
 
@@ -66,6 +93,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     name: 'dev',
     schedule: DAILY_AT_0600_BERLIN,
     alarms: { failedPayoutsThreshold: 50, dlqMaxAge: Duration.days(3) },
+    runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.TWO_WEEKS,
     transfer: {
       maxConcurrency: 2,
@@ -75,12 +103,15 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/dev/stripe', dbSecretName: 'payouts/dev/db' },
+    // A throw-away test-mode database: no NAT gateway to pay for.
+    database: { topology: 'public-tls' },
     retainData: false,
   },
   staging: {
     name: 'staging',
     schedule: DAILY_AT_0600_BERLIN,
     alarms: { failedPayoutsThreshold: 20, dlqMaxAge: Duration.days(1) },
+    runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.ONE_MONTH,
     // Stripe test mode allows 25 req/s: 2 at ~300 ms ≈ 7 req/s.
     transfer: {
@@ -91,12 +122,14 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/staging/stripe', dbSecretName: 'payouts/staging/db' },
+    database: { topology: 'rds-proxy-in-vpc', vpc: STAGING_DATABASE_VPC },
     retainData: false,
   },
   prod: {
     name: 'prod',
     schedule: DAILY_AT_0600_BERLIN,
     alarms: { failedPayoutsThreshold: 10, dlqMaxAge: Duration.hours(12) },
+    runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.ONE_YEAR,
     // Stripe live mode allows about 100 req/s: 10 at ~300 ms ≈ 33 req/s, room for the rest of the platform.
     transfer: {
@@ -108,14 +141,26 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     },
     graceHours: 24,
     secrets: { stripeSecretName: 'payouts/prod/stripe', dbSecretName: 'payouts/prod/db' },
+    database: { topology: 'rds-proxy-in-vpc', vpc: PROD_DATABASE_VPC },
     retainData: true,
   },
 };
 
+type ContextOverrides = { account?: string; region?: string; alarmEmail?: string };
+
+/** `-c env=<name>` selects that environment; without it, every one. An unknown name fails. */
+export function environmentsFromContext(
+  name: unknown,
+  overrides: ContextOverrides = {},
+): PayoutsEnvironment[] {
+  const names = name === undefined ? (Object.keys(ENVIRONMENTS) as EnvironmentName[]) : [name];
+  return names.map((each) => environmentFromContext(each, overrides));
+}
+
 /** Reads `-c env=<name>`; an unknown or missing name fails with the list of valid ones. */
 export function environmentFromContext(
   name: unknown,
-  overrides: { account?: string; region?: string; alarmEmail?: string } = {},
+  overrides: ContextOverrides = {},
 ): PayoutsEnvironment {
   const valid = Object.keys(ENVIRONMENTS).join(', ');
   if (typeof name !== 'string' || !(name in ENVIRONMENTS)) {

@@ -1,17 +1,25 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../infra/app.ts';
 import {
+  type DatabaseTopology,
   ENVIRONMENTS,
   type EnvironmentName,
   environmentFromContext,
 } from '../../infra/environments.ts';
-import { PayoutsStack, TRANSFER_TIMEOUT } from '../../infra/payouts-stack.ts';
+import { PayoutsStack } from '../../infra/payouts-stack.ts';
+import {
+  INVOCATION_START_MARGIN,
+  PAYOUT_VISIBILITY_TIMEOUT,
+  TRANSFER_BATCH_SIZE,
+  TRANSFER_TIMEOUT,
+} from '../../infra/transfer-pipeline.ts';
 import { parseTransferConfig } from '../../shared/config.ts';
 import {
   MAX_RECEIVE_COUNT,
@@ -19,6 +27,7 @@ import {
   STRIPE_CALL_BUDGET_MS,
 } from '../../shared/runtime-limits.ts';
 import { STACK_OUTPUT_VARIABLES } from '../../tools/cli-environment.ts';
+import { type AlarmConfiguration, evaluateAlarm } from '../helpers/alarm-evaluation.ts';
 
 const ENV_NAMES = Object.keys(ENVIRONMENTS) as EnvironmentName[];
 const RUNBOOK_HEADINGS = readFileSync(join(import.meta.dirname, '../../docs/runbook.md'), 'utf8')
@@ -27,15 +36,22 @@ const RUNBOOK_HEADINGS = readFileSync(join(import.meta.dirname, '../../docs/runb
   .map((line) => line.slice(3).trim());
 
 /** Bundling is skipped here for speed; `npx cdk synth` in CI bundles for real. */
-function appFor(env: string, extra: Record<string, unknown> = {}): App {
+function appFor(env: string | undefined, extra: Record<string, unknown> = {}): App {
   return new App({
-    context: { env, 'aws:cdk:bundling-stacks': [], ...extra },
+    context: { ...(env !== undefined && { env }), 'aws:cdk:bundling-stacks': [], ...extra },
     outdir: mkdtempSync(join(tmpdir(), 'payouts-cdk-')),
   });
 }
 
+/** The one stack `-c env=<name>` selects. */
+function stackOf(app: App): PayoutsStack {
+  const { stacks } = buildApp(app);
+  expect(stacks).toHaveLength(1);
+  return stacks[0] as PayoutsStack;
+}
+
 const templates = new Map(
-  ENV_NAMES.map((name) => [name, Template.fromStack(buildApp(appFor(name)).stack)]),
+  ENV_NAMES.map((name) => [name, Template.fromStack(stackOf(appFor(name)))]),
 );
 const template = (name: EnvironmentName) => templates.get(name) as Template;
 
@@ -46,6 +62,44 @@ function resourceOf(t: Template, type: string, logicalIdPrefix: string) {
   if (!entry) throw new Error(`no ${type} ${logicalIdPrefix}`);
   return entry[1] as { Properties: Record<string, unknown>; DeletionPolicy?: string };
 }
+
+function alarmNamed(t: Template, alarmName: string): Record<string, unknown> {
+  const [alarm] = Object.values(
+    t.findResources('AWS::CloudWatch::Alarm', { Properties: { AlarmName: alarmName } }),
+  );
+  if (!alarm) throw new Error(`no alarm ${alarmName}`);
+  return alarm.Properties;
+}
+
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+interface PolicyStatement {
+  Effect: string;
+  Principal?: unknown;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: unknown;
+}
+
+/** CloudFormation references as text, as cdk-nag writes them: `{ Ref: 'AWS::Region' }` → `<AWS::Region>`. */
+function flatten(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(flatten);
+  if (value && typeof value === 'object') {
+    const object = value as Record<string, unknown>;
+    if (typeof object.Ref === 'string') return `<${object.Ref}>`;
+    if (Array.isArray(object['Fn::GetAtt'])) return `<${object['Fn::GetAtt'].join('.')}>`;
+    if (Array.isArray(object['Fn::Join'])) {
+      const [separator, parts] = object['Fn::Join'] as [string, unknown[]];
+      return parts.map(flatten).join(separator);
+    }
+    return Object.fromEntries(Object.entries(object).map(([key, inner]) => [key, flatten(inner)]));
+  }
+  return value;
+}
+
+/** An environment-agnostic stack's ARN prefix for a service, in flatten()'s notation. */
+const THIS_ACCOUNT_AND_REGION = (service: string) =>
+  `arn:<AWS::Partition>:${service}:<AWS::Region>:<AWS::AccountId>`;
 
 function functionEnv(t: Template, prefix: string): Record<string, unknown> {
   const fn = resourceOf(t, 'AWS::Lambda::Function', prefix);
@@ -58,6 +112,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
 
   it('starts the scan daily at 06:00 Berlin time through EventBridge Scheduler, with retries and a DLQ', () => {
     t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: `payouts-${name}-daily-scan`,
       ScheduleExpression: 'cron(0 6 * * ? *)',
       ScheduleExpressionTimezone: 'Europe/Berlin',
       FlexibleTimeWindow: { Mode: 'OFF' },
@@ -105,19 +160,34 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     expect(timeoutSeconds).toBe(TRANSFER_TIMEOUT.toSeconds());
   });
 
+  it('fits a full batch in the transfer timeout, each record with its reserve, so none is deferred for lack of time', () => {
+    // The handler starts a record only with MIN_TIME_FOR_PAYOUT_MS left; a deferred record burns a
+    // receive and can reach the DLQ without ever being tried.
+    const timeoutMs =
+      (resourceOf(t, 'AWS::Lambda::Function', 'TransferFunction').Properties.Timeout as number) *
+      1000;
+    const [mapping] = Object.values(t.findResources('AWS::Lambda::EventSourceMapping'));
+    const batchSize = mapping?.Properties.BatchSize as number;
+
+    expect(timeoutMs).toBeGreaterThanOrEqual(
+      batchSize * MIN_TIME_FOR_PAYOUT_MS + INVOCATION_START_MARGIN.toMilliseconds(),
+    );
+    expect(INVOCATION_START_MARGIN.toSeconds()).toBeGreaterThanOrEqual(30);
+  });
+
   it('sets the payout queue visibility timeout to at least 6× the transfer timeout', () => {
-    const queue = resourceOf(t, 'AWS::SQS::Queue', 'PayoutQueue').Properties;
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'TransferPayoutQueue').Properties;
     const transferTimeout = resourceOf(t, 'AWS::Lambda::Function', 'TransferFunction').Properties
       .Timeout as number;
     expect(queue.VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * transferTimeout);
   });
 
   it('dead-letters a payout message after 5 receives, into a DLQ that keeps it 14 days', () => {
-    const queue = resourceOf(t, 'AWS::SQS::Queue', 'PayoutQueue').Properties;
-    const dlq = resourceOf(t, 'AWS::SQS::Queue', 'PayoutDeadLetterQueue').Properties;
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'TransferPayoutQueue').Properties;
+    const dlq = resourceOf(t, 'AWS::SQS::Queue', 'TransferPayoutDeadLetterQueue').Properties;
     expect(queue.RedrivePolicy).toEqual({
       deadLetterTargetArn: {
-        'Fn::GetAtt': [expect.stringMatching(/^PayoutDeadLetterQueue/), 'Arn'],
+        'Fn::GetAtt': [expect.stringMatching(/^TransferPayoutDeadLetterQueue/), 'Arn'],
       },
       maxReceiveCount: MAX_RECEIVE_COUNT,
     });
@@ -146,12 +216,12 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     }
   });
 
-  it('feeds the transfer Lambda batches of 10 with partial batch responses and capped concurrency', () => {
+  it('feeds the transfer Lambda batches of TRANSFER_BATCH_SIZE with partial batch responses and capped concurrency', () => {
     t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
-      BatchSize: 10,
+      BatchSize: TRANSFER_BATCH_SIZE,
       FunctionResponseTypes: ['ReportBatchItemFailures'],
       ScalingConfig: { MaximumConcurrency: config.transfer.maxConcurrency },
-      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PayoutQueue'), 'Arn'] },
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^TransferPayoutQueue'), 'Arn'] },
     });
   });
 
@@ -164,7 +234,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     const scan = functionEnv(t, 'ScanFunction');
     const transfer = functionEnv(t, 'TransferFunction');
     expect(scan).toMatchObject({
-      PAYOUT_QUEUE_URL: { Ref: expect.stringMatching(/^PayoutQueue/) },
+      PAYOUT_QUEUE_URL: { Ref: expect.stringMatching(/^TransferPayoutQueue/) },
       DB_SECRET_ARN: expect.anything(),
       PAYOUT_GRACE_HOURS: '24',
       PAYOUTS_PAUSED: 'false',
@@ -215,29 +285,74 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
           [statement.Action].flat().includes('secretsmanager:GetSecretValue'),
         ),
       );
-    expect(secretResources('ScanRole')).toContain(`:secret:payouts/${name}/db-??????`);
-    expect(secretResources('ScanRole')).not.toContain('stripe');
-    expect(secretResources('TransferRole')).toContain(`:secret:payouts/${name}/db-??????`);
-    expect(secretResources('TransferRole')).toContain(`:secret:payouts/${name}/stripe-??????`);
+    expect(secretResources('ScanFunctionRole')).toContain(`:secret:payouts/${name}/db-??????`);
+    expect(secretResources('ScanFunctionRole')).not.toContain('stripe');
+    expect(secretResources('TransferFunctionRole')).toContain(`:secret:payouts/${name}/db-??????`);
+    expect(secretResources('TransferFunctionRole')).toContain(
+      `:secret:payouts/${name}/stripe-??????`,
+    );
   });
 
-  it('scopes every IAM statement to its resources; "*" only for X-Ray, which has no resource ARNs', () => {
+  it('scopes every IAM statement to its resources; "*" only for actions that have no resource ARNs', () => {
+    // X-Ray's, and in a VPC the two EC2 Describe calls Lambda makes for the function's interfaces.
+    const allowedOnAnyResource = new Set([
+      'xray:PutTraceSegments',
+      'xray:PutTelemetryRecords',
+      ...(config.database.topology === 'rds-proxy-in-vpc'
+        ? ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets']
+        : []),
+    ]);
     for (const policy of Object.values(t.findResources('AWS::IAM::Policy'))) {
-      for (const statement of policy.Properties.PolicyDocument.Statement as {
-        Action: string | string[];
-        Resource: unknown;
-      }[]) {
+      for (const statement of policy.Properties.PolicyDocument.Statement as PolicyStatement[]) {
+        const actions = [statement.Action].flat();
         if ([statement.Resource].flat().includes('*')) {
-          expect([statement.Action].flat().every((action) => action.startsWith('xray:'))).toBe(
-            true,
-          );
+          expect(actions.filter((action) => !allowedOnAnyResource.has(action))).toEqual([]);
         }
-        expect(
-          [statement.Action].flat().some((action) => action.endsWith(':*') || action === '*'),
-        ).toBe(false);
+        expect(actions.some((action) => action.endsWith(':*') || action === '*')).toBe(false);
       }
     }
     expect(JSON.stringify(t.findResources('AWS::IAM::Role'))).not.toContain('ManagedPolicyArns');
+  });
+
+  it('runs the Lambdas in the network of this environment’s database topology', () => {
+    const { database } = config;
+    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+      const { VpcConfig } = resourceOf(t, 'AWS::Lambda::Function', prefix).Properties;
+      if (database.topology === 'rds-proxy-in-vpc') {
+        expect(VpcConfig).toEqual({
+          SubnetIds: database.vpc.privateSubnetIds,
+          SecurityGroupIds: database.vpc.securityGroupIds,
+        });
+      } else {
+        expect(VpcConfig).toBeUndefined();
+      }
+    }
+  });
+
+  it('verifies the database’s certificate in both functions: Node trusts the RDS CA', () => {
+    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+      expect(functionEnv(t, prefix).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+    }
+  });
+
+  it('lets the schedule invoke the scan function itself (no version or alias) and send to the scan DLQ, nothing else', () => {
+    const scanArn = { 'Fn::GetAtt': [expect.stringMatching(/^ScanFunction/), 'Arn'] };
+    const policy = resourceOf(t, 'AWS::IAM::Policy', 'ScanSchedulerRole').Properties
+      .PolicyDocument as {
+      Statement: unknown[];
+    };
+    expect(policy.Statement).toEqual([
+      {
+        Action: 'lambda:InvokeFunction',
+        Effect: 'Allow',
+        Resource: [{ 'Fn::Join': ['', [scanArn, ':$LATEST']] }, scanArn],
+      },
+      {
+        Action: 'sqs:SendMessage',
+        Effect: 'Allow',
+        Resource: { 'Fn::GetAtt': [expect.stringMatching(/^ScanDeadLetterQueue/), 'Arn'] },
+      },
+    ]);
   });
 
   it('writes each function’s logs to its own log group with this environment’s retention', () => {
@@ -248,50 +363,50 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     }
     for (const prefix of ['ScanFunction', 'TransferFunction']) {
       expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.LoggingConfig).toEqual({
-        LogGroup: { Ref: expect.stringMatching(prefix.replace('Function', 'LogGroup')) },
+        LogGroup: { Ref: expect.stringMatching(`^${prefix}LogGroup`) },
       });
     }
   });
 
   it.each([
-    [
-      'PayoutDlqNotEmptyAlarm',
-      'ApproximateNumberOfMessagesVisible',
-      'AWS/SQS',
-      'payout-dlq-has-messages',
-    ],
-    [
-      'PayoutDlqOldestMessageAlarm',
-      'ApproximateAgeOfOldestMessage',
-      'AWS/SQS',
-      'payout-dlq-message-is-old',
-    ],
-    ['TransferErrorsAlarm', 'Errors', 'AWS/Lambda', 'transfer-lambda-errors'],
-    ['TransferThrottlesAlarm', 'Throttles', 'AWS/Lambda', 'transfer-lambda-throttled'],
-    ['ScanErrorsAlarm', 'Errors', 'AWS/Lambda', 'scan-lambda-errors'],
-    ['ScanThrottlesAlarm', 'Throttles', 'AWS/Lambda', 'scan-lambda-throttled'],
-    ['ScanDidNotRunAlarm', 'ScanCompleted', 'Payouts', 'scan-did-not-run'],
-    ['FailedPayoutsAlarm', 'PayoutsFailed', 'Payouts', 'failed-payouts-above-threshold'],
-    [
-      'ScanDlqNotEmptyAlarm',
-      'ApproximateNumberOfMessagesVisible',
-      'AWS/SQS',
-      'scan-dlq-has-messages',
-    ],
-  ])(
-    'alarms with %s on %s (%s), notifies the topic and links the runbook',
-    (id, metric, namespace, section) => {
-      const alarm = resourceOf(t, 'AWS::CloudWatch::Alarm', id).Properties;
-      expect(alarm).toMatchObject({ MetricName: metric, Namespace: namespace });
-      expect(alarm.AlarmDescription).toContain(`Runbook: docs/runbook.md#${section}`);
-      expect(RUNBOOK_HEADINGS).toContain(section);
-      expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
-      expect(alarm.OKActions).toEqual([{ Ref: expect.stringMatching(/^AlarmTopic/) }]);
-    },
-  );
+    ['payout-dlq-not-empty', 'ApproximateNumberOfMessagesVisible', 'AWS/SQS'],
+    ['payout-dlq-message-old', 'ApproximateAgeOfOldestMessage', 'AWS/SQS'],
+    ['payout-queue-stalled', 'ApproximateAgeOfOldestMessage', 'AWS/SQS'],
+    ['transfer-errors', 'Errors', 'AWS/Lambda'],
+    ['transfer-throttled', 'Throttles', 'AWS/Lambda'],
+    ['scan-errors', 'Errors', 'AWS/Lambda'],
+    ['scan-throttled', 'Throttles', 'AWS/Lambda'],
+    ['scan-did-not-run', 'ScanCompleted', 'Payouts'],
+    ['failed-payouts-above-threshold', 'PayoutsFailed', 'Payouts'],
+    ['scan-dlq-not-empty', 'ApproximateNumberOfMessagesVisible', 'AWS/SQS'],
+  ])('alarms payouts-<env>-%s on %s (%s) and notifies the topic', (what, metric, namespace) => {
+    const alarm = alarmNamed(t, `payouts-${name}-${what}`);
+    expect(alarm).toMatchObject({ MetricName: metric, Namespace: namespace });
+    expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
+    expect(alarm.OKActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
+  });
+
+  it('names every alarm payouts-<env>-<what> and links the runbook section <what>, which exists', () => {
+    const alarms = Object.values(t.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms.length).toBeGreaterThan(0);
+    for (const { Properties: alarm } of alarms) {
+      const [, what] = /^payouts-([a-z]+)-([a-z-]+)$/.exec(alarm.AlarmName)?.slice(1) ?? [];
+      expect(alarm.AlarmName).toBe(`payouts-${name}-${what}`);
+      expect(alarm.AlarmDescription).toMatch(
+        new RegExp(` Runbook: ${escapeRegExp(`${config.runbookUrl}#${what}`)}$`),
+      );
+      expect(RUNBOOK_HEADINGS).toContain(what);
+    }
+  });
+
+  it('links the runbook by a URL that opens in a browser, not by a repository path', () => {
+    expect(config.runbookUrl).toMatch(
+      /^https:\/\/github\.com\/[\w.-]+\/payouts\/blob\/main\/docs\/runbook\.md$/,
+    );
+  });
 
   it('raises "scan did not run" after 26 hours without a completed scan, missing data included', () => {
-    expect(resourceOf(t, 'AWS::CloudWatch::Alarm', 'ScanDidNotRunAlarm').Properties).toMatchObject({
+    expect(alarmNamed(t, `payouts-${name}-scan-did-not-run`)).toMatchObject({
       Period: 3600,
       EvaluationPeriods: 26,
       DatapointsToAlarm: 26,
@@ -303,8 +418,51 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     });
   });
 
+  it('keeps "scan did not run" in ALARM from a fresh deploy until a scan completes, and again 26 hours after the last', () => {
+    const alarm = alarmNamed(
+      t,
+      `payouts-${name}-scan-did-not-run`,
+    ) as unknown as AlarmConfiguration;
+    const noData: (number | undefined)[] = Array(alarm.EvaluationPeriods).fill(undefined);
+
+    expect(alarm.TreatMissingData).toBe('breaching');
+    // A fresh deploy: ScanCompleted has no datapoint at all, the metric does not exist yet.
+    expect(evaluateAlarm(alarm, noData)).toBe('ALARM');
+    // The first scan completed in the last hour.
+    expect(evaluateAlarm(alarm, [...noData.slice(1), 1], 'ALARM')).toBe('OK');
+    // The last scan is in the oldest hour of the window.
+    expect(evaluateAlarm(alarm, [1, ...noData.slice(1)], 'OK')).toBe('OK');
+    // No scan in the whole window.
+    expect(evaluateAlarm(alarm, noData, 'OK')).toBe('ALARM');
+  });
+
+  it('raises "payout queue stalled" on the payout queue’s own oldest message, long before it expires', () => {
+    // Expired messages are deleted, never dead-lettered: a stopped consumer shows only here.
+    const alarm = alarmNamed(t, `payouts-${name}-payout-queue-stalled`);
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'TransferPayoutQueue').Properties;
+    expect(alarm.Dimensions).toEqual([
+      {
+        Name: 'QueueName',
+        Value: { 'Fn::GetAtt': [expect.stringMatching(/^TransferPayoutQueue/), 'QueueName'] },
+      },
+    ]);
+    expect(alarm).toMatchObject({
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Statistic: 'Maximum',
+      TreatMissingData: 'notBreaching',
+    });
+    // Older than every receive a healthy consumer makes (each waits up to the visibility timeout)…
+    expect(alarm.Threshold as number).toBeGreaterThan(
+      MAX_RECEIVE_COUNT * PAYOUT_VISIBILITY_TIMEOUT.toSeconds(),
+    );
+    // …and raised with at least a day left before the queue deletes the message.
+    expect(
+      (alarm.Threshold as number) + (alarm.Period as number) * (alarm.EvaluationPeriods as number),
+    ).toBeLessThanOrEqual((queue.MessageRetentionPeriod as number) - 24 * 3600);
+  });
+
   it('raises failed payouts above this environment’s threshold', () => {
-    expect(resourceOf(t, 'AWS::CloudWatch::Alarm', 'FailedPayoutsAlarm').Properties).toMatchObject({
+    expect(alarmNamed(t, `payouts-${name}-failed-payouts-above-threshold`)).toMatchObject({
       Threshold: config.alarms.failedPayoutsThreshold,
       ComparisonOperator: 'GreaterThanThreshold',
       Dimensions: [{ Name: 'service', Value: 'payouts-transfer' }],
@@ -326,13 +484,62 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     });
   });
 
+  const onlyThisEnvironmentsAlarms = {
+    StringEquals: { 'aws:SourceAccount': '<AWS::AccountId>' },
+    ArnLike: {
+      'aws:SourceArn': `${THIS_ACCOUNT_AND_REGION('cloudwatch')}:alarm:payouts-${name}-*`,
+    },
+  };
+
+  it('lets this environment’s alarms, and only them, publish to the alarm topic', () => {
+    // enforceSSL's topic policy replaces SNS's default one: without this statement no alarm notifies.
+    const policy = resourceOf(t, 'AWS::SNS::TopicPolicy', 'MonitoringAlarmTopicPolicy');
+    const document = policy.Properties.PolicyDocument as { Statement: PolicyStatement[] };
+    const allows = document.Statement.filter((statement) => statement.Effect === 'Allow');
+    expect(allows).toHaveLength(1);
+    expect(allows[0]).toMatchObject({
+      Principal: { Service: 'cloudwatch.amazonaws.com' },
+      Action: 'sns:Publish',
+      Resource: { Ref: expect.stringMatching(/^MonitoringAlarmTopic/) },
+    });
+    expect(flatten(allows[0]?.Condition)).toEqual(onlyThisEnvironmentsAlarms);
+  });
+
+  it('lets CloudWatch use the topic key only for this environment’s alarms', () => {
+    const key = resourceOf(t, 'AWS::KMS::Key', 'MonitoringAlarmTopicKey');
+    const keyPolicy = key.Properties.KeyPolicy as { Statement: PolicyStatement[] };
+    const forCloudWatch = keyPolicy.Statement.filter((statement) =>
+      JSON.stringify(statement.Principal).includes('cloudwatch.amazonaws.com'),
+    );
+    expect(forCloudWatch).toHaveLength(1);
+    expect(forCloudWatch[0]?.Action).toEqual(['kms:Decrypt', 'kms:GenerateDataKey*']);
+    expect(flatten(forCloudWatch[0]?.Condition)).toEqual(onlyThisEnvironmentsAlarms);
+  });
+
+  it('lets only EventBridge Scheduler acting for this account’s schedules assume the scheduler role', () => {
+    const role = resourceOf(t, 'AWS::IAM::Role', 'ScanSchedulerRole').Properties
+      .AssumeRolePolicyDocument as { Statement: PolicyStatement[] };
+    expect(role.Statement).toHaveLength(1);
+    expect(role.Statement[0]).toMatchObject({
+      Effect: 'Allow',
+      Action: 'sts:AssumeRole',
+      Principal: { Service: 'scheduler.amazonaws.com' },
+    });
+    expect(flatten(role.Statement[0]?.Condition)).toEqual({
+      StringEquals: {
+        'aws:SourceAccount': '<AWS::AccountId>',
+        'aws:SourceArn': `${THIS_ACCOUNT_AND_REGION('scheduler')}:schedule-group/default`,
+      },
+    });
+  });
+
   it('outputs what `payouts --env` needs, under the names the CLI maps', () => {
     const outputs = Object.keys(t.findOutputs('*'));
     expect(outputs.sort()).toEqual(Object.keys(STACK_OUTPUT_VARIABLES).sort());
   });
 
   it('has a dashboard with paid count, paid amount, failures by code and queue depth', () => {
-    const dashboard = resourceOf(t, 'AWS::CloudWatch::Dashboard', 'Dashboard').Properties;
+    const dashboard = resourceOf(t, 'AWS::CloudWatch::Dashboard', 'MonitoringDashboard').Properties;
     const body = JSON.stringify(dashboard.DashboardBody);
     for (const title of [
       'Payouts paid',
@@ -354,7 +561,7 @@ describe('data retention per environment', () => {
         expect(resource.DeletionPolicy).toBe('Retain');
       }
     }
-    expect(buildApp(appFor('prod')).stack.terminationProtection).toBe(true);
+    expect(stackOf(appFor('prod')).terminationProtection).toBe(true);
   });
 
   it('lets dev be destroyed', () => {
@@ -362,7 +569,7 @@ describe('data retention per environment', () => {
     for (const resource of Object.values(dev.findResources('AWS::SQS::Queue'))) {
       expect(resource.DeletionPolicy).toBe('Delete');
     }
-    expect(buildApp(appFor('dev')).stack.terminationProtection).toBe(false);
+    expect(stackOf(appFor('dev')).terminationProtection).toBe(false);
   });
 });
 
@@ -373,8 +580,27 @@ describe('environment selection', () => {
     );
   });
 
+  it('without -c env, synthesizes every environment’s stack (so `cdk bootstrap` and `npm run synth` work)', () => {
+    const app = appFor(undefined);
+
+    const { stacks } = buildApp(app);
+
+    expect(stacks.map((stack) => stack.stackName)).toEqual([
+      'Payouts-dev',
+      'Payouts-staging',
+      'Payouts-prod',
+    ]);
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it('refuses an unknown -c env when building the app, listing the valid ones', () => {
+    expect(() => buildApp(appFor('qa'))).toThrow(
+      'Unknown environment "qa": pass -c env=<dev|staging|prod> (one of dev, staging, prod)',
+    );
+  });
+
   it('takes account, region and alarm email from context', () => {
-    const { stack } = buildApp(
+    const stack = stackOf(
       appFor('staging', {
         account: '123456789012',
         region: 'eu-central-1',
@@ -388,30 +614,99 @@ describe('environment selection', () => {
       Endpoint: 'oncall@example.com',
     });
   });
+
+  it('scopes the alarm topic and the scheduler role to the account and region deployed to', () => {
+    const t = Template.fromStack(
+      stackOf(appFor('staging', { account: '123456789012', region: 'eu-central-1' })),
+    );
+    const text = JSON.stringify(flatten(t.toJSON()));
+
+    expect(text).toContain(
+      '"aws:SourceArn":"arn:<AWS::Partition>:cloudwatch:eu-central-1:123456789012:alarm:payouts-staging-*"',
+    );
+    expect(text).toContain(
+      '"aws:SourceArn":"arn:<AWS::Partition>:scheduler:eu-central-1:123456789012:schedule-group/default"',
+    );
+    expect(text).toContain('"aws:SourceAccount":"123456789012"');
+    expect(text).not.toContain('"aws:SourceAccount":"<AWS::AccountId>"');
+  });
 });
 
-describe('VPC placement', () => {
-  it('places both Lambdas in the configured private subnets and security groups, from ids only', () => {
+describe('database network topologies', () => {
+  const VPC = {
+    vpcId: 'vpc-0abc',
+    availabilityZones: ['eu-central-1a', 'eu-central-1b'],
+    privateSubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
+    securityGroupIds: ['sg-0ccc'],
+  };
+  const stackWith = (database: DatabaseTopology) => {
     const app = appFor('staging');
-    const stack = new PayoutsStack(app, 'Payouts-vpc-test', {
-      config: {
-        ...ENVIRONMENTS.staging,
-        vpc: {
-          vpcId: 'vpc-0abc',
-          availabilityZones: ['eu-central-1a', 'eu-central-1b'],
-          privateSubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
-          securityGroupIds: ['sg-0ccc'],
-        },
-      },
+    const stack = new PayoutsStack(app, 'Payouts-topology-test', {
+      config: { ...ENVIRONMENTS.staging, database },
     });
-    const t = Template.fromStack(stack);
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    return { app, t: Template.fromStack(stack) };
+  };
+  const roleStatements = (t: Template) =>
+    Object.values(t.findResources('AWS::IAM::Policy')).flatMap(
+      (policy) => policy.Properties.PolicyDocument.Statement as PolicyStatement[],
+    );
 
-    for (const prefix of ['ScanFunction', 'TransferFunction']) {
-      expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.VpcConfig).toEqual({
-        SubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
-        SecurityGroupIds: ['sg-0ccc'],
-      });
-    }
+  describe('rds-proxy-in-vpc', () => {
+    const { app, t } = stackWith({ topology: 'rds-proxy-in-vpc', vpc: VPC });
+
+    it('places both Lambdas in the configured private subnets and security groups, from ids only', () => {
+      for (const prefix of ['ScanFunction', 'TransferFunction']) {
+        expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.VpcConfig).toEqual({
+          SubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
+          SecurityGroupIds: ['sg-0ccc'],
+        });
+        expect(functionEnv(t, prefix).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+      }
+    });
+
+    it('lets each function’s role manage its network interfaces in this account and region only', () => {
+      for (const prefix of ['ScanFunctionRole', 'TransferFunctionRole']) {
+        const document = resourceOf(t, 'AWS::IAM::Policy', prefix).Properties.PolicyDocument as {
+          Statement: PolicyStatement[];
+        };
+        expect(document.Statement).toContainEqual({
+          Effect: 'Allow',
+          Action: ['ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets'],
+          Resource: '*',
+        });
+        const manage = document.Statement.find((statement) =>
+          [statement.Action].flat().includes('ec2:CreateNetworkInterface'),
+        );
+        expect(manage?.Action).toEqual([
+          'ec2:CreateNetworkInterface',
+          'ec2:DeleteNetworkInterface',
+          'ec2:AssignPrivateIpAddresses',
+          'ec2:UnassignPrivateIpAddresses',
+        ]);
+        expect(flatten(manage?.Resource)).toBe(`${THIS_ACCOUNT_AND_REGION('ec2')}:*/*`);
+      }
+    });
+
+    it('passes cdk-nag with nothing unacknowledged', () => {
+      expect(() => app.synth()).not.toThrow();
+    });
+  });
+
+  describe('public-tls', () => {
+    const { t } = stackWith({ topology: 'public-tls' });
+
+    it('runs both Lambdas outside any VPC, trusting the RDS CA', () => {
+      for (const prefix of ['ScanFunction', 'TransferFunction']) {
+        expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.VpcConfig).toBeUndefined();
+        expect(functionEnv(t, prefix).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
+      }
+    });
+
+    it('grants no EC2 action', () => {
+      const actions = roleStatements(t).flatMap((statement) => [statement.Action].flat());
+      expect(actions.filter((action) => action.startsWith('ec2:'))).toEqual([]);
+    });
   });
 });
 
@@ -425,7 +720,7 @@ describe('cdk-nag AwsSolutions checks', () => {
 
   it('does fail the synth on a finding (a control for the test above)', () => {
     const app = appFor('dev');
-    const { stack } = buildApp(app);
+    const stack = stackOf(app);
     new sqs.Queue(stack, 'UnencryptedControl', { encryption: sqs.QueueEncryption.UNENCRYPTED });
 
     expect(() => app.synth()).toThrow(/AwsSolutions-SQS2/);

@@ -1,0 +1,273 @@
+import { ArnFormat, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import { METRIC, METRICS_NAMESPACE, SERVICE } from '../shared/metric-names.ts';
+import { MAX_RECEIVE_COUNT } from '../shared/runtime-limits.ts';
+import type { DailyScan } from './daily-scan.ts';
+import type { PayoutsEnvironment } from './environments.ts';
+import { PAYOUT_VISIBILITY_TIMEOUT, type TransferPipeline } from './transfer-pipeline.ts';
+
+export interface PayoutMonitoringProps {
+  config: Pick<PayoutsEnvironment, 'name' | 'alarms' | 'runbookUrl'>;
+  transfer: TransferPipeline;
+  scan: DailyScan;
+}
+
+/** The alarm topic, every alarm (each linking its runbook section) and the dashboard. */
+export class PayoutMonitoring extends Construct {
+  readonly alarmTopic: sns.ITopic;
+
+  constructor(scope: Construct, id: string, props: PayoutMonitoringProps) {
+    super(scope, id);
+    const { config, transfer, scan } = props;
+    this.alarmTopic = this.topic(config);
+    this.alarms(config, transfer, scan);
+    this.dashboard(config, transfer);
+  }
+
+  private topic(config: PayoutMonitoringProps['config']): sns.ITopic {
+    if (config.alarms.topicArn)
+      return sns.Topic.fromTopicArn(this, 'AlarmTopic', config.alarms.topicArn);
+    // CloudWatch can publish to an encrypted topic only through a customer-managed key it may use.
+    const key = new kms.Key(this, 'AlarmTopicKey', {
+      enableKeyRotation: true,
+      description: `Encrypts the payouts ${config.name} alarm topic`,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const stack = Stack.of(this);
+    // CloudWatch acting for this environment's alarms, not for anyone's (confused deputy).
+    const cloudWatchForOurAlarms = new iam.ServicePrincipal('cloudwatch.amazonaws.com', {
+      conditions: {
+        StringEquals: { 'aws:SourceAccount': stack.account },
+        ArnLike: {
+          'aws:SourceArn': stack.formatArn({
+            service: 'cloudwatch',
+            resource: 'alarm',
+            resourceName: `payouts-${config.name}-*`,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+        },
+      },
+    });
+    key.grant(cloudWatchForOurAlarms, 'kms:Decrypt', 'kms:GenerateDataKey*');
+    const topic = new sns.Topic(this, 'AlarmTopic', {
+      displayName: `Payouts ${config.name} alarms`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+    // enforceSSL writes a topic policy, which replaces SNS's default one: allow the alarms again.
+    topic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [cloudWatchForOurAlarms],
+        actions: ['sns:Publish'],
+        resources: [topic.topicArn],
+      }),
+    );
+    if (config.alarms.email)
+      topic.addSubscription(new subscriptions.EmailSubscription(config.alarms.email));
+    return topic;
+  }
+
+  private alarms(
+    config: PayoutMonitoringProps['config'],
+    transfer: TransferPipeline,
+    scan: DailyScan,
+  ): void {
+    // Named payouts-<env>-<what> for on-call; <what> is also the alarm's runbook section.
+    const alarm = (
+      id: string,
+      what: string,
+      meaning: string,
+      props: Omit<cloudwatch.AlarmProps, 'alarmName' | 'alarmDescription'>,
+    ) => {
+      const created = new cloudwatch.Alarm(this, id, {
+        ...props,
+        alarmName: `payouts-${config.name}-${what}`,
+        alarmDescription: `${meaning} Runbook: ${config.runbookUrl}#${what}`,
+      });
+      created.addAlarmAction(new actions.SnsAction(this.alarmTopic));
+      created.addOkAction(new actions.SnsAction(this.alarmTopic));
+      return created;
+    };
+    const atLeastOne = {
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    };
+    const fiveMinutes = { period: Duration.minutes(5) };
+
+    alarm(
+      'PayoutDlqNotEmptyAlarm',
+      'payout-dlq-not-empty',
+      'A payout message was dead-lettered: a session may be owed money.',
+      {
+        ...atLeastOne,
+        metric: transfer.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          ...fiveMinutes,
+          statistic: 'Maximum',
+        }),
+      },
+    );
+    alarm(
+      'PayoutDlqOldestMessageAlarm',
+      'payout-dlq-message-old',
+      'A dead-lettered payout has waited too long for a redrive.',
+      {
+        ...atLeastOne,
+        threshold: config.alarms.dlqMaxAge.toSeconds(),
+        metric: transfer.deadLetterQueue.metricApproximateAgeOfOldestMessage({
+          ...fiveMinutes,
+          statistic: 'Maximum',
+        }),
+      },
+    );
+    // A message is received at most MAX_RECEIVE_COUNT times, each followed by at most a visibility
+    // timeout; one older than that plus an hour was not picked up: the consumer is stalled.
+    const stalledAfter = Duration.seconds(
+      MAX_RECEIVE_COUNT * PAYOUT_VISIBILITY_TIMEOUT.toSeconds() + Duration.hours(1).toSeconds(),
+    );
+    alarm(
+      'PayoutQueueStalledAlarm',
+      'payout-queue-stalled',
+      `A payout has waited in the payout queue over ${stalledAfter.toHumanString()}: the transfer Lambda is not consuming it (expired messages are deleted, not dead-lettered).`,
+      {
+        ...atLeastOne,
+        threshold: stalledAfter.toSeconds(),
+        metric: transfer.queue.metricApproximateAgeOfOldestMessage({
+          ...fiveMinutes,
+          statistic: 'Maximum',
+        }),
+      },
+    );
+    alarm(
+      'TransferErrorsAlarm',
+      'transfer-errors',
+      'The transfer Lambda failed whole invocations (configuration, secrets, crashes).',
+      {
+        ...atLeastOne,
+        metric: transfer.function.metricErrors(fiveMinutes),
+      },
+    );
+    alarm('TransferThrottlesAlarm', 'transfer-throttled', 'The transfer Lambda was throttled.', {
+      ...atLeastOne,
+      metric: transfer.function.metricThrottles(fiveMinutes),
+    });
+    alarm(
+      'ScanErrorsAlarm',
+      'scan-errors',
+      'The scan failed (database, SQS, or sessions it could not enqueue).',
+      {
+        ...atLeastOne,
+        metric: scan.function.metricErrors(fiveMinutes),
+      },
+    );
+    alarm(
+      'ScanThrottlesAlarm',
+      'scan-throttled',
+      'A scan was throttled: two scans overlapped or concurrency ran out.',
+      {
+        ...atLeastOne,
+        metric: scan.function.metricThrottles(fiveMinutes),
+      },
+    );
+    // Missing data breaches: a schedule that silently stopped is exactly what this must catch.
+    alarm('ScanDidNotRunAlarm', 'scan-did-not-run', 'No scan completed in the last 26 hours.', {
+      metric: serviceMetric(SERVICE.scan, METRIC.scanCompleted, Duration.hours(1)),
+      threshold: 1,
+      evaluationPeriods: 26,
+      datapointsToAlarm: 26,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    });
+    alarm(
+      'FailedPayoutsAlarm',
+      'failed-payouts-above-threshold',
+      `More than ${config.alarms.failedPayoutsThreshold} payouts failed for admin review within 6 hours.`,
+      {
+        metric: serviceMetric(SERVICE.transfer, METRIC.payoutsFailed, Duration.hours(6)),
+        threshold: config.alarms.failedPayoutsThreshold,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      },
+    );
+    alarm(
+      'ScanDlqNotEmptyAlarm',
+      'scan-dlq-not-empty',
+      'The daily schedule could not start the scan, or the scan kept failing.',
+      {
+        ...atLeastOne,
+        metric: scan.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          ...fiveMinutes,
+          statistic: 'Maximum',
+        }),
+      },
+    );
+  }
+
+  private dashboard(config: PayoutMonitoringProps['config'], transfer: TransferPipeline): void {
+    const search = (metricName: string, dimension: string, label: string) =>
+      new cloudwatch.MathExpression({
+        expression: `SEARCH('{${METRICS_NAMESPACE},service,${dimension}} MetricName="${metricName}"', 'Sum', 3600)`,
+        label,
+        period: Duration.hours(1),
+      });
+    new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: `payouts-${config.name}`,
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Payouts paid',
+            left: [serviceMetric(SERVICE.transfer, METRIC.payoutsPaid, Duration.hours(1))],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Amount paid (minor units) by currency',
+            left: [search(METRIC.paidAmount, 'currency', 'paid')],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Failed payouts by code',
+            left: [search(METRIC.payoutsFailed, 'code', 'failed')],
+            width: 8,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Payout queue depth',
+            left: [
+              transfer.queue.metricApproximateNumberOfMessagesVisible(),
+              transfer.queue.metricApproximateNumberOfMessagesNotVisible(),
+            ],
+            right: [
+              transfer.deadLetterQueue.metricApproximateNumberOfMessagesVisible({ label: 'DLQ' }),
+            ],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Transient failures (SQS will retry)',
+            left: [serviceMetric(SERVICE.transfer, METRIC.payoutsRetrying, Duration.hours(1))],
+            width: 12,
+          }),
+        ],
+      ],
+    });
+  }
+}
+
+/** A metric the Lambdas emit through Powertools Metrics, summed over the period. */
+function serviceMetric(service: string, metricName: string, period: Duration): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { service },
+    statistic: 'Sum',
+    period,
+  });
+}
