@@ -48,12 +48,16 @@ export interface PayoutsEnvironment {
   logRetention: RetentionDays;
   transfer: {
     /**
-     * Concurrent transfer Lambdas (SQS event source maxConcurrency, at least 2). Each handles its
-     * batch one record at a time, so Stripe sees at most maxConcurrency requests in flight:
-     * rate ≈ maxConcurrency / Stripe latency. Keep it under the account's Stripe rate budget
-     * (25 req/s in test mode, about 100 in live mode): 10 Lambdas at ~300 ms ≈ 33 req/s.
+     * Concurrent transfer Lambdas (SQS event source maxConcurrency, at least 2), each handling its
+     * batch one record at a time. The Stripe request rate is not theirs to set: stripeBudget is.
      */
     maxConcurrency: number;
+    /**
+     * Stripe requests per second of all transfer Lambdas together (shared/stripe-budget.ts).
+     * Stripe allows 25 per endpoint and 100 per account in live mode (25 in a sandbox): leave
+     * headroom for the rest of the platform.
+     */
+    stripeBudget: { createsPerSecond: number; readsPerSecond: number };
     platformFeeBps: number;
     /** PAYOUT_MAX_TRANSFER_AMOUNTS / PAYOUT_MAX_DAILY_TOTALS: `usd=1000000,*=1000000`, minor units. */
     maxTransferAmounts: string;
@@ -67,6 +71,8 @@ export interface PayoutsEnvironment {
   retainData: boolean;
 }
 
+/** Test-mode keys share a sandbox's 25 requests per second with everything else that tests. */
+const SANDBOX_STRIPE_BUDGET = { createsPerSecond: 5, readsPerSecond: 5 };
 const DAILY_AT_0600_BERLIN = { hour: 6, minute: 0, timeZone: TimeZone.EUROPE_BERLIN };
 // About 10 000 of the major unit per transfer; zero-decimal currencies in kind.
 const MAX_TRANSFER = 'jpy=1500000,krw=14000000,*=1000000';
@@ -97,6 +103,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     logRetention: RetentionDays.TWO_WEEKS,
     transfer: {
       maxConcurrency: 2,
+      stripeBudget: SANDBOX_STRIPE_BUDGET,
       platformFeeBps: 2000,
       maxTransferAmounts: MAX_TRANSFER,
       maxDailyTotals: NON_PROD_DAILY_TOTALS,
@@ -113,9 +120,9 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     alarms: { failedPayoutsThreshold: 20, dlqMaxAge: Duration.days(1) },
     runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.ONE_MONTH,
-    // Stripe test mode allows 25 req/s: 2 at ~300 ms ≈ 7 req/s.
     transfer: {
       maxConcurrency: 2,
+      stripeBudget: SANDBOX_STRIPE_BUDGET,
       platformFeeBps: 2000,
       maxTransferAmounts: MAX_TRANSFER,
       maxDailyTotals: NON_PROD_DAILY_TOTALS,
@@ -131,9 +138,10 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
     alarms: { failedPayoutsThreshold: 10, dlqMaxAge: Duration.hours(12) },
     runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.ONE_YEAR,
-    // Stripe live mode allows about 100 req/s: 10 at ~300 ms ≈ 33 req/s, room for the rest of the platform.
     transfer: {
       maxConcurrency: 10,
+      // 20 of Stripe's 25 per endpoint; together 40 of the account's 100 in live mode.
+      stripeBudget: { createsPerSecond: 20, readsPerSecond: 20 },
       platformFeeBps: 2000,
       maxTransferAmounts: MAX_TRANSFER,
       // About a million of the major unit a day; raise it with the business, not at 3 a.m.

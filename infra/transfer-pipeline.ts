@@ -4,16 +4,15 @@ import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SERVICE } from '../shared/metric-names.ts';
-import { MAX_RECEIVE_COUNT, MIN_TIME_FOR_PAYOUT_MS } from '../shared/runtime-limits.ts';
+import {
+  MAX_RECEIVE_COUNT,
+  MIN_TIME_FOR_PAYOUT_MS,
+  TRANSFER_BATCH_SIZE,
+} from '../shared/runtime-limits.ts';
 import type { PayoutsEnvironment } from './environments.ts';
 import { PayoutsFunction, type PayoutsFunctionSettings } from './payouts-function.ts';
 import { deadLetterQueue, secureQueueProps } from './queues.ts';
 
-/**
- * Records per invocation, paid one after another. The handler starts a record only with
- * MIN_TIME_FOR_PAYOUT_MS left, so the timeout holds a full batch: a deferred record burns a receive.
- */
-export const TRANSFER_BATCH_SIZE = 3;
 /** Before the first record: cold start, reading the secrets, the first database connection. */
 export const INVOCATION_START_MARGIN = Duration.seconds(60);
 /** TRANSFER_BATCH_SIZE × MIN_TIME_FOR_PAYOUT_MS (80 s) + INVOCATION_START_MARGIN = 300 s. */
@@ -66,9 +65,14 @@ export class TransferPipeline extends Construct {
         PLATFORM_FEE_BPS: String(transfer.platformFeeBps),
         PAYOUT_MAX_TRANSFER_AMOUNTS: transfer.maxTransferAmounts,
         PAYOUT_MAX_DAILY_TOTALS: transfer.maxDailyTotals,
+        STRIPE_CREATES_PER_SECOND: String(transfer.stripeBudget.createsPerSecond),
+        STRIPE_READS_PER_SECOND: String(transfer.stripeBudget.readsPerSecond),
+        // A deferred payout goes back on this queue as a fresh message (no receive burnt).
+        PAYOUT_QUEUE_URL: this.queue.queueUrl,
       },
     });
     stripeSecret.grantRead(this.function);
+    this.queue.grantSendMessages(this.function);
     this.function.addEventSource(
       new SqsEventSource(this.queue, {
         batchSize: TRANSFER_BATCH_SIZE,

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ChangeMessageVisibilityBatchCommand,
   DeleteMessageBatchCommand,
@@ -7,6 +8,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { TRANSFER_BATCH_SIZE } from '../shared/runtime-limits.ts';
 import { lambdaContext, sqsRecord } from './lambda-events.ts';
 
 /**
@@ -37,14 +39,17 @@ export async function drainQueue(options: PollerOptions): Promise<PollerReport> 
     const received = await options.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: options.queueUrl,
-        MaxNumberOfMessages: options.batchSize ?? 10,
+        MaxNumberOfMessages: options.batchSize ?? TRANSFER_BATCH_SIZE,
         MessageSystemAttributeNames: ['All'],
+        MessageAttributeNames: ['All'],
         WaitTimeSeconds: 0,
       }),
     );
     const messages = received.Messages ?? [];
     if (messages.length === 0) {
       if (await isDrained(options)) break;
+      // Messages in flight or delayed: wait a little rather than spin.
+      await sleep(50);
       continue;
     }
     const failedIds = await invoke(options, messages);
@@ -108,11 +113,17 @@ async function isDrained(options: PollerOptions): Promise<boolean> {
   const { Attributes = {} } = await options.sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: options.queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        // A payout handed back for later waits out its delay before it can be received.
+        'ApproximateNumberOfMessagesDelayed',
+      ],
     }),
   );
   return (
     Attributes.ApproximateNumberOfMessages === '0' &&
-    Attributes.ApproximateNumberOfMessagesNotVisible === '0'
+    Attributes.ApproximateNumberOfMessagesNotVisible === '0' &&
+    Attributes.ApproximateNumberOfMessagesDelayed === '0'
   );
 }

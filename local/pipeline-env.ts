@@ -23,6 +23,9 @@ export function localPipelineEnv(options: {
     ...(options.stripeApiBase && {
       STRIPE_SECRET_KEY: 'sk_test_local_stand_in',
       STRIPE_API_BASE: options.stripeApiBase,
+      // Stripe's own default limit per endpoint: the stand-in is a fast sandbox.
+      STRIPE_CREATES_PER_SECOND: '25',
+      STRIPE_READS_PER_SECOND: '25',
     }),
   };
 }

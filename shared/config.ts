@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 import type { AmountLimits } from './payout-policy.ts';
+import type { StripeBudget } from './stripe-budget.ts';
 
 /**
  * Environment variables are parsed here once into typed values (README, "Configuration").
@@ -14,6 +15,14 @@ const integerIn = (min: number, max: number) =>
     .regex(/^\d+$/, `must be a whole number from ${min} to ${max}`)
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+
+/** Requests per second: a positive decimal, at most 10 000 (Stripe's own limits are far lower). */
+const perSecond = z
+  .string()
+  .trim()
+  .regex(/^\d+(\.\d+)?$/, 'must be a number of requests per second, like 20 or 0.5')
+  .transform(Number)
+  .pipe(z.number().positive('must be above 0').max(10_000, 'must be at most 10000'));
 
 const flag = z.enum(['true', 'false'], { error: 'must be "true" or "false"' });
 
@@ -68,6 +77,11 @@ const transferSchema = commonSchema.extend({
   // About 10 000 of the major unit per transfer, 100 times that per day; zero-decimal currencies in kind.
   PAYOUT_MAX_TRANSFER_AMOUNTS: amountsPerCurrency.prefault('jpy=1500000,krw=14000000,*=1000000'),
   PAYOUT_MAX_DAILY_TOTALS: amountsPerCurrency.prefault('jpy=150000000,krw=1400000000,*=100000000'),
+  // The Stripe request budget of every transfer Lambda together; the default fits a sandbox.
+  STRIPE_CREATES_PER_SECOND: perSecond.prefault('5'),
+  STRIPE_READS_PER_SECOND: perSecond.prefault('5'),
+  // A deferred payout is handed back to its queue as a fresh message.
+  PAYOUT_QUEUE_URL: httpUrl,
 });
 
 const operatorSchema = transferSchema.extend({
@@ -94,6 +108,8 @@ export interface TransferConfig {
   stripeApiBase: string | undefined;
   feeBps: number;
   limits: AmountLimits;
+  stripeBudget: StripeBudget;
+  queueUrl: string;
 }
 
 /** The operator CLI: the database always; Stripe and the queues only for the commands that use them. */
@@ -104,6 +120,7 @@ export interface OperatorConfig {
   limits: AmountLimits;
   stripeKey: StripeKeySource | undefined;
   stripeApiBase: string | undefined;
+  stripeBudget: StripeBudget;
   queueUrl: string | undefined;
   dlqUrl: string | undefined;
 }
@@ -121,6 +138,7 @@ export function parseOperatorConfig(env: Env): OperatorConfig {
     limits: amountLimits(vars),
     stripeKey,
     stripeApiBase: vars.STRIPE_API_BASE,
+    stripeBudget: stripeBudget(vars),
     queueUrl: vars.PAYOUT_QUEUE_URL,
     dlqUrl: vars.PAYOUT_DLQ_URL,
   };
@@ -147,10 +165,29 @@ export function parseTransferConfig(env: Env): TransferConfig {
     stripeApiBase: vars.STRIPE_API_BASE,
     feeBps: vars.PLATFORM_FEE_BPS,
     limits: amountLimits(vars),
+    stripeBudget: stripeBudget(vars),
+    queueUrl: vars.PAYOUT_QUEUE_URL,
   };
 }
 
-function amountLimits(vars: z.infer<typeof transferSchema>): AmountLimits {
+function stripeBudget(
+  vars: Pick<
+    z.infer<typeof transferSchema>,
+    'STRIPE_CREATES_PER_SECOND' | 'STRIPE_READS_PER_SECOND'
+  >,
+): StripeBudget {
+  return {
+    createsPerSecond: vars.STRIPE_CREATES_PER_SECOND,
+    readsPerSecond: vars.STRIPE_READS_PER_SECOND,
+  };
+}
+
+function amountLimits(
+  vars: Pick<
+    z.infer<typeof transferSchema>,
+    'PAYOUT_MAX_TRANSFER_AMOUNTS' | 'PAYOUT_MAX_DAILY_TOTALS'
+  >,
+): AmountLimits {
   return {
     perTransfer: vars.PAYOUT_MAX_TRANSFER_AMOUNTS,
     dailyTotal: vars.PAYOUT_MAX_DAILY_TOTALS,

@@ -38,6 +38,18 @@ export class TransientPayoutError extends PayoutError {
   }
 }
 
+/**
+ * Not a failure: the payout could not start or finish now (too little time left in the invocation,
+ * the Stripe request budget fully booked, Stripe's 429 with no time to back off). The record is
+ * handed back to the queue as a fresh message, so waiting costs no receive and pages nobody.
+ */
+export class DeferredPayoutError extends TransientPayoutError {
+  constructor(message: string, code: 'deferred' | 'rate_limited', options?: { cause?: unknown }) {
+    super(message, code, options);
+    this.name = 'DeferredPayoutError';
+  }
+}
+
 /** Another invocation holds the payout's lease right now; SQS brings the message back later. */
 export class PayoutInProgressError extends TransientPayoutError {
   constructor(sessionId: string) {

@@ -33,6 +33,7 @@ export type TransientCode =
   | 'request_unsettled'
   | 'payout_in_progress'
   | 'deferred'
+  | 'rate_limited'
   | 'session_locked'
   | 'stripe_call_failed';
 

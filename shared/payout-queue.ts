@@ -1,4 +1,4 @@
-import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 
 /** SendMessageBatch takes at most this many entries. */
 export const SQS_BATCH_LIMIT = 10;
@@ -8,12 +8,38 @@ export interface PayoutQueue {
   sendBatch(sessionIds: readonly string[]): Promise<{ failedIds: string[] }>;
 }
 
+/** The message attribute that counts how often a payout was handed back to its queue. */
+export const HAND_BACKS_ATTRIBUTE = 'payoutHandBacks';
+
+export interface PayoutHandBack {
+  /**
+   * Puts the session on the queue again as a fresh message, visible after `delaySeconds`, carrying
+   * how many times it has been handed back; throws if SQS did not take it.
+   */
+  handBack(sessionId: string, options: { delaySeconds: number; handBacks: number }): Promise<void>;
+}
+
 export function payoutMessageBody(sessionId: string): string {
   return JSON.stringify({ sessionId });
 }
 
-export function createSqsPayoutQueue(sqs: SQSClient, queueUrl: string): PayoutQueue {
+export function createSqsPayoutQueue(
+  sqs: SQSClient,
+  queueUrl: string,
+): PayoutQueue & PayoutHandBack {
   return {
+    async handBack(sessionId, { delaySeconds, handBacks }) {
+      await sqs.send(
+        new SendMessageCommand({
+          QueueUrl: queueUrl,
+          MessageBody: payoutMessageBody(sessionId),
+          DelaySeconds: delaySeconds,
+          MessageAttributes: {
+            [HAND_BACKS_ATTRIBUTE]: { DataType: 'Number', StringValue: String(handBacks) },
+          },
+        }),
+      );
+    },
     async sendBatch(sessionIds) {
       if (sessionIds.length > SQS_BATCH_LIMIT) {
         throw new RangeError(`sendBatch takes at most ${SQS_BATCH_LIMIT} ids`);

@@ -46,5 +46,12 @@ export const SEARCH_MARGIN_MS = HOUR_MS;
 /** How long the claim waits for a session row someone else has locked before giving up. */
 export const SESSION_LOCK_TIMEOUT_MS = 5_000;
 
+/**
+ * Payout records per transfer Lambda invocation, paid one after another. A record starts only with
+ * MIN_TIME_FOR_PAYOUT_MS left (the rest are handed back to the queue), and the timeout holds a full
+ * batch (infra/transfer-pipeline.ts checks it).
+ */
+export const TRANSFER_BATCH_SIZE = 3;
+
 /** Receives of a payout message before SQS moves it to the DLQ (the queue's RedrivePolicy). */
 export const MAX_RECEIVE_COUNT = 5;

@@ -14,12 +14,15 @@ import type { StripeErrorCode, TransientCode, TransientRefusalCode } from './pay
  * - key_rejected: idempotency_error: the key was used with other parameters; it cannot be resent.
  * - unknown: everything else says nothing definitive about the key: a timeout, a dropped
  *   connection, a 409 (still executing), a fresh 5xx (a request under the key may still run or
- *   may have created the transfer), and a 429, 401, 403 or a 404 without Stripe's code (refused
+ *   may have created the transfer), and a 401, 403 or a 404 without Stripe's code (refused
  *   before Stripe looked at the key).
+ * - rate_limited: a 429, refused before Stripe looked at the key (so, as for unknown, the key
+ *   stays); `reason` is Stripe-Rate-Limited-Reason, which says how long to back off.
  */
 export type TransferFailure =
   | { kind: 'refused'; stored: boolean; error: PermanentPayoutError | TransientPayoutError }
-  | { kind: 'stored_failure' | 'key_rejected' | 'unknown'; error: TransientPayoutError };
+  | { kind: 'stored_failure' | 'key_rejected' | 'unknown'; error: TransientPayoutError }
+  | { kind: 'rate_limited'; reason: string | undefined; error: TransientPayoutError };
 
 const TRANSIENT_REFUSAL_CODES: ReadonlySet<string> = new Set<TransientRefusalCode>([
   'balance_insufficient',
@@ -38,6 +41,13 @@ export function classifyTransferFailure(error: unknown): TransferFailure {
   if (idempotencyError && status === 400) {
     return { kind: 'key_rejected', error: transient(error, code) };
   }
+  if (status === 429) {
+    return {
+      kind: 'rate_limited',
+      reason: rateLimitedReason(error) ?? undefined,
+      error: transient(error, code),
+    };
+  }
   if (status >= 500) {
     return { kind: replayed ? 'stored_failure' : 'unknown', error: transient(error, code) };
   }
@@ -48,6 +58,12 @@ export function classifyTransferFailure(error: unknown): TransferFailure {
     return { kind: 'refused', stored: replayed, error: refusal };
   }
   return { kind: 'unknown', error: transient(error, code) };
+}
+
+/** Stripe-Rate-Limited-Reason of a 429 (global-rate, endpoint-concurrency, …); null if not a 429. */
+export function rateLimitedReason(error: unknown): string | undefined | null {
+  if (!(error instanceof Stripe.errors.StripeError) || error.statusCode !== 429) return null;
+  return error.headers?.['stripe-rate-limited-reason'] ?? undefined;
 }
 
 /** A failed read (a search, a retrieve): always transient, whatever the status. */

@@ -1,3 +1,4 @@
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import type { Kysely, Transaction } from 'kysely';
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
@@ -22,6 +23,7 @@ import {
   markSessionPaidOut,
 } from '../../shared/db/sessions.repository.ts';
 import {
+  DeferredPayoutError,
   type PayoutError,
   PayoutInProgressError,
   PermanentPayoutError,
@@ -38,8 +40,18 @@ import {
 } from '../../shared/payout-plan.ts';
 import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
 import { MIN_TIME_FOR_STRIPE_CALL_MS, REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
+import {
+  rateLimitBackoffMs,
+  type StripeBudget,
+  type StripeEndpoint,
+  waitForStripeSlot,
+} from '../../shared/stripe-budget.ts';
 import { transferTerms, watchIdempotencyKey } from '../../shared/stripe-client.ts';
-import { classifyStripeReadFailure, classifyTransferFailure } from '../../shared/stripe-errors.ts';
+import {
+  classifyStripeReadFailure,
+  classifyTransferFailure,
+  rateLimitedReason,
+} from '../../shared/stripe-errors.ts';
 
 /**
  * The money path for one session, in flow order (docs/payout-protocol.md):
@@ -66,9 +78,13 @@ export interface PaySessionDeps {
     paused: boolean;
     /** How long a claim keeps other invocations off the payout (saves calls; safety never needs it). */
     leaseMs: number;
+    /** Every Stripe request waits for a slot of this budget, shared by all Lambdas. */
+    stripeBudget: StripeBudget;
   };
   /** What the invocation has left; a Stripe call is started only with time for it. */
   timeLeftMs?: () => number;
+  /** Waits for a send slot or a backoff; injectable so tests need not wait. */
+  sleep?: (ms: number) => Promise<void>;
   faults?: PayoutFaults;
 }
 
@@ -96,13 +112,17 @@ interface Claim {
 
 type Step =
   | { kind: 'claim' }
-  | { kind: 'send'; claim: Claim }
+  /** `rateLimited`: Stripe's 429s to this claim's sends so far. */
+  | { kind: 'send'; claim: Claim; rateLimited?: number }
   | { kind: 'search'; claim: Claim }
   | { kind: 'done'; result: PayoutResult }
   | { kind: 'retry'; error: Error };
 
 /** Claims in one delivery: a search that finds nothing, then a new generation, then stop. */
 const MAX_CLAIMS_PER_DELIVERY = 3;
+
+/** Stripe's 429s one claim backs off from (or one page of a search) before handing the payout back. */
+const MAX_RATE_LIMITED_REQUESTS = 4;
 
 export async function paySession(deps: PaySessionDeps, sessionId: string): Promise<PayoutResult> {
   let step: Step = { kind: 'claim' };
@@ -118,7 +138,7 @@ export async function paySession(deps: PaySessionDeps, sessionId: string): Promi
         break;
       case 'send':
         step = hasTimeForStripeCall(deps)
-          ? await sendTransfer(deps, step.claim)
+          ? await sendTransfer(deps, step.claim, step.rateLimited ?? 0)
           : await releaseForRetry(
               deps,
               step.claim,
@@ -252,10 +272,21 @@ async function stopAt(
   }
 }
 
-/** Sends the generation's key with its frozen terms and sorts Stripe's answer. */
-async function sendTransfer(deps: PaySessionDeps, claim: Claim): Promise<Step> {
+/**
+ * Sends the generation's key with its frozen terms, in a slot of the Stripe request budget, and
+ * sorts Stripe's answer. A 429 is answered before Stripe looks at the key: the same key is sent
+ * again after a backoff while the invocation has time, else the payout is handed back.
+ */
+async function sendTransfer(
+  deps: PaySessionDeps,
+  claim: Claim,
+  rateLimited: number,
+): Promise<Step> {
   const { payout } = claim;
   await deps.faults?.afterClaim?.(payout);
+  if (!(await waitForSlot(deps, 'transfers.create'))) {
+    return releaseForRetry(deps, claim, budgetFullyBooked('transfer'));
+  }
   const key = watchIdempotencyKey(deps.stripe, idempotencyKey(payout));
   let transfer: Stripe.Transfer;
   try {
@@ -291,6 +322,20 @@ async function sendTransfer(deps: PaySessionDeps, claim: Claim): Promise<Step> {
         return releaseForRetry(deps, claim, failure.error, 'key_rejected');
       case 'unknown':
         return releaseForRetry(deps, claim, failure.error);
+      case 'rate_limited': {
+        const attempt = rateLimited + 1;
+        const backoffMs = rateLimitBackoffMs(failure.reason, attempt);
+        const details = { sessionId: payout.session_id, reason: failure.reason, backoffMs };
+        if (attempt < MAX_RATE_LIMITED_REQUESTS && hasTimeForStripeCall(deps, backoffMs)) {
+          deps.log.warn(
+            'Stripe rate-limited the transfer request; the same key goes again',
+            details,
+          );
+          await sleep(deps, backoffMs);
+          return { kind: 'send', claim, rateLimited: attempt };
+        }
+        return releaseForRetry(deps, claim, rateLimitedByStripe(failure.reason, failure.error));
+      }
     }
   } finally {
     key.stop();
@@ -340,8 +385,7 @@ async function listSessionTransfers(
   const mine: Stripe.Transfer[] = [];
   let startingAfter: string | undefined;
   do {
-    if (!hasTimeForStripeCall(deps)) throw deferred('Too little time left to search Stripe');
-    const page = await deps.stripe.transfers.list({
+    const page = await listPage(deps, {
       destination: payout.destination,
       created: { gte: since },
       limit: 100,
@@ -351,6 +395,28 @@ async function listSessionTransfers(
     startingAfter = page.has_more ? page.data.at(-1)?.id : undefined;
   } while (startingAfter);
   return mine;
+}
+
+/** One page of a search, in a slot of the read budget; Stripe's 429 backed off as for a send. */
+async function listPage(
+  deps: PaySessionDeps,
+  params: Stripe.TransferListParams,
+): Promise<Stripe.ApiList<Stripe.Transfer>> {
+  for (let attempt = 1; ; attempt += 1) {
+    if (!hasTimeForStripeCall(deps)) throw deferred('Too little time left to search Stripe');
+    if (!(await waitForSlot(deps, 'transfers.list'))) throw budgetFullyBooked('search');
+    try {
+      return await deps.stripe.transfers.list(params);
+    } catch (error) {
+      const reason = rateLimitedReason(error);
+      if (reason === null) throw error;
+      const backoffMs = rateLimitBackoffMs(reason, attempt);
+      if (attempt >= MAX_RATE_LIMITED_REQUESTS || !hasTimeForStripeCall(deps, backoffMs)) {
+        throw rateLimitedByStripe(reason, error);
+      }
+      await sleep(deps, backoffMs);
+    }
+  }
 }
 
 /**
@@ -564,6 +630,8 @@ async function releaseForRetry(
       'Stripe refused the idempotency key; the payout waits until it can be searched',
       details,
     );
+  } else if (error instanceof DeferredPayoutError) {
+    deps.log.info('Payout deferred; the record is handed back to the queue', details);
   } else {
     deps.log.warn('Payout failed transiently; SQS will redeliver it', details);
   }
@@ -625,12 +693,44 @@ async function recordFailure(
   return { outcome: 'failed', sessionId, code, message };
 }
 
-function hasTimeForStripeCall(deps: PaySessionDeps): boolean {
-  return !deps.timeLeftMs || deps.timeLeftMs() >= MIN_TIME_FOR_STRIPE_CALL_MS;
+/** Whether a Stripe call (after `waitMs` first) still fits in the invocation. */
+function hasTimeForStripeCall(deps: PaySessionDeps, waitMs = 0): boolean {
+  return !deps.timeLeftMs || deps.timeLeftMs() >= MIN_TIME_FOR_STRIPE_CALL_MS + waitMs;
 }
 
-function deferred(reason: string): TransientPayoutError {
-  return new TransientPayoutError(`Deferred: ${reason}; SQS delivers it again`, 'deferred');
+/** Waits for the endpoint's next slot, as long as a Stripe call still fits after it. */
+function waitForSlot(deps: PaySessionDeps, endpoint: StripeEndpoint): Promise<boolean> {
+  const spare = deps.timeLeftMs
+    ? deps.timeLeftMs() - MIN_TIME_FOR_STRIPE_CALL_MS
+    : Number.POSITIVE_INFINITY;
+  return waitForStripeSlot(
+    { db: deps.db, sleep: (ms) => sleep(deps, ms), budget: deps.config.stripeBudget },
+    endpoint,
+    spare,
+  );
+}
+
+function sleep(deps: Pick<PaySessionDeps, 'sleep'>, ms: number): Promise<void> {
+  return deps.sleep ? deps.sleep(ms) : sleepFor(ms);
+}
+
+function deferred(reason: string): DeferredPayoutError {
+  return new DeferredPayoutError(`Deferred: ${reason}; the payout is handed back`, 'deferred');
+}
+
+function budgetFullyBooked(what: 'transfer' | 'search'): DeferredPayoutError {
+  return new DeferredPayoutError(
+    `The Stripe request budget has no slot for this ${what} soon enough; the payout is handed back`,
+    'rate_limited',
+  );
+}
+
+function rateLimitedByStripe(reason: string | undefined, cause: unknown): DeferredPayoutError {
+  return new DeferredPayoutError(
+    `Stripe rate-limited the request (${reason ?? 'no reason given'}); the payout is handed back`,
+    'rate_limited',
+    { cause },
+  );
 }
 
 /** A session row locked elsewhere (the marketplace, say) fails the delivery instead of hanging. */

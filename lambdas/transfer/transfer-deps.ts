@@ -1,3 +1,4 @@
+import { SQSClient } from '@aws-sdk/client-sqs';
 import type Stripe from 'stripe';
 import { systemClock } from '../../shared/clock.ts';
 import { oncePerColdStart } from '../../shared/cold-start.ts';
@@ -6,6 +7,7 @@ import { createRotatingDb } from '../../shared/db/connect.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { SERVICE } from '../../shared/metric-names.ts';
 import { createMetrics } from '../../shared/metrics.ts';
+import { createSqsPayoutQueue } from '../../shared/payout-queue.ts';
 import { PAYOUT_LEASE_MS } from '../../shared/runtime-limits.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../../shared/secrets.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
@@ -55,6 +57,8 @@ async function buildColdStartDeps(): Promise<ColdStartDeps> {
     clock: systemClock,
     log,
     metrics,
+    // Region and endpoint from the environment (AWS_REGION, AWS_ENDPOINT_URL_SQS), as the scan's.
+    queue: createSqsPayoutQueue(new SQSClient({ maxAttempts: 3 }), config.queueUrl),
     transferConfig: config,
     config: {
       feeBps: config.feeBps,
@@ -62,6 +66,7 @@ async function buildColdStartDeps(): Promise<ColdStartDeps> {
       paused: config.paused,
       leaseMs: PAYOUT_LEASE_MS,
       limits: config.limits,
+      stripeBudget: config.stripeBudget,
     },
   };
 }

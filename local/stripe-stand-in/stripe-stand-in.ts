@@ -123,6 +123,14 @@ export interface StripeStandIn {
   inFlight(): number;
   /** Resolves once no transfer creation is executing. */
   whenIdle(): Promise<void>;
+  /**
+   * Enforces Stripe's per-endpoint rate limit, as Stripe does: more than `perSecond` requests to
+   * POST /v1/transfers (or to GET /v1/transfers, counted apart) within any second answer 429
+   * `endpoint-rate`. null (the default) lifts it.
+   */
+  limitRate(perSecond: number | null): void;
+  /** How many requests limitRate answered 429. */
+  rateLimited(): number;
   /** A rolled (expired) API key: every request made with it answers 401, as Stripe does. */
   revokeApiKey(apiKey: string): void;
   /** The platform's available balance in a currency (minor units); null means unlimited. */
@@ -238,6 +246,16 @@ export async function startStripeStandIn(
   const balances = new Map<string, number>();
   const charges = new Map<string, StandInCharge>();
   const revokedApiKeys = new Set<string>();
+  let endpointRate: number | null = null;
+  let rateLimitedCount = 0;
+  const recentByEndpoint = new Map<string, number[]>();
+  const endpointLimit = (method: string, path: string) => {
+    if (endpointRate === null || path !== '/v1/transfers') return undefined;
+    const scope = `${method} ${path}`;
+    const recent = recentByEndpoint.get(scope) ?? [];
+    recentByEndpoint.set(scope, recent);
+    return { perSecond: endpointRate, recent };
+  };
   const idleWaiters: Array<() => void> = [];
   let latencyMs = options.latencyMs ?? 0;
   let failures: Counted<500 | 503 | 429> = { remaining: 0, value: 500 };
@@ -297,6 +315,19 @@ export async function startStripeStandIn(
           message: `${revoked ? 'Expired' : 'Invalid'} API Key provided: ${masked}`,
         }),
       });
+    }
+
+    const limited = endpointLimit(method, path);
+    if (limited) {
+      const second = now() - 1000;
+      while (limited.recent.length > 0 && (limited.recent[0] as number) <= second) {
+        limited.recent.shift();
+      }
+      if (limited.recent.length >= limited.perSecond) {
+        rateLimitedCount += 1;
+        return answer(res, record, RATE_LIMITED);
+      }
+      limited.recent.push(now());
     }
 
     if (method === 'POST' && path === '/v1/transfers') {
@@ -669,6 +700,11 @@ export async function startStripeStandIn(
     inFlight: () => running,
     whenIdle: () =>
       running === 0 ? Promise.resolve() : new Promise((resolve) => idleWaiters.push(resolve)),
+    limitRate: (perSecond) => {
+      endpointRate = perSecond;
+      recentByEndpoint.clear();
+    },
+    rateLimited: () => rateLimitedCount,
     revokeApiKey: (apiKey) => {
       revokedApiKeys.add(apiKey);
     },
@@ -711,6 +747,9 @@ export async function startStripeStandIn(
       balances.clear();
       charges.clear();
       revokedApiKeys.clear();
+      endpointRate = null;
+      rateLimitedCount = 0;
+      recentByEndpoint.clear();
       keyTtlMs = null;
       chargesMustExist = options.chargesMustExist ?? false;
       chargeGroupFiling = false;

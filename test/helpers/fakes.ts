@@ -1,7 +1,10 @@
+import type { Kysely } from 'kysely';
 import type { PaySessionDeps } from '../../lambdas/transfer/pay-session.ts';
 import type { Clock } from '../../shared/clock.ts';
+import type { Database } from '../../shared/db/database.ts';
 import type { Log } from '../../shared/logger.ts';
 import type { AmountLimits } from '../../shared/payout-policy.ts';
+import type { PacingDeps } from '../../shared/stripe-budget.ts';
 
 export interface RecordedLog {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -42,6 +45,14 @@ export const GENEROUS_LIMITS: AmountLimits = {
   dailyTotal: { '*': 100_000_000 },
 };
 
+/** A Stripe request budget no test reaches unless it sets its own. */
+export const UNLIMITED_STRIPE_BUDGET = { createsPerSecond: 10_000, readsPerSecond: 10_000 };
+
+/** Reconcile's pacing in tests: the file's database, a budget it never waits for. */
+export function testPacing(db: Kysely<Database>): PacingDeps {
+  return { db, sleep: async () => {}, budget: UNLIMITED_STRIPE_BUDGET };
+}
+
 /** paySession's config as the tests use it: a 20 % fee, 24 h grace, a 90 s lease, not paused. */
 export function testPayoutConfig(
   overrides: Partial<PaySessionDeps['config']> = {},
@@ -52,6 +63,7 @@ export function testPayoutConfig(
     paused: false,
     leaseMs: 90_000,
     limits: GENEROUS_LIMITS,
+    stripeBudget: UNLIMITED_STRIPE_BUDGET,
     ...overrides,
   };
 }

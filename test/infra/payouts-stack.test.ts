@@ -17,7 +17,6 @@ import { PayoutsStack } from '../../infra/payouts-stack.ts';
 import {
   INVOCATION_START_MARGIN,
   PAYOUT_VISIBILITY_TIMEOUT,
-  TRANSFER_BATCH_SIZE,
   TRANSFER_TIMEOUT,
 } from '../../infra/transfer-pipeline.ts';
 import { parseTransferConfig } from '../../shared/config.ts';
@@ -25,6 +24,7 @@ import {
   MAX_RECEIVE_COUNT,
   MIN_TIME_FOR_PAYOUT_MS,
   STRIPE_CALL_BUDGET_MS,
+  TRANSFER_BATCH_SIZE,
 } from '../../shared/runtime-limits.ts';
 import { STACK_OUTPUT_VARIABLES } from '../../tools/cli-environment.ts';
 import { type AlarmConfiguration, evaluateAlarm } from '../helpers/alarm-evaluation.ts';
@@ -225,9 +225,30 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     });
   });
 
-  it('keeps Stripe concurrency within the 25 req/s of test mode outside prod (at 300 ms per call)', () => {
-    const requestsPerSecond = config.transfer.maxConcurrency / 0.3;
-    expect(requestsPerSecond).toBeLessThan(name === 'prod' ? 100 : 25);
+  it('budgets Stripe requests inside Stripe’s limits with headroom: 25 per endpoint, an account’s 100 live or 25 in a sandbox', () => {
+    const { createsPerSecond, readsPerSecond } = config.transfer.stripeBudget;
+    const perEndpoint = 25;
+    const perAccount = name === 'prod' ? 100 : 25;
+    expect(createsPerSecond).toBeLessThan(perEndpoint);
+    expect(readsPerSecond).toBeLessThan(perEndpoint);
+    expect(createsPerSecond + readsPerSecond).toBeLessThanOrEqual(perAccount / 2);
+    expect(functionEnv(t, 'TransferFunction')).toMatchObject({
+      STRIPE_CREATES_PER_SECOND: String(createsPerSecond),
+      STRIPE_READS_PER_SECOND: String(readsPerSecond),
+    });
+  });
+
+  it('lets the transfer Lambda hand a deferred payout back to its own queue, and send to no other', () => {
+    expect(functionEnv(t, 'TransferFunction')).toMatchObject({
+      PAYOUT_QUEUE_URL: { Ref: expect.stringMatching(/^TransferPayoutQueue/) },
+    });
+    const sends = (
+      resourceOf(t, 'AWS::IAM::Policy', 'TransferFunctionRole').Properties.PolicyDocument as {
+        Statement: { Action: string | string[]; Resource: unknown }[];
+      }
+    ).Statement.filter((statement) => [statement.Action].flat().includes('sqs:SendMessage'));
+    expect(sends).toHaveLength(1);
+    expect(JSON.stringify(sends[0]?.Resource)).toMatch(/TransferPayoutQueue[^"]*","Arn"/);
   });
 
   it('passes the contract variables and Powertools settings to each function, and no secret values', () => {
@@ -257,6 +278,9 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
         STRIPE_SECRET_KEY: 'sk_test_x',
         PAYOUT_MAX_TRANSFER_AMOUNTS: config.transfer.maxTransferAmounts,
         PAYOUT_MAX_DAILY_TOTALS: config.transfer.maxDailyTotals,
+        STRIPE_CREATES_PER_SECOND: String(config.transfer.stripeBudget.createsPerSecond),
+        STRIPE_READS_PER_SECOND: String(config.transfer.stripeBudget.readsPerSecond),
+        PAYOUT_QUEUE_URL: 'https://sqs.eu-central-1.amazonaws.com/123456789012/payouts',
       }),
     ).not.toThrow();
     expect(Object.keys(scan)).not.toContain('STRIPE_SECRET_ARN');

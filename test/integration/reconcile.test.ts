@@ -16,7 +16,7 @@ import {
   insertSession,
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
-import { fixedClock, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
+import { fixedClock, recordingLog, testPacing, testPayoutConfig } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 const ACCOUNT = 'acct_1Reconcile';
@@ -51,6 +51,7 @@ describe('reconcile', () => {
     clock: fixedClock(new Date()),
     log: recordingLog(),
     config: testPayoutConfig(),
+    pacing: testPacing(database.db),
   });
 
   async function paidSession(): Promise<string> {

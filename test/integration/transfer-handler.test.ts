@@ -227,16 +227,22 @@ describe('transfer handler under faults and duplicates', () => {
     expect(transfersFor(sessionId)).toEqual([]);
   });
 
-  it('pays after a transient 429 once Stripe recovers', async () => {
+  it('pays after 429s within the same delivery, backing off as Stripe-Rate-Limited-Reason says', async () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
-    // The SDK leaves 429s without Stripe-Should-Retry to us: each one costs one SQS receive.
-    pipeline.stripe.failNext(3, 429);
+    // The SDK leaves 429s without Stripe-Should-Retry to us: backed off here, they cost no receive.
+    pipeline.stripe.failNext(2, 429);
     await pipeline.enqueue(payoutMessageBody(sessionId));
 
     const report = await pipeline.drain();
 
-    expect(report.invocations).toBe(4);
+    expect(report.invocations).toBe(1);
+    expect(
+      logs.find('WARN', 'Stripe rate-limited the transfer request; the same key goes again'),
+    ).toMatchObject([
+      { sessionId, reason: 'endpoint-rate', backoffMs: 1_000 },
+      { sessionId, reason: 'endpoint-rate', backoffMs: 2_000 },
+    ]);
     expect(transfersFor(sessionId)).toHaveLength(1);
     expect(await sessionPayoutStatus(db, sessionId)).toBe('paid_out');
     expect(await pipeline.deadLetters()).toEqual([]);
@@ -334,19 +340,23 @@ describe('transfer handler under faults and duplicates', () => {
     expect(requests.at(-1)).toMatchObject({ method: 'POST', replayed: true });
   });
 
-  it('defers the records it has no time left for, and pays nothing it could not finish', async () => {
+  it('hands the records it has no time left for back to the queue as fresh messages, paying nothing it could not finish', async () => {
     const { db } = pipeline.database;
     const sessionId = await insertSession(db, mentorId);
     const event = sqsEvent([payoutMessageBody(sessionId)]);
 
     const response = await pipeline.transfer(event, 30_000);
 
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: event.Records[0]?.messageId }]);
+    // Acknowledged, not failed: waiting for time burns none of the message's receives.
+    expect(response.batchItemFailures).toEqual([]);
     expect(pipeline.stripe.requests()).toEqual([]);
     expect(await sessionPayoutStatus(db, sessionId)).toBe('pending');
-    expect(
-      logs.find('INFO', 'Too little time left in this invocation; payout deferred to a redelivery'),
-    ).toMatchObject([{ sessionId }]);
+    expect(logs.find('INFO', 'Payout handed back to the queue for later')).toMatchObject([
+      { sessionId, code: 'deferred', handBacks: 1 },
+    ]);
+    const report = await pipeline.drain();
+    expect(report.invocations).toBe(1);
+    expect(await sessionPayoutStatus(db, sessionId)).toBe('paid_out');
   });
 
   it('moves no money while paused, acknowledges the message and leaves the session pending', async () => {

@@ -26,7 +26,7 @@ import { HOUR_MS, MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import { reconcile } from '../../tools/commands/reconcile.ts';
 import { isSettled, planForSession } from '../../tools/session-plan.ts';
-import { fixedClock, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
+import { fixedClock, recordingLog, testPacing, testPayoutConfig } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 /**
@@ -67,6 +67,7 @@ const OPERATOR_CONFIG: OperatorConfig = {
   limits: LIMITS,
   stripeKey: undefined,
   stripeApiBase: undefined,
+  stripeBudget: CONFIG.stripeBudget,
   queueUrl: undefined,
   dlqUrl: undefined,
 };
@@ -669,7 +670,14 @@ describe('the money path under random faults (property)', () => {
         return;
       }
       case 'reconcile': {
-        const deps = { db, stripe: patient, clock, log: world.log, config: CONFIG };
+        const deps = {
+          db,
+          stripe: patient,
+          clock,
+          log: world.log,
+          config: CONFIG,
+          pacing: testPacing(db),
+        };
         // A list fault still armed fails it; the operator runs it again some other time.
         await reconcile(deps, { since: world.since, fix: true }).catch(() => undefined);
         return;
@@ -1006,7 +1014,7 @@ describe('the money path under random faults (property)', () => {
 
     // And reconcile, read-only, finds nothing to fix or explain.
     const report = await reconcile(
-      { db, stripe: patient, clock, log: recordingLog(), config: CONFIG },
+      { db, stripe: patient, clock, log: recordingLog(), config: CONFIG, pacing: testPacing(db) },
       { since: world.since, fix: false },
     );
     expect(report.mismatches, 'reconcile after settling').toEqual([]);

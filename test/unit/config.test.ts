@@ -5,6 +5,7 @@ import { ConfigError } from '../../shared/errors.ts';
 const TRANSFER_ENV = {
   DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/payouts',
   STRIPE_SECRET_KEY: 'sk_test_abc',
+  PAYOUT_QUEUE_URL: 'https://sqs.eu-west-1.amazonaws.com/123456789012/payouts',
 };
 const SCAN_ENV = {
   DATABASE_URL: 'postgres://u:p@127.0.0.1:5432/payouts',
@@ -34,7 +35,36 @@ describe('parseTransferConfig', () => {
         perTransfer: { jpy: 1_500_000, krw: 14_000_000, '*': 1_000_000 },
         dailyTotal: { jpy: 150_000_000, krw: 1_400_000_000, '*': 100_000_000 },
       },
+      // A sandbox's share: an environment that forgets its budget stays inside every Stripe limit.
+      stripeBudget: { createsPerSecond: 5, readsPerSecond: 5 },
+      queueUrl: TRANSFER_ENV.PAYOUT_QUEUE_URL,
     });
+  });
+
+  it('reads the Stripe request budget, fractions included', () => {
+    const config = parseTransferConfig({
+      ...TRANSFER_ENV,
+      STRIPE_CREATES_PER_SECOND: '20',
+      STRIPE_READS_PER_SECOND: '0.5',
+    });
+    expect(config.stripeBudget).toEqual({ createsPerSecond: 20, readsPerSecond: 0.5 });
+  });
+
+  it.each([
+    ['0', 'STRIPE_CREATES_PER_SECOND must be above 0'],
+    ['fast', 'STRIPE_CREATES_PER_SECOND must be a number of requests per second, like 20 or 0.5'],
+    ['20000', 'STRIPE_CREATES_PER_SECOND must be at most 10000'],
+  ])('names a Stripe budget of %s with one clear line', (value, message) => {
+    const error = configError(() =>
+      parseTransferConfig({ ...TRANSFER_ENV, STRIPE_CREATES_PER_SECOND: value }),
+    );
+    expect(error.message).toBe(`Invalid configuration: ${message}`);
+  });
+
+  it('names a missing payout queue, where deferred payouts are handed back', () => {
+    const { PAYOUT_QUEUE_URL: _, ...withoutQueue } = TRANSFER_ENV;
+    const error = configError(() => parseTransferConfig(withoutQueue));
+    expect(error.message).toBe('Invalid configuration: PAYOUT_QUEUE_URL is required');
   });
 
   it('reads per-currency amount limits', () => {
@@ -78,6 +108,7 @@ describe('parseTransferConfig', () => {
     const config = parseTransferConfig({
       DB_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:db',
       STRIPE_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:1:secret:stripe',
+      PAYOUT_QUEUE_URL: TRANSFER_ENV.PAYOUT_QUEUE_URL,
     });
     expect(config.database).toEqual({ secretArn: 'arn:aws:secretsmanager:eu-west-1:1:secret:db' });
     expect(config.stripeKey).toEqual({
@@ -115,7 +146,10 @@ describe('parseTransferConfig', () => {
 
   it('names a missing Stripe key', () => {
     const error = configError(() =>
-      parseTransferConfig({ DATABASE_URL: TRANSFER_ENV.DATABASE_URL }),
+      parseTransferConfig({
+        DATABASE_URL: TRANSFER_ENV.DATABASE_URL,
+        PAYOUT_QUEUE_URL: TRANSFER_ENV.PAYOUT_QUEUE_URL,
+      }),
     );
     expect(error.message).toBe(
       'Invalid configuration: STRIPE_SECRET_KEY or STRIPE_SECRET_ARN must be set',

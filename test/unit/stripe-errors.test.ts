@@ -1,6 +1,7 @@
 import Stripe from 'stripe';
 import { describe, expect, it } from 'vitest';
 import { PermanentPayoutError, TransientPayoutError } from '../../shared/errors.ts';
+import { rateLimitBackoffMs } from '../../shared/stripe-budget.ts';
 import { classifyStripeReadFailure, classifyTransferFailure } from '../../shared/stripe-errors.ts';
 
 const { errors } = Stripe;
@@ -79,7 +80,6 @@ describe('classifyTransferFailure', () => {
       }),
     ],
     ['a timeout or dropped connection', new errors.StripeConnectionError({ message: 'reset' })],
-    ['a 429', new errors.StripeRateLimitError({ message: 'slow down', statusCode: 429 })],
     [
       'a 401 (refused before the key was looked at)',
       new errors.StripeAuthenticationError({ message: 'bad key', statusCode: 401 }),
@@ -107,6 +107,19 @@ describe('classifyTransferFailure', () => {
     });
   });
 
+  it('sorts a 429 as rate-limited, with Stripe-Rate-Limited-Reason: refused before Stripe looked at the key', () => {
+    const error = new errors.StripeRateLimitError({
+      message: 'slow down',
+      statusCode: 429,
+      headers: { 'stripe-rate-limited-reason': 'endpoint-concurrency' },
+    });
+
+    const failure = classifyTransferFailure(error);
+
+    expect(failure).toMatchObject({ kind: 'rate_limited', reason: 'endpoint-concurrency' });
+    expect(failure.error).toBeInstanceOf(TransientPayoutError);
+  });
+
   it('keeps Stripe’s code on a rate-limit error that carries one', () => {
     const error = new errors.StripeRateLimitError({
       code: 'lock_timeout',
@@ -114,6 +127,21 @@ describe('classifyTransferFailure', () => {
       statusCode: 429,
     });
     expect(classifyTransferFailure(error).error.code).toBe('lock_timeout');
+  });
+});
+
+describe('rateLimitBackoffMs', () => {
+  it('backs off by the reason: a second for a rate, a quarter for concurrency, half for none given', () => {
+    expect(rateLimitBackoffMs('endpoint-rate', 1)).toBe(1_000);
+    expect(rateLimitBackoffMs('global-rate', 1)).toBe(1_000);
+    expect(rateLimitBackoffMs('global-concurrency', 1)).toBe(250);
+    expect(rateLimitBackoffMs(undefined, 1)).toBe(500);
+  });
+
+  it('doubles with each attempt, up to 8 s', () => {
+    expect([1, 2, 3, 4, 5].map((attempt) => rateLimitBackoffMs('endpoint-rate', attempt))).toEqual([
+      1_000, 2_000, 4_000, 8_000, 8_000,
+    ]);
   });
 });
 

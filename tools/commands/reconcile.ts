@@ -1,3 +1,4 @@
+import { setTimeout as sleepFor } from 'node:timers/promises';
 import type Stripe from 'stripe';
 import { type RecordDeps, recordReconciledTransfer } from '../../lambdas/transfer/pay-session.ts';
 import {
@@ -5,6 +6,11 @@ import {
   findRecordedTransferId,
   type PaidPayout,
 } from '../../shared/db/payouts.repository.ts';
+import {
+  type PacingDeps,
+  type StripeEndpoint,
+  waitForStripeSlot,
+} from '../../shared/stripe-budget.ts';
 import { transferTerms } from '../../shared/stripe-client.ts';
 import type { CliDeps, Output } from '../cli-deps.ts';
 import { printJson, printTable } from './format.ts';
@@ -55,7 +61,12 @@ export interface ReconcileReport {
 
 export type ReconcileDeps = Omit<RecordDeps, 'faults'> & {
   stripe: { transfers: Pick<Stripe['transfers'], 'list' | 'retrieve'> };
+  /** Reads share the transfer Lambdas' read budget (shared/stripe-budget.ts). */
+  pacing: PacingDeps;
 };
+
+/** How long a read may wait for its slot before reconcile gives up (and says so). */
+const READ_SLOT_WAIT_MS = 60_000;
 
 export async function reconcile(
   deps: ReconcileDeps,
@@ -124,19 +135,25 @@ async function stripeTransfersBySession(
   range: { since: Date; until: Date },
 ): Promise<Map<string, Stripe.Transfer[]>> {
   const bySession = new Map<string, Stripe.Transfer[]>();
-  const transfers = deps.stripe.transfers.list({
-    created: {
-      gte: Math.floor(range.since.getTime() / 1000),
-      lte: Math.ceil(range.until.getTime() / 1000),
-    },
-    limit: 100,
-  });
-  for await (const transfer of transfers) {
-    const sessionId = transfer.metadata?.session_id;
-    // Transfers the platform made for other reasons are not ours to reconcile.
-    if (!sessionId) continue;
-    bySession.set(sessionId, [...(bySession.get(sessionId) ?? []), transfer]);
-  }
+  let startingAfter: string | undefined;
+  do {
+    await readSlot(deps, 'transfers.list');
+    const page = await deps.stripe.transfers.list({
+      created: {
+        gte: Math.floor(range.since.getTime() / 1000),
+        lte: Math.ceil(range.until.getTime() / 1000),
+      },
+      limit: 100,
+      ...(startingAfter && { starting_after: startingAfter }),
+    });
+    for (const transfer of page.data) {
+      const sessionId = transfer.metadata?.session_id;
+      // Transfers the platform made for other reasons are not ours to reconcile.
+      if (!sessionId) continue;
+      bySession.set(sessionId, [...(bySession.get(sessionId) ?? []), transfer]);
+    }
+    startingAfter = page.has_more ? page.data.at(-1)?.id : undefined;
+  } while (startingAfter);
   for (const list of bySession.values()) list.sort((a, b) => a.created - b.created);
   return bySession;
 }
@@ -163,11 +180,20 @@ async function retrieveTransfer(
   deps: ReconcileDeps,
   transferId: string,
 ): Promise<Stripe.Transfer | undefined> {
+  await readSlot(deps, 'transfers.retrieve');
   try {
     return await deps.stripe.transfers.retrieve(transferId);
   } catch (error) {
     if ((error as { code?: string }).code === 'resource_missing') return undefined;
     throw error;
+  }
+}
+
+async function readSlot(deps: ReconcileDeps, endpoint: StripeEndpoint): Promise<void> {
+  if (!(await waitForStripeSlot(deps.pacing, endpoint, READ_SLOT_WAIT_MS))) {
+    throw new Error(
+      'The Stripe read budget has no slot within a minute (a busy payout run?): run reconcile again later',
+    );
   }
 }
 
@@ -205,6 +231,11 @@ export async function reconcileCommand(
       clock: deps.clock,
       log: deps.log,
       config: deps.config,
+      pacing: {
+        db: deps.db,
+        sleep: (ms) => sleepFor(ms),
+        budget: deps.config.stripeBudget,
+      },
     },
     options,
   );
