@@ -41,6 +41,9 @@
 #ifndef NDELIVERIES
 #define NDELIVERIES 3
 #endif
+#ifndef MAX_429_RESENDS
+#define MAX_429_RESENDS 1
+#endif
 #ifndef MAXGEN
 #define MAXGEN 3
 #endif
@@ -174,10 +177,16 @@ inline claimedBy(w) {
  * A request under key k may still reach Stripe: a live worker will send it (it claimed k, or,
  * with NETRETRY, is inside a call under k that stripe-node may resend), or one is on its way.
  */
+/* A 429 on its way back: the worker may back off and send k again within its invocation. */
+#ifndef BEFORE_FIX
+#define RESENDS(w, k) (rq[w] == RQ_ANS && rk[w] == (k) && ans[w] == A_429)
+#else
+#define RESENDS(w, k) 0
+#endif
 #if NETRETRY
 #define WANTS(w, k) (wint[w] == (k) || (rq[w] != RQ_NONE && rk[w] == (k)))
 #else
-#define WANTS(w, k) (wint[w] == (k) || (rq[w] == RQ_NET && rk[w] == (k)))
+#define WANTS(w, k) (wint[w] == (k) || (rq[w] == RQ_NET && rk[w] == (k)) || RESENDS(w, k))
 #endif
 #if NWORKERS == 2
 #define CAN_ARRIVE(k) (orph[k] > 0 || WANTS(0, k) || WANTS(1, k))
@@ -407,6 +416,21 @@ inline classifyTransferFailure(w, g, a) {
   :: a == A_R5XX ->                                                         /* stored_failure */
      a = 0; releaseForRetry(w, g, RP_SEARCH, 0); goto done        /* the NEXT delivery searches */
   :: a == A_KEYREJ -> a = 0; releaseForRetry(w, g, RP_REJECTED, 0); goto done /* key_rejected */
+#ifndef FORGET_ATTEMPTS_ON_429
+  /* rate_limited: back off, then a new call sends the same key in the same claim, within the
+     invocation (wint: before the key can be pruned); an attempt of this call that the SDK gave up
+     on may still arrive, so the claim stays the key's sole sender only if every attempt of this
+     call was answered */
+  :: a == A_429 && rl < MAX_429_RESENDS ->
+     a = 0; rl++; sole[w] = sole[w] && !retried; retried = 0; wint[w] = g; goto send
+  /* out of tries or time, or a 401, 403 or 404 without Stripe's code (also refused before the
+     key): unknown, handed back */
+  :: a == A_429 -> a = 0; releaseForRetry(w, g, rp, 0); goto done
+#else
+  /* NEGATIVE CONTROL 4: the new call forgets the attempts of the rate-limited one */
+  :: a == A_429 && rl < MAX_429_RESENDS -> a = 0; rl++; retried = 0; wint[w] = g; goto send
+  :: a == A_429 -> a = 0; releaseForRetry(w, g, rp, 0); goto done
+#endif
   :: else -> a = 0; releaseForRetry(w, g, rp, 0); goto done                 /* unknown */
   fi
 }
@@ -438,6 +462,7 @@ proctype worker(byte w) {
   byte k;        /* scratch */
   bit found;     /* what the search saw */
   bit retried;   /* NETRETRY: stripe-node resent this call once already */
+  byte rl;       /* resends after a 429 in this claim (the code allows 3; one shows the pattern) */
 
 end_idle:
   /* one delivery of paySession: the first, an SQS duplicate or redelivery, `payouts retry` */
@@ -446,10 +471,10 @@ end_idle:
   :: deliveriesLeft == 0 -> goto end_finished
   fi;
 
-claim:     /* claimPayout (planPayout inside) */
+claim:     /* claimPayout (planPayout inside); a claim's sends count their 429s afresh */
   if
   :: CRASH
-  :: atomic { true -> claimPayout(w, g, k) }
+  :: atomic { true -> rl = 0; claimPayout(w, g, k) }
   fi;
 
 send:      /* sendTransfer: POST /v1/transfers with key g and the generation's frozen terms */
@@ -523,7 +548,7 @@ search:    /* searchForTransfer: the destination's transfers since first send - 
 crashed:
   atomic { abandonRequest(w); wint[w] = 0; printf("W%d CRASHES (or stops)\n", w); goto done }
 done:
-  atomic { g = 0; a = 0; k = 0; found = 0; retried = 0; sole[w] = 0 }
+  atomic { g = 0; a = 0; k = 0; found = 0; retried = 0; rl = 0; sole[w] = 0 }
   goto end_idle;
 end_finished:
   skip

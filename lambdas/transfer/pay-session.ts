@@ -332,7 +332,9 @@ async function sendTransfer(
             details,
           );
           await sleep(deps, backoffMs);
-          return { kind: 'send', claim, rateLimited: attempt };
+          // This call's attempts stay this claim's: one the SDK gave up on may still arrive.
+          const soleSender = claim.soleSender && key.everyRequestAnswered();
+          return { kind: 'send', claim: { ...claim, soleSender }, rateLimited: attempt };
         }
         return releaseForRetry(deps, claim, rateLimitedByStripe(failure.reason, failure.error));
       }
