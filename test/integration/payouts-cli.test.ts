@@ -397,6 +397,66 @@ describe('payouts CLI', () => {
     });
   });
 
+  describe('pause and resume say what they changed', () => {
+    it('refuses to pause over a pause, keeping who and why, unless --replace', async () => {
+      await cli('pause', '--reason', 'first incident');
+      try {
+        const again = await cli('pause', '--reason', 'second', '--json');
+        const replaced = await cli('pause', '--reason', 'second', '--replace');
+        const status = JSON.parse((await cli('status', '--json')).out.text());
+
+        expect(again.code).toBe(1);
+        expect(JSON.parse(again.out.text())).toMatchObject({
+          changed: false,
+          paused: true,
+          reason: 'first incident',
+        });
+        expect(again.out.stderr[0]).toMatch(
+          /^Not changed: payouts are already PAUSED by .+: first incident\. To replace who and why: add --replace\.$/,
+        );
+        expect(replaced.code).toBe(0);
+        expect(status.pausedReason).toBe('second');
+      } finally {
+        await cli('resume');
+      }
+    });
+
+    it('says nothing was resumed when nothing was paused, with a non-zero exit', async () => {
+      const { code, out } = await cli('resume');
+
+      expect(code).toBe(1);
+      expect(out.stdout).toEqual([]);
+      expect(out.stderr[0]).toMatch(/^Not changed: payouts are not paused/);
+    });
+
+    it('refuses retry while the functions run with PAYOUTS_PAUSED=true, and status says so', async () => {
+      const pausedEnv = { ...env, PAYOUTS_PAUSED: 'true' };
+      const out = bufferOutput();
+      const statusOut = bufferOutput();
+
+      const code = await main(['retry', DEMO_SESSIONS.benRestricted], { env: pausedEnv, out });
+      await main(['status'], { env: pausedEnv, out: statusOut });
+
+      expect(code).toBe(1);
+      expect(out.stderr).toEqual([
+        'Not enqueued: payouts are paused (PAYOUTS_PAUSED=true on the functions).',
+      ]);
+      expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
+      expect(statusOut.text()).toContain('Payouts: PAUSED by PAYOUTS_PAUSED=true on the functions');
+    });
+
+    it('pause, resume and retry print only JSON on stdout with --json', async () => {
+      const paused = await cli('pause', '--reason', 'json check', '--json');
+      const retry = await cli('retry', DEMO_SESSIONS.benRestricted, '--json');
+      const resumed = await cli('resume', '--json');
+
+      expect(JSON.parse(paused.out.text())).toMatchObject({ changed: true, paused: true });
+      expect(JSON.parse(retry.out.text())).toMatchObject({ enqueued: false, stop: 'paused' });
+      expect(retry.code).toBe(1);
+      expect(JSON.parse(resumed.out.text())).toMatchObject({ changed: true, paused: false });
+    });
+  });
+
   describe('pause, resume, status', () => {
     it('pauses the scan and the transfer Lambda without a redeploy, and resumes them', async () => {
       const mentorId = await insertMentor(pipeline.database.db, {

@@ -45,16 +45,16 @@ export async function pauseCommand(
     onlyFrom: options.replace ? undefined : false,
   });
   const controls = changed ?? (await readPayoutControls(deps.db));
-  if (options.json) {
+  if (options.json)
     printJson(deps.out, { changed: changed !== undefined, ...switchJson(controls) });
-  } else if (changed) {
+  if (changed && !options.json) {
     deps.out.log(
       paint(deps.out.colour, 'alert', `Payouts PAUSED ${describePause(deps, controls)}`),
     );
     deps.out.log(
       'Payouts already handed to Stripe finish; nothing new starts. Resume with: npx payouts resume',
     );
-  } else {
+  } else if (!changed) {
     deps.out.error(
       `Not changed: payouts are already PAUSED ${describePause(deps, controls)}. To replace who and why: add --replace.`,
     );
