@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { paySession } from '../../lambdas/transfer/pay-session.ts';
@@ -242,6 +244,71 @@ describe('payouts CLI', () => {
         expect.objectContaining({ sessionId: null, body: '{"oops":1}' }),
       );
       expect(JSON.parse(second.out.text()).messages).toHaveLength(2);
+    });
+
+    it('says how many dead letters there are in all when it shows fewer', async () => {
+      for (const sessionId of [DEMO_SESSIONS.benRestricted, DEMO_SESSIONS.adaUsd]) {
+        await sendToDlq(payoutMessageBody(sessionId));
+      }
+      await sendToDlq('{"oops":1}');
+
+      const text = await cli('dlq', 'list', '--max', '2');
+      const json = await cli('dlq', 'list', '--max', '2', '--json');
+
+      expect(text.out.stdout[0]).toBe('2 of 3 dead-lettered message(s):');
+      expect(JSON.parse(json.out.text())).toMatchObject({ total: 3, shown: 2 });
+    });
+
+    it('removes malformed dead letters for good, each saved to the file it names first', async () => {
+      await sendToDlq('{"oops":1}');
+      await sendToDlq('not json');
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.benRestricted));
+      const file = join(mkdtempSync(join(tmpdir(), 'payouts-dlq-')), 'removed.jsonl');
+
+      const { code, out } = await cli('dlq', 'remove', '--malformed', '--to', file);
+
+      expect(code).toBe(0);
+      expect(out.text()).toBe(`Removed 2 message(s) from the DLQ; each was saved first to ${file}`);
+      const saved = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(saved.map((entry) => entry.body).sort()).toEqual(['not json', '{"oops":1}']);
+      expect(saved[0]).toMatchObject({
+        messageId: expect.any(String),
+        removedAt: expect.any(String),
+      });
+      expect(await pipeline.deadLetters()).toEqual([
+        payoutMessageBody(DEMO_SESSIONS.benRestricted),
+      ]);
+    });
+
+    it('removes a dead letter by its message id, and exits 1 naming an id not in the DLQ', async () => {
+      await sendToDlq('{"oops":1}');
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.benRestricted));
+      const listed = JSON.parse((await cli('dlq', 'list', '--json')).out.text()).messages;
+      const malformed = listed.find((entry: { sessionId: string | null }) => !entry.sessionId);
+      const file = join(mkdtempSync(join(tmpdir(), 'payouts-dlq-')), 'removed.jsonl');
+
+      const { code, out } = await cli(
+        'dlq',
+        'remove',
+        malformed.messageId,
+        'no-such-message',
+        '--to',
+        file,
+        '--json',
+      );
+
+      expect(code).toBe(1);
+      expect(JSON.parse(out.text())).toMatchObject({
+        removed: [{ messageId: malformed.messageId, body: '{"oops":1}' }],
+        notFound: ['no-such-message'],
+      });
+      expect(out.stderr).toEqual(['Not in the DLQ: no-such-message']);
+      expect(await pipeline.deadLetters()).toEqual([
+        payoutMessageBody(DEMO_SESSIONS.benRestricted),
+      ]);
     });
 
     it('changes nothing with --dry-run', async () => {

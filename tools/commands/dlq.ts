@@ -379,11 +379,12 @@ export async function dlqRemoveCommand(
         ? `Removed ${report.removed.length} message(s) from the DLQ; each was saved first to ${report.file}`
         : 'Removed nothing.',
     );
-    if (report.notFound.length > 0) {
-      deps.out.error(
-        paint(deps.out.errorColour, 'warning', `Not in the DLQ: ${report.notFound.join(', ')}`),
-      );
-    }
+  }
+  // On stderr with --json too: what was asked and not done.
+  if (report.notFound.length > 0) {
+    deps.out.error(
+      paint(deps.out.errorColour, 'warning', `Not in the DLQ: ${report.notFound.join(', ')}`),
+    );
   }
   return report.interrupted ? 130 : report.notFound.length > 0 ? 1 : 0;
 }
