@@ -85,8 +85,9 @@ export function buildCli(context: CliContext, setExitCode: (code: number) => voi
   program
     .command('status')
     .description('Paused or not, payout queue and DLQ depth, the last scan')
+    .option('--wait', 'first wait until the payout queue is empty (Ctrl-C stops waiting)', false)
     .addOption(json())
-    .action(run((deps, options: Json) => statusCommand(deps, options)));
+    .action(run((deps, options: { wait: boolean } & Json) => statusCommand(deps, options)));
 
   program
     .command('failures')

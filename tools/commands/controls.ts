@@ -1,4 +1,5 @@
 import { userInfo } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { readPayoutControls, setPaused } from '../../shared/db/payout-controls.repository.ts';
 import type { PayoutControls } from '../../shared/db/payout-controls.table.ts';
@@ -116,7 +117,27 @@ async function depth(deps: CliDeps, queueUrl: string | undefined) {
 type Depth = Awaited<ReturnType<typeof depth>>;
 const total = (queue: NonNullable<Depth>) => queue.visible + queue.inFlight + queue.delayed;
 
-export async function statusCommand(deps: CliDeps, options: { json: boolean }): Promise<number> {
+/** How often `status --wait` looks at the payout queue. */
+const WAIT_POLL_MS = 2000;
+
+/** Until nothing waits, is in flight or is delayed on the payout queue (or Ctrl-C). */
+async function waitForEmptyQueue(deps: CliDeps): Promise<void> {
+  let last = '';
+  for (;;) {
+    const queue = await depth(deps, deps.queueUrl());
+    if (!queue || total(queue) === 0 || deps.signal.aborted) return;
+    const line = `Waiting for the payout queue: ${queue.visible} waiting, ${queue.inFlight} in flight, ${queue.delayed} delayed`;
+    if (line !== last) deps.out.error(line);
+    last = line;
+    await sleep(WAIT_POLL_MS, undefined, { signal: deps.signal }).catch(() => undefined);
+  }
+}
+
+export async function statusCommand(
+  deps: CliDeps,
+  options: { json: boolean; wait?: boolean },
+): Promise<number> {
+  if (options.wait) await waitForEmptyQueue(deps);
   const [controls, scan, queue, dlq] = await Promise.all([
     readPayoutControls(deps.db),
     lastScanRun(deps.db),

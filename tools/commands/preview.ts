@@ -21,6 +21,9 @@ const PAGE_SIZE = 1000;
 
 export interface PreviewReport {
   cutoff: string;
+  /** The rules it planned with: the deployed transfer function's under --env. */
+  feeBps: number;
+  graceHours: number;
   paused: boolean;
   wouldPay: { count: number; totals: Record<string, number> };
   largest: { sessionId: string; amount: number; currency: string; destination: string }[];
@@ -61,7 +64,9 @@ async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
   } while (after);
   return {
     cutoff: cutoff.toISOString(),
-    paused: (await readPayoutControls(deps.db)).paused,
+    feeBps: deps.config.feeBps,
+    graceHours: deps.config.graceHours,
+    paused: (await readPayoutControls(deps.db)).paused || deps.config.paused,
     wouldPay: { count: payable.length, totals: sumByCurrency(payable) },
     largest: [...payable].sort((a, b) => b.amount - a.amount).slice(0, 5),
     wouldSkip: [...skipped]
@@ -83,7 +88,7 @@ export async function previewCommand(deps: CliDeps, options: { json: boolean }):
     );
   }
   deps.out.log(
-    `Sessions that ended before ${formatWhen(new Date(report.cutoff), deps.clock.now())}, at a fee of ${deps.config.feeBps / 100} %:`,
+    `Sessions that ended before ${formatWhen(new Date(report.cutoff), deps.clock.now())}, at a fee of ${report.feeBps / 100} %:`,
   );
   deps.out.log(
     `Would pay ${report.wouldPay.count} session(s): ${formatTotals(report.wouldPay.totals)}`,
