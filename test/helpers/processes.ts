@@ -107,7 +107,15 @@ export function runInTerminal(
   });
 }
 
-/** The lines as displayed: colour codes gone, carriage returns of the terminal dropped. */
+/** The lines as displayed: colour codes gone; text a carriage return went back over is overwritten. */
 export function visibleLines(output: string): string[] {
-  return stripVTControlCharacters(output).replaceAll('\r', '').split('\n');
+  return stripVTControlCharacters(output)
+    .split('\n')
+    .map(
+      (line) =>
+        line
+          .split('\r')
+          .filter((part) => part.length > 0)
+          .at(-1) ?? '',
+    );
 }

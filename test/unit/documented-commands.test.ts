@@ -92,3 +92,27 @@ describe('the check itself', () => {
     ]);
   });
 });
+
+describe('--json', () => {
+  const leaves = (command: Command): Command[] =>
+    command.commands.length === 0 ? [command] : command.commands.flatMap(leaves);
+
+  it('is an option of every command', () => {
+    const out = {
+      log: () => {},
+      error: () => {},
+      isTTY: false,
+      columns: undefined,
+      colour: false,
+      errorColour: false,
+    };
+    const program = buildCli({ env: {}, out }, () => {});
+
+    const without = leaves(program)
+      .filter((command) => command.name() !== 'help')
+      .filter((command) => !command.options.some((option) => option.long === '--json'))
+      .map((command) => command.name());
+
+    expect(without).toEqual([]);
+  });
+});
