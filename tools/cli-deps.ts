@@ -10,30 +10,25 @@ import { ConfigError } from '../shared/errors.ts';
 import type { Log } from '../shared/logger.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../shared/secrets.ts';
 import { createStripeClient } from '../shared/stripe-client.ts';
+import { type Output, wrapToWidth } from './commands/format.ts';
 
-/** Where the commands print: the console by default, a buffer in tests. */
-export interface Output {
-  log(text: string): void;
-  error(text: string): void;
-  /** A terminal gets a progress bar, a pipe plain counts. */
-  isTTY: boolean;
-  /** The terminal's width, which tables fit; undefined when stdout is not a terminal. */
-  columns: number | undefined;
-  /** Colour on stdout and on stderr (a terminal with colours, no NO_COLOR). */
-  colour: boolean;
-  errorColour: boolean;
-}
+export type { Output };
 
 /** Colour for a terminal that has colours; Node's check honours NO_COLOR, FORCE_COLOR and TERM. */
 function streamHasColour(stream: NodeJS.WriteStream): boolean {
   return Boolean(stream.isTTY && stream.hasColors?.());
 }
 
-/** The terminal this process prints to: its width and colours, each stream for itself. */
+/**
+ * The terminal this process prints to: its width and colours, each stream for itself. Prose
+ * longer than a terminal's width is wrapped at spaces (tables already fit).
+ */
 export function processOutput(): Output {
+  const fit = (stream: NodeJS.WriteStream, text: string) =>
+    stream.isTTY ? wrapToWidth(text, stream.columns) : text;
   return {
-    log: (text) => console.log(text),
-    error: (text) => console.error(text),
+    log: (text) => console.log(fit(process.stdout, text)),
+    error: (text) => console.error(fit(process.stderr, text)),
     isTTY: Boolean(process.stdout.isTTY),
     columns: process.stdout.isTTY ? process.stdout.columns : undefined,
     colour: streamHasColour(process.stdout),

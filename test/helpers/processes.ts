@@ -109,7 +109,8 @@ export function runInTerminal(
 
 /** The lines as displayed: colour codes gone; text a carriage return went back over is overwritten. */
 export function visibleLines(output: string): string[] {
-  return stripVTControlCharacters(output)
+  // npm's spinner goes back with "cursor to column 1", as a carriage return does.
+  return stripVTControlCharacters(output.replaceAll('\u001b[1G', '\r'))
     .split('\n')
     .map(
       (line) =>

@@ -1,12 +1,24 @@
 import { stripVTControlCharacters, styleText } from 'node:util';
 import Table from 'cli-table3';
-import type { Output } from '../cli-deps.ts';
 
 /**
  * How the CLI and `npm start` print for a person: money in major units with its currency, times
  * local and relative, colour only on a terminal that wants it, tables that fit the terminal.
  * `--json` keeps minor units and ISO timestamps.
  */
+
+/** Where the commands print: the console by default, a buffer in tests. */
+export interface Output {
+  log(text: string): void;
+  error(text: string): void;
+  /** A terminal gets a progress bar, a pipe plain counts. */
+  isTTY: boolean;
+  /** The terminal's width, which tables fit; undefined when stdout is not a terminal. */
+  columns: number | undefined;
+  /** Colour on stdout and on stderr (a terminal with colours, no NO_COLOR). */
+  colour: boolean;
+  errorColour: boolean;
+}
 
 /** Stripe's zero- and three-decimal currencies; every other currency has two decimals. */
 const ZERO_DECIMAL = new Set(
@@ -198,6 +210,33 @@ export function wrapText(text: string, width: number): string {
         rest = rest.slice(cut).trimStart();
       }
       lines.push(rest);
+      return lines;
+    })
+    .join('\n');
+}
+
+/**
+ * Wraps each line wider than `columns` at spaces, colour codes kept (a line's colour runs on into
+ * its continuation, as the terminal shows it); a word wider than the terminal is left whole.
+ */
+export function wrapToWidth(text: string, columns: number | undefined): string {
+  if (!columns) return text;
+  return text
+    .split('\n')
+    .flatMap((line) => {
+      if (visibleLength(line) <= columns) return [line];
+      const lines: string[] = [];
+      let current = '';
+      for (const word of line.split(' ')) {
+        const candidate = current ? `${current} ${word}` : word;
+        if (current && visibleLength(candidate) > columns) {
+          lines.push(current);
+          current = `  ${word}`;
+        } else {
+          current = candidate;
+        }
+      }
+      lines.push(current);
       return lines;
     })
     .join('\n');
