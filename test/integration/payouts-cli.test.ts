@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { paySession } from '../../lambdas/transfer/pay-session.ts';
 import { DEMO_ACCOUNTS, DEMO_SESSIONS, seedDemoData } from '../../local/demo-data.ts';
@@ -257,6 +257,21 @@ describe('payouts CLI', () => {
 
       expect(text.out.stdout[0]).toBe('2 of 3 dead-lettered message(s):');
       expect(JSON.parse(json.out.text())).toMatchObject({ total: 3, shown: 2 });
+    });
+
+    it('counts dead letters another reader holds (a running redrive) instead of saying 0', async () => {
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.benRestricted));
+      await pipeline.sqs.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: pipeline.sqs.dlqUrl, VisibilityTimeout: 300 }),
+      );
+
+      const text = await cli('dlq', 'list');
+      const json = await cli('dlq', 'list', '--json');
+
+      expect(text.out.stdout[0]).toBe(
+        '0 of 1 dead-lettered message(s); 1 held by another reader (a redrive?) are not shown:',
+      );
+      expect(JSON.parse(json.out.text())).toMatchObject({ total: 1, heldElsewhere: 1, shown: 0 });
     });
 
     it('removes malformed dead letters for good, each saved to the file it names first', async () => {

@@ -24,8 +24,10 @@ const ENV_FILE = join(SCRATCH, 'payouts-env.json');
 const WIDTHS = [80, 120];
 /** A colour or style code (npm's own spinner moves the cursor, which is no colour). */
 const COLOUR = /\u001b\[\d+(;\d+)*m/;
-const README_COLUMNS = 100;
+const README_COLUMNS = 120;
 const UPDATE_SAMPLES = process.env.UPDATE_README_SAMPLES === '1';
+/** What is left of npm's spinner on a line of its own. */
+const NPM_SPINNER = /^[\\|/-]+$/;
 
 let pipeline: Running;
 const env = cleanEnv({ PAYOUTS_LOCAL_ENV_FILE: ENV_FILE });
@@ -55,7 +57,7 @@ function comparable(text: string): string[] {
         .replace(/ +/g, ' ')
         .trim(),
     )
-    .filter((line) => line.length > 0 && !line.startsWith('>'));
+    .filter((line) => line.length > 0 && !line.startsWith('>') && !NPM_SPINNER.test(line));
 }
 
 const SAMPLE = (name: string) =>
@@ -67,6 +69,7 @@ function readmeSample(name: string): string {
 
 function writeReadmeSample(name: string, output: string): void {
   const text = visibleLines(output)
+    .filter((line) => !NPM_SPINNER.test(line))
     .map((line) => line.trimEnd())
     .join('\n')
     .trim();
