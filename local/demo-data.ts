@@ -69,7 +69,11 @@ export async function seedDemoData(db: Kysely<Database>, now: Date): Promise<voi
         refunded_amount: 2_000,
         currency: 'eur',
       },
-      { ...session(DEMO_SESSIONS.adaJpy, DEMO_MENTORS.ada, 26), price_amount: 5_000, currency: 'jpy' },
+      {
+        ...session(DEMO_SESSIONS.adaJpy, DEMO_MENTORS.ada, 26),
+        price_amount: 5_000,
+        currency: 'jpy',
+      },
       { ...session(DEMO_SESSIONS.benRestricted, DEMO_MENTORS.ben, 40), price_amount: 9_000 },
       { ...session(DEMO_SESSIONS.cleoNoAccount, DEMO_MENTORS.cleo, 72) },
       { ...session(DEMO_SESSIONS.adaFullyRefunded, DEMO_MENTORS.ada, 36), refunded_amount: 10_000 },

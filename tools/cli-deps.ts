@@ -24,11 +24,11 @@ function streamHasColour(stream: NodeJS.WriteStream): boolean {
  * longer than a terminal's width is wrapped at spaces (tables already fit).
  */
 export function processOutput(): Output {
-  const fit = (stream: NodeJS.WriteStream, text: string) =>
+  const fitted = (stream: NodeJS.WriteStream, text: string) =>
     stream.isTTY ? wrapToWidth(text, stream.columns) : text;
   return {
-    log: (text) => console.log(fit(process.stdout, text)),
-    error: (text) => console.error(fit(process.stderr, text)),
+    log: (text) => console.log(fitted(process.stdout, text)),
+    error: (text) => console.error(fitted(process.stderr, text)),
     isTTY: Boolean(process.stdout.isTTY),
     columns: process.stdout.isTTY ? process.stdout.columns : undefined,
     colour: streamHasColour(process.stdout),

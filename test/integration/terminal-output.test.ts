@@ -23,7 +23,7 @@ const SCRATCH = join(ROOT, '.local', `terminal-${randomUUID().slice(0, 8)}`);
 const ENV_FILE = join(SCRATCH, 'payouts-env.json');
 const WIDTHS = [80, 120];
 /** A colour or style code (npm's own spinner moves the cursor, which is no colour). */
-const COLOUR = /\u001b\[\d+(;\d+)*m/;
+const COLOUR = new RegExp(`${String.fromCharCode(27)}\\[\\d+(;\\d+)*m`);
 const README_COLUMNS = 120;
 const UPDATE_SAMPLES = process.env.UPDATE_README_SAMPLES === '1';
 /** What is left of npm's spinner on a line of its own. */
