@@ -120,3 +120,21 @@ export function visibleLines(output: string): string[] {
           .at(-1) ?? '',
     );
 }
+
+/** `npm start -- --keep` as a person starts it, writing its environment to `envFile`. */
+export async function startKeptPipeline(envFile: string): Promise<Running> {
+  const pipeline = start('npm', ['start', '--', '--keep'], {
+    env: cleanEnv({ PAYOUTS_LOCAL_ENV_FILE: envFile }),
+    group: true,
+  });
+  await pipeline.waitFor('Kept running');
+  return pipeline;
+}
+
+/** Ctrl-C to a job still running (SIGINT to its process group), then its end. */
+export async function interrupt(job: Running | undefined): Promise<Finished | undefined> {
+  if (job?.child.exitCode === null && job.child.signalCode === null && job.child.pid) {
+    process.kill(-job.child.pid, 'SIGINT');
+  }
+  return job?.done;
+}

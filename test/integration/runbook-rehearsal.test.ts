@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import { join } from 'node:path';
-import { GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_MENTORS, DEMO_SESSIONS } from '../../local/demo-data.ts';
@@ -10,8 +10,18 @@ import { createDb } from '../../shared/db/connect.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { documentedCommands } from '../helpers/documented-commands.ts';
-import { insertSession } from '../helpers/factories.ts';
-import { cleanEnv, type Finished, ROOT, type Running, run, start } from '../helpers/processes.ts';
+import { attemptsFor, insertSession, sessionPayoutStatus } from '../helpers/factories.ts';
+import {
+  cleanEnv,
+  type Finished,
+  interrupt,
+  ROOT,
+  type Running,
+  run,
+  start,
+  startKeptPipeline,
+} from '../helpers/processes.ts';
+import { queueDepth } from '../helpers/sqs.ts';
 
 /**
  * The runbook rehearsed as on-call would: `npm start -- --keep` as a real process (the whole
@@ -60,22 +70,8 @@ const deadLetter = async (body: string) =>
   (await sqs.send(new SendMessageCommand({ QueueUrl: localEnv.PAYOUT_DLQ_URL, MessageBody: body })))
     .MessageId ?? '';
 
-async function payoutStatus(sessionId: string): Promise<string | undefined> {
-  const row = await db
-    .selectFrom('sessions')
-    .select('payout_status')
-    .where('id', '=', sessionId)
-    .executeTakeFirst();
-  return row?.payout_status;
-}
-
-async function attempts(sessionId: string) {
-  return db
-    .selectFrom('payout_attempts')
-    .select(['outcome', 'error_code'])
-    .where('session_id', '=', sessionId)
-    .execute();
-}
+const payoutStatus = (sessionId: string) => sessionPayoutStatus(db, sessionId);
+const attempts = (sessionId: string) => attemptsFor(db, sessionId);
 
 /** A session of Ada's (active account) that ended 30 h ago: the poller pays it once enqueued. */
 const newAdaSession = () =>
@@ -295,11 +291,7 @@ const REHEARSALS: Record<string, Rehearsal> = {
 
 beforeAll(async () => {
   mkdirSync(SCRATCH, { recursive: true });
-  pipeline = start('npm', ['start', '--', '--keep'], {
-    env: cleanEnv({ PAYOUTS_LOCAL_ENV_FILE: ENV_FILE }),
-    group: true,
-  });
-  await pipeline.waitFor('Kept running');
+  pipeline = await startKeptPipeline(ENV_FILE);
   localEnv = JSON.parse(readFileSync(ENV_FILE, 'utf8'));
   db = createDb(localEnv.DATABASE_URL ?? '', { maxConnections: 2 });
   sqs = new SQSClient({
@@ -312,14 +304,7 @@ beforeAll(async () => {
 afterAll(async () => {
   sqs?.destroy();
   await db?.destroy();
-  if (
-    pipeline?.child.exitCode === null &&
-    pipeline.child.signalCode === null &&
-    pipeline.child.pid
-  ) {
-    process.kill(-pipeline.child.pid, 'SIGINT');
-  }
-  await pipeline?.done;
+  await interrupt(pipeline);
   rmSync(SCRATCH, { recursive: true, force: true });
 }, 60_000);
 
@@ -448,16 +433,7 @@ describe('an interrupted redrive', () => {
     }
 
     async function dlqDepth(): Promise<number> {
-      const { Attributes = {} } = await sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: localEnv.PAYOUT_DLQ_URL,
-          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-        }),
-      );
-      return (
-        Number(Attributes.ApproximateNumberOfMessages) +
-        Number(Attributes.ApproximateNumberOfMessagesNotVisible)
-      );
+      return queueDepth(sqs, localEnv.PAYOUT_DLQ_URL ?? '');
     }
   }, 120_000);
 });

@@ -5,11 +5,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_SESSIONS } from '../../local/demo-data.ts';
 import {
   cleanEnv,
+  interrupt,
   ROOT,
   type Running,
   run,
   runInTerminal,
-  start,
+  startKeptPipeline,
   visibleLines,
 } from '../helpers/processes.ts';
 
@@ -84,19 +85,11 @@ function checkSample(name: string, output: string): void {
 
 beforeAll(async () => {
   mkdirSync(SCRATCH, { recursive: true });
-  pipeline = start('npm', ['start', '--', '--keep'], { env, group: true });
-  await pipeline.waitFor('Kept running');
+  pipeline = await startKeptPipeline(ENV_FILE);
 }, 120_000);
 
 afterAll(async () => {
-  if (
-    pipeline?.child.exitCode === null &&
-    pipeline.child.signalCode === null &&
-    pipeline.child.pid
-  ) {
-    process.kill(-pipeline.child.pid, 'SIGINT');
-  }
-  await pipeline?.done;
+  await interrupt(pipeline);
   rmSync(SCRATCH, { recursive: true, force: true });
 }, 60_000);
 
