@@ -64,5 +64,8 @@ export class PayoutsStack extends Stack {
     new CfnOutput(this, 'PayoutDlqUrl', { value: this.transfer.deadLetterQueue.queueUrl });
     new CfnOutput(this, 'DbSecretArn', { value: dbSecret.secretArn });
     new CfnOutput(this, 'StripeSecretArn', { value: stripeSecret.secretArn });
+    // The CLI reads the transfer function's settings (fee, grace, limits) and invokes the scan.
+    new CfnOutput(this, 'TransferFunctionName', { value: this.transfer.function.functionName });
+    new CfnOutput(this, 'ScanFunctionName', { value: this.scan.function.functionName });
   }
 }

@@ -16,7 +16,7 @@ export const DEMO_ACCOUNTS = {
   restricted: 'acct_1DemoBenRestricted',
 } as const;
 
-const MENTORS = {
+export const DEMO_MENTORS = {
   ada: '11111111-1111-4111-8111-111111111111',
   ben: '22222222-2222-4222-8222-222222222222',
   cleo: '33333333-3333-4333-8333-333333333333',
@@ -41,9 +41,9 @@ export async function seedDemoData(db: Kysely<Database>, now: Date): Promise<voi
   await db
     .insertInto('mentors')
     .values([
-      { id: MENTORS.ada, stripe_account_id: DEMO_ACCOUNTS.active },
-      { id: MENTORS.ben, stripe_account_id: DEMO_ACCOUNTS.restricted },
-      { id: MENTORS.cleo, stripe_account_id: null },
+      { id: DEMO_MENTORS.ada, stripe_account_id: DEMO_ACCOUNTS.active },
+      { id: DEMO_MENTORS.ben, stripe_account_id: DEMO_ACCOUNTS.restricted },
+      { id: DEMO_MENTORS.cleo, stripe_account_id: null },
     ])
     .execute();
   const session = (id: string, mentorId: string, endedHoursAgo: number) => ({
@@ -59,23 +59,27 @@ export async function seedDemoData(db: Kysely<Database>, now: Date): Promise<voi
     .insertInto('sessions')
     .values([
       {
-        ...session(DEMO_SESSIONS.adaUsd, MENTORS.ada, 30),
+        ...session(DEMO_SESSIONS.adaUsd, DEMO_MENTORS.ada, 30),
         price_amount: 12_000,
         stripe_charge_id: DEMO_CHARGE_ID,
       },
       {
-        ...session(DEMO_SESSIONS.adaEurRefunded, MENTORS.ada, 50),
+        ...session(DEMO_SESSIONS.adaEurRefunded, DEMO_MENTORS.ada, 50),
         price_amount: 8_000,
         refunded_amount: 2_000,
         currency: 'eur',
       },
-      { ...session(DEMO_SESSIONS.adaJpy, MENTORS.ada, 26), price_amount: 5_000, currency: 'jpy' },
-      { ...session(DEMO_SESSIONS.benRestricted, MENTORS.ben, 40), price_amount: 9_000 },
-      { ...session(DEMO_SESSIONS.cleoNoAccount, MENTORS.cleo, 72) },
-      { ...session(DEMO_SESSIONS.adaFullyRefunded, MENTORS.ada, 36), refunded_amount: 10_000 },
-      { ...session(DEMO_SESSIONS.adaTooRecent, MENTORS.ada, 2) },
-      { ...session(DEMO_SESSIONS.adaCancelled, MENTORS.ada, 48), status: 'cancelled' },
-      { ...session(DEMO_SESSIONS.adaAlreadyPaid, MENTORS.ada, 96), payout_status: 'paid_out' },
+      {
+        ...session(DEMO_SESSIONS.adaJpy, DEMO_MENTORS.ada, 26),
+        price_amount: 5_000,
+        currency: 'jpy',
+      },
+      { ...session(DEMO_SESSIONS.benRestricted, DEMO_MENTORS.ben, 40), price_amount: 9_000 },
+      { ...session(DEMO_SESSIONS.cleoNoAccount, DEMO_MENTORS.cleo, 72) },
+      { ...session(DEMO_SESSIONS.adaFullyRefunded, DEMO_MENTORS.ada, 36), refunded_amount: 10_000 },
+      { ...session(DEMO_SESSIONS.adaTooRecent, DEMO_MENTORS.ada, 2) },
+      { ...session(DEMO_SESSIONS.adaCancelled, DEMO_MENTORS.ada, 48), status: 'cancelled' },
+      { ...session(DEMO_SESSIONS.adaAlreadyPaid, DEMO_MENTORS.ada, 96), payout_status: 'paid_out' },
     ])
     .execute();
 }

@@ -30,44 +30,83 @@ export interface PollerReport {
   invocations: number;
   acknowledged: number;
   failed: number;
+  /** Invocations that threw (the whole batch failed), by message: what Lambda would log. */
+  errors: string[];
 }
 
+/** Polls until the queue is empty, nothing in flight or delayed (npm start, tests). */
 export async function drainQueue(options: PollerOptions): Promise<PollerReport> {
-  const report: PollerReport = { invocations: 0, acknowledged: 0, failed: 0 };
+  const report: PollerReport = { invocations: 0, acknowledged: 0, failed: 0, errors: [] };
   const maxInvocations = options.maxInvocations ?? 10_000;
   while (report.invocations < maxInvocations) {
-    const received = await options.sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: options.queueUrl,
-        MaxNumberOfMessages: options.batchSize ?? TRANSFER_BATCH_SIZE,
-        MessageSystemAttributeNames: ['All'],
-        MessageAttributeNames: ['All'],
-        WaitTimeSeconds: 0,
-      }),
-    );
-    const messages = received.Messages ?? [];
+    const messages = await receive(options, 0);
     if (messages.length === 0) {
       if (await isDrained(options)) break;
       // Messages in flight or delayed: wait a little rather than spin.
       await sleep(50);
       continue;
     }
-    const failedIds = await invoke(options, messages);
-    report.invocations += 1;
-    await settle(options, messages, failedIds, report);
+    await invokeAndSettle(options, messages, report);
   }
   return report;
 }
 
-async function invoke(options: PollerOptions, messages: Message[]): Promise<Set<string>> {
+/**
+ * Polls until `signal` aborts, as the event source mapping does for a deployed function
+ * (`npm start -- --keep`); `onInvocation` hears of each batch.
+ */
+export async function pollQueue(
+  options: PollerOptions & {
+    signal: AbortSignal;
+    onInvocation?(batch: PollerReport): void;
+  },
+): Promise<void> {
+  while (!options.signal.aborted) {
+    const messages = await receive(options, 1);
+    if (messages.length === 0 || options.signal.aborted) continue;
+    const batch: PollerReport = { invocations: 0, acknowledged: 0, failed: 0, errors: [] };
+    await invokeAndSettle(options, messages, batch);
+    options.onInvocation?.(batch);
+  }
+}
+
+async function receive(options: PollerOptions, waitSeconds: number): Promise<Message[]> {
+  const received = await options.sqs.send(
+    new ReceiveMessageCommand({
+      QueueUrl: options.queueUrl,
+      MaxNumberOfMessages: options.batchSize ?? TRANSFER_BATCH_SIZE,
+      MessageSystemAttributeNames: ['All'],
+      MessageAttributeNames: ['All'],
+      WaitTimeSeconds: waitSeconds,
+    }),
+  );
+  return received.Messages ?? [];
+}
+
+async function invokeAndSettle(
+  options: PollerOptions,
+  messages: Message[],
+  report: PollerReport,
+): Promise<void> {
+  const failedIds = await invoke(options, messages, report);
+  report.invocations += 1;
+  await settle(options, messages, failedIds, report);
+}
+
+async function invoke(
+  options: PollerOptions,
+  messages: Message[],
+  report: PollerReport,
+): Promise<Set<string>> {
   const event: SQSEvent = {
     Records: messages.map((message) => sqsRecord(message, options.queueArn)),
   };
   try {
     const response = await options.handler(event, lambdaContext('payouts-transfer'));
     return new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
-  } catch {
+  } catch (error) {
     // A handler that throws fails the whole batch, as in Lambda.
+    report.errors.push(error instanceof Error ? error.message : String(error));
     return new Set(messages.map((message) => message.MessageId ?? ''));
   }
 }

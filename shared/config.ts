@@ -51,6 +51,17 @@ const amountsPerCurrency = z
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' });
 
+/** Powertools Logger's levels, in any case (it reads the variable itself, at import). */
+const logLevel = z
+  .string()
+  .trim()
+  .toUpperCase()
+  .pipe(
+    z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'CRITICAL', 'SILENT'], {
+      error: 'must be one of TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL, SILENT',
+    }),
+  );
+
 const commonSchema = z.object({
   DATABASE_URL: z
     .string()
@@ -59,6 +70,9 @@ const commonSchema = z.object({
   DB_SECRET_ARN: z.string().startsWith('arn:', 'must be a Secrets Manager ARN').optional(),
   PAYOUT_GRACE_HOURS: integerIn(0, 24 * 365).default(24),
   PAYOUTS_PAUSED: flag.default('false'),
+  // Read by Powertools and the AWS SDK themselves: checked here so that a typo fails at start.
+  POWERTOOLS_LOG_LEVEL: logLevel.optional(),
+  AWS_ENDPOINT_URL_SQS: httpUrl.optional(),
 });
 
 const scanSchema = commonSchema.extend({
@@ -87,6 +101,9 @@ const transferSchema = commonSchema.extend({
 const operatorSchema = transferSchema.extend({
   PAYOUT_QUEUE_URL: httpUrl.optional(),
   PAYOUT_DLQ_URL: httpUrl.optional(),
+  // The deployed functions, by name: the CLI reads the transfer one's settings and invokes the scan.
+  PAYOUT_SCAN_FUNCTION: z.string().min(1).optional(),
+  PAYOUT_TRANSFER_FUNCTION: z.string().min(1).optional(),
 });
 
 export type DatabaseSource = { url: string } | { secretArn: string };
@@ -116,6 +133,8 @@ export interface TransferConfig {
 export interface OperatorConfig {
   database: DatabaseSource;
   graceHours: number;
+  /** PAYOUTS_PAUSED=true on the functions: paused whatever `payouts resume` says. */
+  paused: boolean;
   feeBps: number;
   limits: AmountLimits;
   stripeKey: StripeKeySource | undefined;
@@ -123,6 +142,8 @@ export interface OperatorConfig {
   stripeBudget: StripeBudget;
   queueUrl: string | undefined;
   dlqUrl: string | undefined;
+  scanFunction: string | undefined;
+  transferFunction: string | undefined;
 }
 
 type Env = Record<string, string | undefined>;
@@ -134,6 +155,7 @@ export function parseOperatorConfig(env: Env): OperatorConfig {
   return {
     database: databaseSource(vars),
     graceHours: vars.PAYOUT_GRACE_HOURS,
+    paused: vars.PAYOUTS_PAUSED === 'true',
     feeBps: vars.PLATFORM_FEE_BPS,
     limits: amountLimits(vars),
     stripeKey,
@@ -141,6 +163,8 @@ export function parseOperatorConfig(env: Env): OperatorConfig {
     stripeBudget: stripeBudget(vars),
     queueUrl: vars.PAYOUT_QUEUE_URL,
     dlqUrl: vars.PAYOUT_DLQ_URL,
+    scanFunction: vars.PAYOUT_SCAN_FUNCTION,
+    transferFunction: vars.PAYOUT_TRANSFER_FUNCTION,
   };
 }
 

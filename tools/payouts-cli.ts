@@ -1,62 +1,61 @@
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, Option } from 'commander';
 import { ConfigError } from '../shared/errors.ts';
-import { HOUR_MS } from '../shared/runtime-limits.ts';
-import { type CliDeps, createCliDeps, type Output } from './cli-deps.ts';
+import {
+  codeArgument,
+  parseWhen,
+  positiveInteger,
+  uuidArgument,
+  whenArgument,
+} from './cli-arguments.ts';
+import { type CliDeps, createCliDeps, type Output, processOutput } from './cli-deps.ts';
 import {
   ENVIRONMENT_NAMES,
   endpointOverrideNote,
   environmentVariables,
+  localConnectionRefused,
 } from './cli-environment.ts';
 import { pauseCommand, resumeCommand, statusCommand } from './commands/controls.ts';
-import { dlqListCommand, dlqRedriveCommand } from './commands/dlq.ts';
+import { dlqListCommand, dlqRedriveCommand, dlqRemoveCommand } from './commands/dlq.ts';
 import { failuresCommand } from './commands/failures.ts';
 import { previewCommand } from './commands/preview.ts';
 import { reconcileCommand } from './commands/reconcile.ts';
 import { retryCommand } from './commands/retry.ts';
+import { scanCommand } from './commands/scan.ts';
 
-/** `npm run payouts -- <command>` (or `npx payouts`): the on-call and admin commands. */
+/** `npx payouts <command>` (or `npm run -s payouts -- <command>`): the on-call and admin commands. */
 
-/** `2026-11-01`, an ISO timestamp, or a duration back from now: `36h`, `7d`. */
-function parseSince(value: string, now = new Date()): Date {
-  const relative = /^(\d+)([hd])$/.exec(value);
-  if (relative) {
-    const hours = Number(relative[1]) * (relative[2] === 'd' ? 24 : 1);
-    return new Date(now.getTime() - hours * HOUR_MS);
+const VERSION = (
+  JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+    version: string;
   }
-  const date = new Date(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(date.getTime())) {
-    throw new InvalidArgumentError(
-      'expected a date (2026-11-01), a timestamp, or a duration like 7d or 36h',
-    );
-  }
-  return date;
-}
-
-function positiveInteger(value: string): number {
-  if (!/^\d+$/.test(value) || Number(value) < 1)
-    throw new InvalidArgumentError('expected a whole number of at least 1');
-  return Number(value);
-}
+).version;
 
 export interface CliContext {
   env: Record<string, string | undefined>;
   out: Output;
+  /** Ctrl-C: commands that move messages stop at the next safe point and say what they did. */
+  signal?: AbortSignal;
 }
 
-function buildCli(context: CliContext, setExitCode: (code: number) => void): Command {
+type Json = { json: boolean };
+
+export function buildCli(context: CliContext, setExitCode: (code: number) => void): Command {
   const program = new Command('payouts')
     .description('Operate mentor payouts: review failures, preview, DLQ, retry, pause, reconcile')
+    .version(VERSION, '-V, --version', 'print the version')
     .addOption(
       new Option(
         '--env <name>',
         'environment to operate (default: the variables already set)',
       ).choices([...ENVIRONMENT_NAMES]),
     )
-    .showHelpAfterError()
     .exitOverride()
     .configureOutput({
       writeOut: (text) => context.out.log(text.trimEnd()),
       writeErr: (text) => context.out.error(text.trimEnd()),
+      // One line that names the bad argument; --help has the rest.
+      outputError: (text, write) => write(`${text.trim()} (see --help)`),
     });
 
   /** Builds the dependencies for one command, runs it, and always closes them. */
@@ -66,26 +65,40 @@ function buildCli(context: CliContext, setExitCode: (code: number) => void): Com
       const name = program.opts<{ env?: string }>().env;
       const note = endpointOverrideNote(name, context.env);
       if (note) context.out.error(note);
-      const env = await environmentVariables(name, context.env);
-      const deps = await createCliDeps(env, context.out);
       try {
-        setExitCode(await command(deps, ...args));
-      } finally {
-        await deps.close();
+        const env = await environmentVariables(name, context.env, (line) =>
+          context.out.error(line),
+        );
+        const deps = await createCliDeps(env, context.out, context.signal);
+        try {
+          setExitCode(await command(deps, ...args));
+        } finally {
+          await deps.close();
+        }
+      } catch (error) {
+        const notRunning = name === 'local' ? localConnectionRefused(error) : undefined;
+        throw notRunning ? new ConfigError(notRunning) : error;
       }
     };
-  const json = () => new Option('--json', 'print JSON for scripts').default(false);
+  const json = () => new Option('--json', 'print JSON for scripts (stdout holds only the JSON)');
+
+  program
+    .command('status')
+    .description('Paused or not, payout queue and DLQ depth, the last scan')
+    .option('--wait', 'first wait until the payout queue is empty (Ctrl-C stops waiting)', false)
+    .addOption(json())
+    .action(run((deps, options: { wait: boolean } & Json) => statusCommand(deps, options)));
 
   program
     .command('failures')
     .description('Unpaid sessions whose payout failed, grouped by code, with what to do')
-    .option('--since <date>', 'how far back (2026-11-01, 7d, 36h)', parseSince, parseSince('7d'))
-    .option('--code <code>', 'only this error code')
-    .option('--mentor <id>', 'only this mentor')
+    .option('--since <when>', 'how far back: 2026-11-01, 36h, 7d (default: 7d)', whenArgument)
+    .option('--code <code>', 'only this error code', codeArgument)
+    .option('--mentor <id>', 'only this mentor', uuidArgument)
     .addOption(json())
     .action(
-      run((deps, options: { since: Date; code?: string; mentor?: string; json: boolean }) =>
-        failuresCommand(deps, options),
+      run((deps, options: { since?: Date; code?: string; mentor?: string } & Json) =>
+        failuresCommand(deps, { ...options, since: options.since ?? parseWhen('7d') }),
       ),
     );
 
@@ -93,15 +106,21 @@ function buildCli(context: CliContext, setExitCode: (code: number) => void): Com
     .command('preview')
     .description('Dry run of the next scan: what would be paid and skipped (reads only)')
     .addOption(json())
-    .action(run((deps, options: { json: boolean }) => previewCommand(deps, options)));
+    .action(run((deps, options: Json) => previewCommand(deps, options)));
+
+  program
+    .command('scan')
+    .description('Run the daily scan now (re-run a failed day): enqueues every eligible session')
+    .addOption(json())
+    .action(run((deps, options: Json) => scanCommand(deps, options)));
 
   const dlq = program.command('dlq').description('The payout dead-letter queue');
   dlq
     .command('list')
     .description('Show dead-lettered messages without consuming them')
-    .option('--max <n>', 'at most this many', positiveInteger, 100)
+    .option('--max <n>', 'show at most this many', positiveInteger, 100)
     .addOption(json())
-    .action(run((deps, options: { max: number; json: boolean }) => dlqListCommand(deps, options)));
+    .action(run((deps, options: { max: number } & Json) => dlqListCommand(deps, options)));
   dlq
     .command('redrive')
     .description('Move dead letters back to the payout queue (sessions already paid are dropped)')
@@ -110,43 +129,69 @@ function buildCli(context: CliContext, setExitCode: (code: number) => void): Com
     .option('--rate <n>', 'at most this many messages per second', positiveInteger, 50)
     .addOption(json())
     .action(
-      run((deps, options: { dryRun: boolean; max: number; rate: number; json: boolean }) =>
+      run((deps, options: { dryRun: boolean; max: number; rate: number } & Json) =>
         dlqRedriveCommand(deps, options),
+      ),
+    );
+  dlq
+    .command('remove')
+    .description('Delete dead letters for good, after saving each to a file (malformed bodies)')
+    .argument('[messageId...]', 'the messages to remove (ids as dlq list shows them)')
+    .option('--malformed', 'remove every message whose body is not a payout message', false)
+    .option('--to <file>', 'save them here (default: payouts-dlq-removed-<time>.jsonl)')
+    .addOption(json())
+    .action(
+      run((deps, messageIds: string[], options: { malformed: boolean; to?: string } & Json) =>
+        dlqRemoveCommand(deps, { ...options, messageIds }),
       ),
     );
 
   program
     .command('retry')
-    .description('Enqueue one session now, after checking it is eligible')
-    .argument('<sessionId>', 'the session to pay')
-    .action(run((deps, sessionId: string) => retryCommand(deps, sessionId)));
+    .description('Enqueue one session now, after checking the transfer Lambda would pay it')
+    .argument('<sessionId>', 'the session to pay', uuidArgument)
+    .addOption(json())
+    .action(
+      run((deps, sessionId: string, options: Json) => retryCommand(deps, sessionId, options)),
+    );
 
   program
     .command('pause')
     .description('Kill switch: the scan enqueues nothing and no new payout starts')
     .requiredOption('--reason <text>', 'why (shown by status and in the logs)')
-    .action(run((deps, options: { reason: string }) => pauseCommand(deps, options)));
+    .option('--replace', 'already paused: replace who and why', false)
+    .addOption(json())
+    .action(
+      run((deps, options: { reason: string; replace: boolean } & Json) =>
+        pauseCommand(deps, options),
+      ),
+    );
   program
     .command('resume')
     .description('Undo pause')
-    .action(run((deps) => resumeCommand(deps)));
-  program
-    .command('status')
-    .description('Paused or not, queue and DLQ depth, the last scan')
     .addOption(json())
-    .action(run((deps, options: { json: boolean }) => statusCommand(deps, options)));
+    .action(run((deps, options: Json) => resumeCommand(deps, options)));
 
   program
     .command('reconcile')
     .description(
       'Compare payouts recorded here with transfers at Stripe; exit 1 on open mismatches',
     )
-    .requiredOption('--since <date>', 'start of the range (2026-11-01, or 7d, 36h)', parseSince)
-    .option('--until <date>', 'end of the range (default: now)', parseSince)
+    .requiredOption('--since <when>', 'start of the range: 2026-11-01, 36h, 7d', whenArgument)
+    .option('--until <when>', 'end of the range (default: now)', whenArgument)
     .option('--fix', 'record transfers found at Stripe but not marked here', false)
     .addOption(json())
+    .hook('preAction', (command) => {
+      const { since, until } = command.opts<{ since: Date; until?: Date }>();
+      if (until && until <= since) {
+        command.error(
+          `error: option '--until <when>' (${until.toISOString()}) is not after --since (${since.toISOString()})`,
+          { exitCode: 2, code: 'commander.invalidArgument' },
+        );
+      }
+    })
     .action(
-      run((deps, options: { since: Date; until?: Date; fix: boolean; json: boolean }) =>
+      run((deps, options: { since: Date; until?: Date; fix: boolean } & Json) =>
         reconcileCommand(deps, options),
       ),
     );
@@ -172,16 +217,24 @@ export async function main(argv: string[], context: CliContext): Promise<number>
   }
 }
 
-/** The command line of this process, printing to the terminal. */
-export function runFromProcess(): Promise<number> {
+/** The command line of this process, printing to the terminal; Ctrl-C aborts gracefully once. */
+export async function runFromProcess(): Promise<number> {
   // Node 20 is the local runtime by decision (the Lambdas run on nodejs22.x).
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const out: Output = {
-    log: (text) => console.log(text),
-    error: (text) => console.error(text),
-    isTTY: Boolean(process.stdout.isTTY),
+  const interrupt = new AbortController();
+  const onSignal = () => {
+    if (interrupt.signal.aborted) process.exit(130);
+    process.stderr.write('\nInterrupted: finishing the current step (Ctrl-C again to quit now)\n');
+    interrupt.abort();
   };
-  return main(process.argv.slice(2), { env: process.env, out });
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const code = await main(process.argv.slice(2), {
+    env: process.env,
+    out: processOutput(),
+    signal: interrupt.signal,
+  });
+  return interrupt.signal.aborted && code === 0 ? 130 : code;
 }
 
 if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {

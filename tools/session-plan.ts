@@ -18,7 +18,8 @@ export async function planForSession(
     session,
     payout,
     now: deps.clock.now(),
-    paused: controls.paused,
+    // The functions' PAYOUTS_PAUSED pauses as the switch does (the Lambda ORs them too).
+    paused: controls.paused || deps.config.paused,
     config: deps.config,
   });
   return { plan, payout };

@@ -10,11 +10,21 @@ export async function readPayoutControls(db: Kysely<Database>): Promise<PayoutCo
   return db.selectFrom('payout_controls').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();
 }
 
+/**
+ * Sets the switch. With `onlyFrom`, only when it is in that position now, in one statement, so
+ * that two operators at once cannot overwrite each other unseen: undefined when it was not.
+ */
 export async function setPaused(
   db: Kysely<Database>,
-  change: { paused: boolean; reason: string | null; changedBy: string; now: Date },
-): Promise<PayoutControls> {
-  return db
+  change: {
+    paused: boolean;
+    reason: string | null;
+    changedBy: string;
+    now: Date;
+    onlyFrom?: boolean;
+  },
+): Promise<PayoutControls | undefined> {
+  let update = db
     .updateTable('payout_controls')
     .set({
       paused: change.paused,
@@ -22,7 +32,7 @@ export async function setPaused(
       changed_by: change.changedBy,
       changed_at: change.now,
     })
-    .where('id', '=', 1)
-    .returningAll()
-    .executeTakeFirstOrThrow();
+    .where('id', '=', 1);
+  if (change.onlyFrom !== undefined) update = update.where('paused', '=', change.onlyFrom);
+  return update.returningAll().executeTakeFirst();
 }

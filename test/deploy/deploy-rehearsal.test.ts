@@ -244,11 +244,9 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
     it('`dlq list` shows dead letters in the deployed DLQ with their sessions, without consuming them', async () => {
       await deadLetter(DEMO_SESSIONS.adaUsd, DEMO_SESSIONS.adaAlreadyPaid);
 
-      const entries = await payoutsJson<{ sessionId: string; payoutStatus: string }[]>(
-        deployed,
-        'dlq',
-        'list',
-      );
+      const { messages: entries } = await payoutsJson<{
+        messages: { sessionId: string; payoutStatus: string }[];
+      }>(deployed, 'dlq', 'list');
 
       expect(entries.map(({ sessionId, payoutStatus }) => ({ sessionId, payoutStatus }))).toEqual(
         expect.arrayContaining([
@@ -265,9 +263,41 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
 
       const report = await payoutsJson(deployed, 'dlq', 'redrive');
 
-      expect(report).toEqual({ dryRun: false, redriven: 1, alreadySettled: 1, malformedLeft: 0 });
+      expect(report).toEqual({
+        dryRun: false,
+        redriven: 1,
+        alreadySettled: 1,
+        malformedLeft: 0,
+        interrupted: false,
+      });
       expect(await drainQueue(sqs, queueUrl())).toEqual([payoutMessageBody(DEMO_SESSIONS.adaUsd)]);
       expect(await drainQueue(sqs, dlqUrl())).toEqual([]);
+    }, 60_000);
+
+    it('`payouts --env <env> preview` plans with the deployed transfer function’s fee and grace, not the shell’s', async () => {
+      const { transfer, graceHours } = ENVIRONMENTS[name];
+      const functionEnv = await deployedFunctionEnv(deployed, 'TransferFunction');
+      expect(functionEnv.PLATFORM_FEE_BPS).toBe(String(transfer.platformFeeBps));
+
+      const { stdout, stderr } = await run(
+        'npm',
+        ['run', '--silent', 'payouts', '--', '--env', name, 'preview', '--json'],
+        {
+          cwd: ROOT,
+          // What a stray shell might hold: both differ from every environment's.
+          env: cleanEnv({ ...deployed.awsEnv, PLATFORM_FEE_BPS: '1', PAYOUT_GRACE_HOURS: '1000' }),
+        },
+      );
+
+      const report = JSON.parse(stdout);
+      expect(report).toMatchObject({ feeBps: transfer.platformFeeBps, graceHours });
+      const adaUsd = 12_000 - Math.round((12_000 * transfer.platformFeeBps) / 10_000);
+      expect(report.largest).toContainEqual(
+        expect.objectContaining({ sessionId: DEMO_SESSIONS.adaUsd, amount: adaUsd }),
+      );
+      expect(stderr).toContain(
+        `payouts: PLATFORM_FEE_BPS=1 in your shell is ignored: --env ${name} runs with ${transfer.platformFeeBps}`,
+      );
     }, 60_000);
 
     it('the scan Lambda’s dependency builder, given the deployed function’s environment, reads the deployed database secret', async () => {

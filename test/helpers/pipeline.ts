@@ -1,8 +1,4 @@
-import {
-  GetQueueAttributesCommand,
-  PurgeQueueCommand,
-  SendMessageCommand,
-} from '@aws-sdk/client-sqs';
+import { PurgeQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { vi } from 'vitest';
 import { lambdaContext, scheduledEvent, sqsRecord } from '../../local/lambda-events.ts';
@@ -14,7 +10,7 @@ import {
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import { stubEnv } from './env.ts';
-import { receiveAllBodies } from './sqs.ts';
+import { queueDepth, receiveAllBodies } from './sqs.ts';
 import { createTestDatabase, type TestDatabase } from './test-database.ts';
 
 /**
@@ -98,18 +94,7 @@ export async function startPipeline(): Promise<Pipeline> {
         await sqs.sqs.send(new PurgeQueueCommand({ QueueUrl }));
       }
     },
-    async queueDepth() {
-      const { Attributes = {} } = await sqs.sqs.send(
-        new GetQueueAttributesCommand({
-          QueueUrl: sqs.queueUrl,
-          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-        }),
-      );
-      return (
-        Number(Attributes.ApproximateNumberOfMessages) +
-        Number(Attributes.ApproximateNumberOfMessagesNotVisible)
-      );
-    },
+    queueDepth: () => queueDepth(sqs.sqs, sqs.queueUrl),
     async stop() {
       vi.unstubAllEnvs();
       await Promise.all([database.close(), sqs.stop(), stripe.close()]);

@@ -1,4 +1,4 @@
-import type { SQSClient } from '@aws-sdk/client-sqs';
+import { GetQueueAttributesCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { parsePayoutMessage } from '../../lambdas/transfer/payout-message.ts';
 import { receiveAll } from '../../local/queue-peek.ts';
 
@@ -9,4 +9,18 @@ export async function receiveAllBodies(sqs: SQSClient, queueUrl: string): Promis
 export async function receiveAllSessionIds(sqs: SQSClient, queueUrl: string): Promise<string[]> {
   const bodies = await receiveAllBodies(sqs, queueUrl);
   return bodies.map((body) => parsePayoutMessage(body).sessionId);
+}
+
+/** Messages on a queue, visible or held by a reader (not delayed ones). */
+export async function queueDepth(sqs: SQSClient, queueUrl: string): Promise<number> {
+  const { Attributes = {} } = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(Attributes.ApproximateNumberOfMessages) +
+    Number(Attributes.ApproximateNumberOfMessagesNotVisible)
+  );
 }

@@ -562,6 +562,16 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     expect(outputs.sort()).toEqual(Object.keys(STACK_OUTPUT_VARIABLES).sort());
   });
 
+  it('outputs the names of the functions whose settings the CLI reads and whose scan it invokes', () => {
+    const functionId = (prefix: string) =>
+      Object.keys(t.findResources('AWS::Lambda::Function')).find((id) => id.startsWith(prefix));
+    const transfer = functionId('TransferFunction');
+    const scan = functionId('ScanFunction');
+
+    t.hasOutput('TransferFunctionName', { Value: { Ref: transfer } });
+    t.hasOutput('ScanFunctionName', { Value: { Ref: scan } });
+  });
+
   it('has a dashboard with paid count, paid amount, failures by code and queue depth', () => {
     const dashboard = resourceOf(t, 'AWS::CloudWatch::Dashboard', 'MonitoringDashboard').Properties;
     const body = JSON.stringify(dashboard.DashboardBody);

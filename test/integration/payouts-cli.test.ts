@@ -1,4 +1,7 @@
-import { SendMessageCommand } from '@aws-sdk/client-sqs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { paySession } from '../../lambdas/transfer/pay-session.ts';
 import { DEMO_ACCOUNTS, DEMO_SESSIONS, seedDemoData } from '../../local/demo-data.ts';
@@ -22,6 +25,9 @@ function bufferOutput(): Output & { stdout: string[]; stderr: string[]; text(): 
     stdout,
     stderr,
     isTTY: false,
+    columns: undefined,
+    colour: false,
+    errorColour: false,
     log: (text) => stdout.push(text),
     error: (text) => stderr.push(text),
     text: () => stdout.join('\n'),
@@ -105,12 +111,12 @@ describe('payouts CLI', () => {
       expect(code).toBe(0);
       expect(out.text()).toContain('2 unpaid session(s) with a failed payout');
       expect(out.text()).toContain(
-        'insufficient_capabilities_for_transfer: 1 session(s), owed 7200 usd',
+        'insufficient_capabilities_for_transfer: 1 session(s), owed $72.00',
       );
       expect(out.text()).toContain(
         '→ Restricted account: ask the mentor to finish Stripe onboarding.',
       );
-      expect(out.text()).toContain('no_connected_account: 1 session(s), owed 8000 usd');
+      expect(out.text()).toContain('no_connected_account: 1 session(s), owed $80.00');
       expect(out.text()).toContain(DEMO_SESSIONS.benRestricted);
     });
 
@@ -145,6 +151,38 @@ describe('payouts CLI', () => {
       const { out } = await cli('failures', '--mentor', mentorId, '--json');
 
       expect(JSON.parse(out.text()).sessions).toEqual([]);
+    });
+  });
+
+  describe('relative times count back from now', () => {
+    const HOUR = 3_600_000;
+    const expectNear = (iso: string, msAgo: number) =>
+      expect(Math.abs(Date.now() - msAgo - new Date(iso).getTime())).toBeLessThan(60_000);
+
+    it.each([
+      ['1h', HOUR],
+      ['1d', 24 * HOUR],
+      ['36h', 36 * HOUR],
+    ])('failures --since %s starts that long before now', async (since, msAgo) => {
+      const { code, out } = await cli('failures', '--since', since, '--json');
+
+      expect(code).toBe(0);
+      expectNear(JSON.parse(out.text()).since, msAgo);
+    });
+
+    it('failures without --since starts 7 days before now', async () => {
+      const { out } = await cli('failures', '--json');
+
+      expectNear(JSON.parse(out.text()).since, 7 * 24 * HOUR);
+    });
+
+    it('reconcile --since 1d --until 1h spans from a day ago to an hour ago', async () => {
+      const { code, out } = await cli('reconcile', '--since', '1d', '--until', '1h', '--json');
+
+      const report = JSON.parse(out.text());
+      expect(code).toBe(0);
+      expectNear(report.since, 24 * HOUR);
+      expectNear(report.until, HOUR);
     });
   });
 
@@ -193,7 +231,7 @@ describe('payouts CLI', () => {
       const first = await cli('dlq', 'list', '--json');
       const second = await cli('dlq', 'list', '--json');
 
-      const entries = JSON.parse(first.out.text());
+      const entries = JSON.parse(first.out.text()).messages;
       expect(entries).toHaveLength(2);
       expect(entries).toContainEqual(
         expect.objectContaining({
@@ -205,7 +243,87 @@ describe('payouts CLI', () => {
       expect(entries).toContainEqual(
         expect.objectContaining({ sessionId: null, body: '{"oops":1}' }),
       );
-      expect(JSON.parse(second.out.text())).toHaveLength(2);
+      expect(JSON.parse(second.out.text()).messages).toHaveLength(2);
+    });
+
+    it('says how many dead letters there are in all when it shows fewer', async () => {
+      for (const sessionId of [DEMO_SESSIONS.benRestricted, DEMO_SESSIONS.adaUsd]) {
+        await sendToDlq(payoutMessageBody(sessionId));
+      }
+      await sendToDlq('{"oops":1}');
+
+      const text = await cli('dlq', 'list', '--max', '2');
+      const json = await cli('dlq', 'list', '--max', '2', '--json');
+
+      expect(text.out.stdout[0]).toBe('2 of 3 dead-lettered message(s):');
+      expect(JSON.parse(json.out.text())).toMatchObject({ total: 3, shown: 2 });
+    });
+
+    it('counts dead letters another reader holds (a running redrive) instead of saying 0', async () => {
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.benRestricted));
+      await pipeline.sqs.sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: pipeline.sqs.dlqUrl, VisibilityTimeout: 300 }),
+      );
+
+      const text = await cli('dlq', 'list');
+      const json = await cli('dlq', 'list', '--json');
+
+      expect(text.out.stdout[0]).toBe(
+        '0 of 1 dead-lettered message(s); 1 held by another reader (a redrive?) are not shown:',
+      );
+      expect(JSON.parse(json.out.text())).toMatchObject({ total: 1, heldElsewhere: 1, shown: 0 });
+    });
+
+    it('removes malformed dead letters for good, each saved to the file it names first', async () => {
+      await sendToDlq('{"oops":1}');
+      await sendToDlq('not json');
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.benRestricted));
+      const file = join(mkdtempSync(join(tmpdir(), 'payouts-dlq-')), 'removed.jsonl');
+
+      const { code, out } = await cli('dlq', 'remove', '--malformed', '--to', file);
+
+      expect(code).toBe(0);
+      expect(out.text()).toBe(`Removed 2 message(s) from the DLQ; each was saved first to ${file}`);
+      const saved = readFileSync(file, 'utf8')
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line));
+      expect(saved.map((entry) => entry.body).sort()).toEqual(['not json', '{"oops":1}']);
+      expect(saved[0]).toMatchObject({
+        messageId: expect.any(String),
+        removedAt: expect.any(String),
+      });
+      expect(await pipeline.deadLetters()).toEqual([
+        payoutMessageBody(DEMO_SESSIONS.benRestricted),
+      ]);
+    });
+
+    it('removes a dead letter by its message id, and exits 1 naming an id not in the DLQ', async () => {
+      await sendToDlq('{"oops":1}');
+      await sendToDlq(payoutMessageBody(DEMO_SESSIONS.benRestricted));
+      const listed = JSON.parse((await cli('dlq', 'list', '--json')).out.text()).messages;
+      const malformed = listed.find((entry: { sessionId: string | null }) => !entry.sessionId);
+      const file = join(mkdtempSync(join(tmpdir(), 'payouts-dlq-')), 'removed.jsonl');
+
+      const { code, out } = await cli(
+        'dlq',
+        'remove',
+        malformed.messageId,
+        'no-such-message',
+        '--to',
+        file,
+        '--json',
+      );
+
+      expect(code).toBe(1);
+      expect(JSON.parse(out.text())).toMatchObject({
+        removed: [{ messageId: malformed.messageId, body: '{"oops":1}' }],
+        notFound: ['no-such-message'],
+      });
+      expect(out.stderr).toEqual(['Not in the DLQ: no-such-message']);
+      expect(await pipeline.deadLetters()).toEqual([
+        payoutMessageBody(DEMO_SESSIONS.benRestricted),
+      ]);
     });
 
     it('changes nothing with --dry-run', async () => {
@@ -235,6 +353,7 @@ describe('payouts CLI', () => {
         redriven: 1,
         alreadySettled: 1,
         malformedLeft: 1,
+        interrupted: false,
       });
       expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([
         DEMO_SESSIONS.benRestricted,
@@ -298,7 +417,7 @@ describe('payouts CLI', () => {
 
       expect(code).toBe(0);
       expect(out.text()).toBe(
-        `Enqueued session ${DEMO_SESSIONS.benRestricted}: 7200 usd to ${DEMO_ACCOUNTS.restricted}.`,
+        `Enqueued session ${DEMO_SESSIONS.benRestricted}: $72.00 to ${DEMO_ACCOUNTS.restricted}.`,
       );
       expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([
         DEMO_SESSIONS.benRestricted,
@@ -317,7 +436,6 @@ describe('payouts CLI', () => {
         'Not enqueued: no_connected_account: The mentor has no connected Stripe account.',
       ],
       ['4b1c0e1e-0000-4000-8000-000000000000', 'Not enqueued: no session has this id.'],
-      ['not-a-session', 'Not enqueued: "not-a-session" is not a session id (uuid).'],
     ])('refuses %s with a clear reason and exit code 1', async (sessionId, reason) => {
       const { code, out } = await cli('retry', sessionId);
 
@@ -338,7 +456,7 @@ describe('payouts CLI', () => {
 
       expect(code).toBe(0);
       expect(out.text()).toBe(
-        `Enqueued session ${sessionId}: its unfinished generation 1 (8000 usd to ${DEMO_ACCOUNTS.active}) will be resent with the same key.`,
+        `Enqueued session ${sessionId}: its unfinished generation 1 ($80.00 to ${DEMO_ACCOUNTS.active}) will be resent with the same key.`,
       );
       expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([
         sessionId,
@@ -352,12 +470,72 @@ describe('payouts CLI', () => {
 
         expect(code).toBe(1);
         expect(out.stderr).toEqual([
-          'Not enqueued: payouts are paused (run payouts resume first).',
+          'Not enqueued: payouts are paused (run npx payouts resume first).',
         ]);
         expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
       } finally {
         await cli('resume');
       }
+    });
+  });
+
+  describe('pause and resume say what they changed', () => {
+    it('refuses to pause over a pause, keeping who and why, unless --replace', async () => {
+      await cli('pause', '--reason', 'first incident');
+      try {
+        const again = await cli('pause', '--reason', 'second', '--json');
+        const replaced = await cli('pause', '--reason', 'second', '--replace');
+        const status = JSON.parse((await cli('status', '--json')).out.text());
+
+        expect(again.code).toBe(1);
+        expect(JSON.parse(again.out.text())).toMatchObject({
+          changed: false,
+          paused: true,
+          reason: 'first incident',
+        });
+        expect(again.out.stderr[0]).toMatch(
+          /^Not changed: payouts are already PAUSED by .+: first incident\. To replace who and why: add --replace\.$/,
+        );
+        expect(replaced.code).toBe(0);
+        expect(status.pausedReason).toBe('second');
+      } finally {
+        await cli('resume');
+      }
+    });
+
+    it('says nothing was resumed when nothing was paused, with a non-zero exit', async () => {
+      const { code, out } = await cli('resume');
+
+      expect(code).toBe(1);
+      expect(out.stdout).toEqual([]);
+      expect(out.stderr[0]).toMatch(/^Not changed: payouts are not paused/);
+    });
+
+    it('refuses retry while the functions run with PAYOUTS_PAUSED=true, and status says so', async () => {
+      const pausedEnv = { ...env, PAYOUTS_PAUSED: 'true' };
+      const out = bufferOutput();
+      const statusOut = bufferOutput();
+
+      const code = await main(['retry', DEMO_SESSIONS.benRestricted], { env: pausedEnv, out });
+      await main(['status'], { env: pausedEnv, out: statusOut });
+
+      expect(code).toBe(1);
+      expect(out.stderr).toEqual([
+        'Not enqueued: payouts are paused (PAYOUTS_PAUSED=true on the functions).',
+      ]);
+      expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
+      expect(statusOut.text()).toContain('Payouts: PAUSED by PAYOUTS_PAUSED=true on the functions');
+    });
+
+    it('pause, resume and retry print only JSON on stdout with --json', async () => {
+      const paused = await cli('pause', '--reason', 'json check', '--json');
+      const retry = await cli('retry', DEMO_SESSIONS.benRestricted, '--json');
+      const resumed = await cli('resume', '--json');
+
+      expect(JSON.parse(paused.out.text())).toMatchObject({ changed: true, paused: true });
+      expect(JSON.parse(retry.out.text())).toMatchObject({ enqueued: false, stop: 'paused' });
+      expect(retry.code).toBe(1);
+      expect(JSON.parse(resumed.out.text())).toMatchObject({ changed: true, paused: false });
     });
   });
 
@@ -405,8 +583,8 @@ describe('payouts CLI', () => {
 
       const status = JSON.parse(out.text());
       expect(code).toBe(0);
-      expect(status.dlq).toEqual({ visible: 1, inFlight: 0 });
-      expect(status.queue).toEqual({ visible: 0, inFlight: 0 });
+      expect(status.dlq).toEqual({ visible: 1, inFlight: 0, delayed: 0 });
+      expect(status.queue).toEqual({ visible: 0, inFlight: 0, delayed: 0 });
       expect(status.lastScan).toMatchObject({ finishedAt: expect.any(String), error: null });
     });
   });
@@ -419,14 +597,39 @@ describe('payouts CLI', () => {
       [['--env', 'qa', 'status'], "error: option '--env <name>' argument 'qa' is invalid"],
       [
         ['failures', '--since', 'last week'],
-        "error: option '--since <date>' argument 'last week' is invalid",
+        "error: option '--since <when>' argument 'last week' is invalid",
       ],
       [['retry'], "error: missing required argument 'sessionId'"],
-    ])('%j fails with a clear message and exit code 2', async (argv, message) => {
+      [
+        ['retry', 'not-a-session'],
+        "error: command-argument value 'not-a-session' is invalid for argument 'sessionId'",
+      ],
+      [['failures', '--mentor', 'bob'], "error: option '--mentor <id>' argument 'bob' is invalid"],
+      [['failures', '--code', 'Bad code'], "error: option '--code <code>' argument 'Bad code'"],
+      [
+        ['reconcile', '--since', '2026-02-30'],
+        "error: option '--since <when>' argument '2026-02-30' is invalid",
+      ],
+      [['reconcile', '--since', '1h', '--until', '1d'], "error: option '--until <when>' ("],
+      [['reconcile', '--since', '2026-11-02', '--until', '2026-11-01'], 'is not after --since'],
+      [['dlq', 'remove'], 'error: dlq remove needs message ids or --malformed'],
+    ])('%j is a usage error: one line naming it, exit code 2', async (argv, message) => {
       const { code, out } = await cli(...argv);
 
       expect(code).toBe(2);
-      expect(out.stderr.join('\n')).toContain(message);
+      expect(out.stderr).toHaveLength(1);
+      expect(out.stderr[0]?.split('\n')).toHaveLength(1);
+      expect(out.stderr[0]).toContain(message);
+      expect(out.stdout).toEqual([]);
+    });
+
+    it('prints the version with exit code 0', async () => {
+      const { code, out } = await cli('--version');
+
+      expect(code).toBe(0);
+      expect(out.stdout).toEqual([
+        JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version,
+      ]);
     });
 
     it('names a missing variable with exit code 1', async () => {

@@ -63,6 +63,7 @@ const CONFIG = testPayoutConfig({ limits: LIMITS });
 const OPERATOR_CONFIG: OperatorConfig = {
   database: { url: 'postgres://unused' },
   graceHours: CONFIG.graceHours,
+  paused: false,
   feeBps: CONFIG.feeBps,
   limits: LIMITS,
   stripeKey: undefined,
@@ -70,6 +71,8 @@ const OPERATOR_CONFIG: OperatorConfig = {
   stripeBudget: CONFIG.stripeBudget,
   queueUrl: undefined,
   dlqUrl: undefined,
+  scanFunction: undefined,
+  transferFunction: undefined,
 };
 const LEASE_MS = CONFIG.leaseMs;
 const DAY_START = Date.parse('2026-11-25T00:00:00Z');

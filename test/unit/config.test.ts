@@ -207,3 +207,37 @@ describe('parseScanConfig', () => {
     expect(config.pageSize).toBe(250);
   });
 });
+
+describe('variables read by the libraries themselves, checked at start like the rest', () => {
+  it.each([
+    [
+      'SCAN_PAGE_SIZE',
+      '0',
+      'Invalid configuration: SCAN_PAGE_SIZE must be at least 1',
+      parseScanConfig,
+      SCAN_ENV,
+    ],
+    [
+      'POWERTOOLS_LOG_LEVEL',
+      'LOUD',
+      'Invalid configuration: POWERTOOLS_LOG_LEVEL must be one of TRACE, DEBUG, INFO, WARN, ERROR, CRITICAL, SILENT',
+      parseTransferConfig,
+      TRANSFER_ENV,
+    ],
+    [
+      'AWS_ENDPOINT_URL_SQS',
+      'localhost:4566',
+      'Invalid configuration: AWS_ENDPOINT_URL_SQS must be an http(s) URL',
+      parseScanConfig,
+      SCAN_ENV,
+    ],
+  ])('names %s=%s with one line', (name, value, message, parse, env) => {
+    const error = configError(() => parse({ ...env, [name]: value }));
+
+    expect(error.message).toBe(message);
+  });
+
+  it('accepts a log level in any case, as Powertools does', () => {
+    expect(() => parseScanConfig({ ...SCAN_ENV, POWERTOOLS_LOG_LEVEL: 'debug' })).not.toThrow();
+  });
+});

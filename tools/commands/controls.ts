@@ -1,9 +1,11 @@
 import { userInfo } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { readPayoutControls, setPaused } from '../../shared/db/payout-controls.repository.ts';
+import type { PayoutControls } from '../../shared/db/payout-controls.table.ts';
 import { lastScanRun } from '../../shared/db/scan-runs.repository.ts';
 import type { CliDeps } from '../cli-deps.ts';
-import { printJson } from './format.ts';
+import { formatWhen, paint, printJson } from './format.ts';
 
 function operator(): string {
   try {
@@ -13,37 +15,83 @@ function operator(): string {
   }
 }
 
-/** The kill switch: the scan enqueues nothing and the transfer Lambda starts no new payout. */
-export async function pauseCommand(deps: CliDeps, options: { reason: string }): Promise<number> {
-  const controls = await setPaused(deps.db, {
+const ENV_PAUSE = 'PAYOUTS_PAUSED=true on the functions (only a deploy without it resumes)';
+
+function switchJson(controls: PayoutControls) {
+  return {
+    paused: controls.paused,
+    reason: controls.reason,
+    changedBy: controls.changed_by,
+    changedAt: controls.changed_at.toISOString(),
+  };
+}
+
+function describePause(deps: CliDeps, controls: PayoutControls): string {
+  return `by ${controls.changed_by ?? 'unknown'} ${formatWhen(controls.changed_at, deps.clock.now())}: ${controls.reason ?? 'no reason given'}`;
+}
+
+/**
+ * The kill switch: the scan enqueues nothing and the transfer Lambda starts no new payout. A
+ * pause already in force is not overwritten unless asked (`--replace`): its who and why matter.
+ */
+export async function pauseCommand(
+  deps: CliDeps,
+  options: { reason: string; replace: boolean; json: boolean },
+): Promise<number> {
+  const changed = await setPaused(deps.db, {
     paused: true,
     reason: options.reason,
     changedBy: operator(),
     now: deps.clock.now(),
+    onlyFrom: options.replace ? undefined : false,
   });
-  deps.out.log(
-    `Payouts PAUSED by ${controls.changed_by} at ${controls.changed_at.toISOString()}: ${controls.reason}`,
-  );
-  deps.out.log(
-    'Payouts already handed to Stripe finish; nothing new starts. Resume with: payouts resume',
-  );
-  return 0;
+  const controls = changed ?? (await readPayoutControls(deps.db));
+  if (options.json)
+    printJson(deps.out, { changed: changed !== undefined, ...switchJson(controls) });
+  if (changed && !options.json) {
+    deps.out.log(
+      paint(deps.out.colour, 'alert', `Payouts PAUSED ${describePause(deps, controls)}`),
+    );
+    deps.out.log(
+      'Payouts already handed to Stripe finish; nothing new starts. Resume with: npx payouts resume',
+    );
+  } else if (!changed) {
+    deps.out.error(
+      `Not changed: payouts are already PAUSED ${describePause(deps, controls)}. To replace who and why: add --replace.`,
+    );
+  }
+  return changed ? 0 : 1;
 }
 
-export async function resumeCommand(deps: CliDeps): Promise<number> {
-  const controls = await setPaused(deps.db, {
+export async function resumeCommand(deps: CliDeps, options: { json: boolean }): Promise<number> {
+  const changed = await setPaused(deps.db, {
     paused: false,
     reason: null,
     changedBy: operator(),
     now: deps.clock.now(),
+    onlyFrom: true,
   });
-  deps.out.log(
-    `Payouts resumed by ${controls.changed_by} at ${controls.changed_at.toISOString()}.`,
-  );
-  deps.out.log(
-    'Sessions held while paused are enqueued by the next scan (or invoke the scan Lambda now).',
-  );
-  return 0;
+  const controls = changed ?? (await readPayoutControls(deps.db));
+  const stillPaused = deps.config.paused;
+  if (options.json) {
+    printJson(deps.out, {
+      changed: changed !== undefined,
+      ...switchJson(controls),
+      pausedByEnvironment: stillPaused,
+    });
+  } else if (changed) {
+    deps.out.log(`Payouts resumed by ${controls.changed_by ?? 'unknown'}.`);
+    deps.out.log(
+      'Sessions held while paused are enqueued by the next scan, or now with: npx payouts scan',
+    );
+  } else {
+    deps.out.error(
+      `Not changed: payouts are not paused (resumed by ${controls.changed_by ?? 'unknown'} ${formatWhen(controls.changed_at, deps.clock.now())}).`,
+    );
+  }
+  if (stillPaused)
+    deps.out.error(paint(deps.out.errorColour, 'alert', `Still PAUSED: ${ENV_PAUSE}.`));
+  return changed && !stillPaused ? 0 : 1;
 }
 
 async function depth(deps: CliDeps, queueUrl: string | undefined) {
@@ -51,25 +99,56 @@ async function depth(deps: CliDeps, queueUrl: string | undefined) {
   const { Attributes = {} } = await deps.sqs().send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      AttributeNames: [
+        'ApproximateNumberOfMessages',
+        'ApproximateNumberOfMessagesNotVisible',
+        'ApproximateNumberOfMessagesDelayed',
+      ],
     }),
   );
   return {
     visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
     inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+    // Payouts handed back by the transfer Lambda wait out a delay before they can be received.
+    delayed: Number(Attributes.ApproximateNumberOfMessagesDelayed ?? 0),
   };
 }
 
-export async function statusCommand(deps: CliDeps, options: { json: boolean }): Promise<number> {
+type Depth = Awaited<ReturnType<typeof depth>>;
+const total = (queue: NonNullable<Depth>) => queue.visible + queue.inFlight + queue.delayed;
+
+/** How often `status --wait` looks at the payout queue. */
+const WAIT_POLL_MS = 2000;
+
+/** Until nothing waits, is in flight or is delayed on the payout queue (or Ctrl-C). */
+async function waitForEmptyQueue(deps: CliDeps): Promise<void> {
+  let last = '';
+  for (;;) {
+    const queue = await depth(deps, deps.queueUrl());
+    if (!queue || total(queue) === 0 || deps.signal.aborted) return;
+    const line = `Waiting for the payout queue: ${queue.visible} waiting, ${queue.inFlight} in flight, ${queue.delayed} delayed`;
+    if (line !== last) deps.out.error(line);
+    last = line;
+    await sleep(WAIT_POLL_MS, undefined, { signal: deps.signal }).catch(() => undefined);
+  }
+}
+
+export async function statusCommand(
+  deps: CliDeps,
+  options: { json: boolean; wait?: boolean },
+): Promise<number> {
+  if (options.wait) await waitForEmptyQueue(deps);
   const [controls, scan, queue, dlq] = await Promise.all([
     readPayoutControls(deps.db),
     lastScanRun(deps.db),
     depth(deps, deps.config.queueUrl),
     depth(deps, deps.config.dlqUrl),
   ]);
+  const paused = controls.paused || deps.config.paused;
   const status = {
-    paused: controls.paused,
+    paused,
     pausedReason: controls.reason,
+    pausedByEnvironment: deps.config.paused,
     changedBy: controls.changed_by,
     changedAt: controls.changed_at.toISOString(),
     queue,
@@ -90,22 +169,36 @@ export async function statusCommand(deps: CliDeps, options: { json: boolean }): 
     printJson(deps.out, status);
     return 0;
   }
-  deps.out.log(
-    controls.paused
-      ? `Payouts: PAUSED by ${controls.changed_by} at ${status.changedAt} (${controls.reason ?? 'no reason given'})`
-      : 'Payouts: running',
+  const { colour } = deps.out;
+  const now = deps.clock.now();
+  const lines: string[] = [];
+  if (controls.paused)
+    lines.push(paint(colour, 'alert', `Payouts: PAUSED ${describePause(deps, controls)}`));
+  if (deps.config.paused) lines.push(paint(colour, 'alert', `Payouts: PAUSED by ${ENV_PAUSE}`));
+  if (!paused) lines.push(`Payouts: ${paint(colour, 'good', 'running')}`);
+  lines.push(
+    `Payout queue: ${
+      queue
+        ? `${queue.visible} waiting, ${queue.inFlight} in flight, ${queue.delayed} delayed (handed back)`
+        : 'unknown (PAYOUT_QUEUE_URL not set)'
+    }`,
   );
-  deps.out.log(
-    `Payout queue: ${queue ? `${queue.visible} waiting, ${queue.inFlight} in flight` : 'unknown (PAYOUT_QUEUE_URL not set)'}`,
-  );
-  deps.out.log(
-    `Dead-letter queue: ${dlq ? `${dlq.visible + dlq.inFlight} message(s)` : 'unknown (PAYOUT_DLQ_URL not set)'}`,
-  );
-  const last = status.lastScan;
-  deps.out.log(
-    last
-      ? `Last scan: started ${last.startedAt}, ${last.finishedAt ? `finished ${last.finishedAt}` : 'NOT FINISHED'}; ${last.paused ? 'paused, ' : ''}enqueued ${last.enqueued} in ${last.pages} page(s)${last.error ? `; error: ${last.error}` : ''}`
-      : 'Last scan: none recorded',
-  );
+  const dlqLine = dlq
+    ? `Dead-letter queue: ${total(dlq)} message(s)${dlq.inFlight > 0 ? ` (${dlq.inFlight} held by a reader: dlq list or a redrive)` : ''}`
+    : 'Dead-letter queue: unknown (PAYOUT_DLQ_URL not set)';
+  lines.push(dlq && total(dlq) > 0 ? paint(colour, 'alert', dlqLine) : dlqLine);
+  if (!scan) {
+    lines.push('Last scan: none recorded');
+  } else {
+    const outcome = scan.error
+      ? paint(colour, 'alert', `FAILED: ${scan.error}`)
+      : !scan.finished_at
+        ? paint(colour, 'warning', 'NOT FINISHED')
+        : scan.paused
+          ? paint(colour, 'warning', 'paused, enqueued nothing')
+          : `enqueued ${scan.enqueued} in ${scan.pages} page(s)`;
+    lines.push(`Last scan: started ${formatWhen(scan.started_at, now)}; ${outcome}`);
+  }
+  for (const line of lines) deps.out.log(line);
   return 0;
 }

@@ -1,3 +1,5 @@
+import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ChangeMessageVisibilityBatchCommand,
@@ -13,7 +15,7 @@ import { findLatestAttempts } from '../../shared/db/payout-attempts.repository.t
 import { findPayoutStatuses } from '../../shared/db/sessions.repository.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import { isSettled, planForSession } from '../session-plan.ts';
-import { printJson, printTable } from './format.ts';
+import { formatWhen, paint, printJson, printTable } from './format.ts';
 
 export interface DlqEntry {
   messageId: string;
@@ -117,23 +119,46 @@ export async function dlqListCommand(
   deps: CliDeps,
   options: { max: number; json: boolean },
 ): Promise<number> {
+  const before = await dlqDepth(deps);
   const entries = await listDlq(deps, options);
+  // Counted before reading: what this read holds for a moment is not someone else's.
+  const held = before.inFlight;
+  const inAll = Math.max(before.visible + held, entries.length);
   if (options.json) {
-    printJson(deps.out, entries);
+    printJson(deps.out, {
+      total: inAll,
+      heldElsewhere: held,
+      shown: entries.length,
+      messages: entries,
+    });
     return 0;
   }
-  deps.out.log(`${entries.length} dead-lettered message(s) (receive counts include this read):`);
+  deps.out.log(
+    `${entries.length < inAll ? `${entries.length} of ` : ''}${inAll} dead-lettered message(s)${held > 0 ? `; ${held} held by another reader (a redrive?) are not shown` : ''}:`,
+  );
+  const now = deps.clock.now();
   printTable(
     deps.out,
-    entries.map((entry) => ({
-      session: entry.sessionId ?? `malformed: ${entry.body.slice(0, 40)}`,
-      receives: entry.receiveCount,
-      sent: entry.sentAt,
-      firstReceived: entry.firstReceivedAt,
-      status: entry.payoutStatus,
-      lastAttempt: entry.lastAttempt,
-    })),
+    [
+      { header: 'message' },
+      { header: 'session', wrap: true },
+      { header: 'receives' },
+      { header: 'dead-lettered', wrap: true },
+      { header: 'status' },
+      { header: 'last attempt', wrap: true },
+    ],
+    entries.map((entry) => [
+      entry.messageId,
+      entry.sessionId ?? paint(deps.out.colour, 'warning', `malformed: ${entry.body.slice(0, 40)}`),
+      String(entry.receiveCount),
+      entry.sentAt ? formatWhen(new Date(entry.sentAt), now) : '',
+      entry.payoutStatus ?? '',
+      entry.lastAttempt ?? '',
+    ]),
   );
+  if (entries.some((entry) => entry.sessionId === null)) {
+    deps.out.log('Malformed bodies are never redriven: npx payouts dlq remove --malformed');
+  }
   return 0;
 }
 
@@ -142,6 +167,8 @@ export interface RedriveReport {
   redriven: number;
   alreadySettled: number;
   malformedLeft: number;
+  /** Stopped by Ctrl-C: what it held was released at once, the rest left in the DLQ. */
+  interrupted: boolean;
 }
 
 export interface RedriveFaults {
@@ -166,24 +193,26 @@ export async function redriveDlq(
     redriven: 0,
     alreadySettled: 0,
     malformedLeft: 0,
+    interrupted: false,
   };
   // Received and not yet deleted: released at the end, or at once if the redrive is interrupted.
   const held: Message[] = [];
   const bar = deps.out.isTTY
     ? new SingleBar({ format: 'redrive [{bar}] {value}/{total} messages' })
     : undefined;
-  bar?.start(Math.min(options.max, await approximateDepth(deps)), 0);
+  bar?.start(Math.min(options.max, (await dlqDepth(deps)).visible), 0);
   const done = async (message: Message) => {
     await deleteFromDlq(deps, message);
     held.splice(held.indexOf(message), 1);
   };
   try {
     let processed = 0;
-    while (processed < options.max) {
+    while (processed < options.max && !deps.signal.aborted) {
       const batch = await receive(deps, options.max - processed);
       if (batch.length === 0) break;
       held.push(...batch);
       for (const message of batch) {
+        if (deps.signal.aborted) break;
         processed += 1;
         bar?.increment();
         const sessionId = sessionIdOf(message);
@@ -203,15 +232,21 @@ export async function redriveDlq(
           );
           await faults.afterSend?.(message);
           await done(message);
-          if (options.rate > 0) await sleep(1000 / options.rate);
+          if (options.rate > 0) await pause(1000 / options.rate, deps.signal);
         }
       }
     }
   } finally {
     bar?.stop();
+    report.interrupted = deps.signal.aborted;
     await release(deps, held);
   }
   return report;
+}
+
+/** Waits, or less when interrupted. */
+async function pause(ms: number, signal: AbortSignal): Promise<void> {
+  await sleep(ms, undefined, { signal }).catch(() => undefined);
 }
 
 async function deleteFromDlq(deps: CliDeps, message: Message): Promise<void> {
@@ -223,14 +258,17 @@ async function deleteFromDlq(deps: CliDeps, message: Message): Promise<void> {
   );
 }
 
-async function approximateDepth(deps: CliDeps): Promise<number> {
+async function dlqDepth(deps: CliDeps): Promise<{ visible: number; inFlight: number }> {
   const { Attributes = {} } = await deps.sqs().send(
     new GetQueueAttributesCommand({
       QueueUrl: deps.dlqUrl(),
-      AttributeNames: ['ApproximateNumberOfMessages'],
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
     }),
   );
-  return Number(Attributes.ApproximateNumberOfMessages ?? 0);
+  return {
+    visible: Number(Attributes.ApproximateNumberOfMessages ?? 0),
+    inFlight: Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0),
+  };
 }
 
 export async function dlqRedriveCommand(
@@ -243,8 +281,110 @@ export async function dlqRedriveCommand(
     return 0;
   }
   const verb = options.dryRun ? 'Would redrive' : 'Redrove';
+  if (report.interrupted) {
+    deps.out.error(
+      paint(
+        deps.out.errorColour,
+        'warning',
+        'Interrupted: the rest stays in the DLQ, visible again now; run it again to go on.',
+      ),
+    );
+  }
   deps.out.log(
     `${verb} ${report.redriven} message(s) to the payout queue; ${report.alreadySettled} already settled ${options.dryRun ? 'would be' : 'were'} removed; ${report.malformedLeft} malformed left in the DLQ.`,
   );
-  return 0;
+  return report.interrupted ? 130 : 0;
+}
+
+export interface RemoveReport {
+  file: string;
+  removed: { messageId: string; body: string }[];
+  /** Asked for by id but not in the DLQ (removed already, or a typo). */
+  notFound: string[];
+  interrupted: boolean;
+}
+
+/**
+ * Deletes dead letters for good: the named ones, or every malformed body (which redrive never
+ * moves, so they would keep the DLQ alarms firing). Each is first appended to `file` and the file
+ * flushed to disk, so nothing is lost that a person may want back.
+ */
+export async function removeFromDlq(
+  deps: CliDeps,
+  options: { messageIds: string[]; malformed: boolean; file: string },
+): Promise<RemoveReport> {
+  const wanted = new Set(options.messageIds);
+  const report: RemoveReport = {
+    file: options.file,
+    removed: [],
+    notFound: [],
+    interrupted: false,
+  };
+  const held: Message[] = [];
+  const file = await open(options.file, 'a');
+  try {
+    for (;;) {
+      if (deps.signal.aborted) break;
+      const batch = await receive(deps, 10);
+      if (batch.length === 0) break;
+      held.push(...batch);
+      for (const message of batch) {
+        const chosen =
+          wanted.has(message.MessageId ?? '') || (options.malformed && !sessionIdOf(message));
+        if (!chosen || deps.signal.aborted) continue;
+        await file.appendFile(
+          `${JSON.stringify({
+            messageId: message.MessageId,
+            body: message.Body,
+            attributes: message.Attributes,
+            removedAt: deps.clock.now().toISOString(),
+          })}\n`,
+        );
+        await file.sync();
+        await deleteFromDlq(deps, message);
+        held.splice(held.indexOf(message), 1);
+        wanted.delete(message.MessageId ?? '');
+        report.removed.push({ messageId: message.MessageId ?? '', body: message.Body ?? '' });
+      }
+    }
+  } finally {
+    report.interrupted = deps.signal.aborted;
+    await file.close();
+    await release(deps, held);
+  }
+  report.notFound = [...wanted];
+  return report;
+}
+
+export async function dlqRemoveCommand(
+  deps: CliDeps,
+  options: { messageIds: string[]; malformed: boolean; to?: string; json: boolean },
+): Promise<number> {
+  if (options.messageIds.length === 0 && !options.malformed) {
+    deps.out.error('error: dlq remove needs message ids or --malformed (see --help)');
+    return 2;
+  }
+  const stamp = deps.clock
+    .now()
+    .toISOString()
+    .replaceAll(':', '')
+    .replace(/\.\d+Z$/, 'Z');
+  const file = resolve(options.to ?? `payouts-dlq-removed-${stamp}.jsonl`);
+  const report = await removeFromDlq(deps, { ...options, file });
+  if (options.json) {
+    printJson(deps.out, report);
+  } else {
+    deps.out.log(
+      report.removed.length > 0
+        ? `Removed ${report.removed.length} message(s) from the DLQ; each was saved first to ${report.file}`
+        : 'Removed nothing.',
+    );
+  }
+  // On stderr with --json too: what was asked and not done.
+  if (report.notFound.length > 0) {
+    deps.out.error(
+      paint(deps.out.errorColour, 'warning', `Not in the DLQ: ${report.notFound.join(', ')}`),
+    );
+  }
+  return report.interrupted ? 130 : report.notFound.length > 0 ? 1 : 0;
 }

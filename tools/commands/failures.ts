@@ -6,7 +6,16 @@ import {
 import type { FailureCode } from '../../shared/payout-codes.ts';
 import { netAmount } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
-import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
+import {
+  formatMoney,
+  formatTotals,
+  formatWhen,
+  paint,
+  printJson,
+  printTable,
+  relativeTime,
+  sumByCurrency,
+} from './format.ts';
 
 /** What an admin does about each failure code (docs/runbook.md has the longer story). */
 const FAILURE_ADVICE: Record<FailureCode, string> = {
@@ -99,28 +108,44 @@ export async function failuresCommand(
     printJson(deps.out, report);
     return 0;
   }
+  const now = deps.clock.now();
+  const since = formatWhen(options.since, now);
   printPaidAfterChange(deps, report.paidAfterChange);
   if (report.sessions.length === 0) {
-    deps.out.log(`No unpaid sessions with a failed payout since ${report.since}.`);
+    deps.out.log(`No unpaid sessions with a failed payout since ${since}.`);
     return 0;
   }
   deps.out.log(
-    `${report.sessions.length} unpaid session(s) with a failed payout since ${report.since}:\n`,
+    paint(
+      deps.out.colour,
+      'warning',
+      `${report.sessions.length} unpaid session(s) with a failed payout since ${since}:`,
+    ),
   );
+  deps.out.log('');
   for (const group of report.byCode) {
-    deps.out.log(`${group.code}: ${group.count} session(s), owed ${formatTotals(group.owed)}`);
+    deps.out.log(
+      `${paint(deps.out.colour, 'bold', group.code)}: ${group.count} session(s), owed ${formatTotals(group.owed)}`,
+    );
     deps.out.log(`  → ${group.advice}`);
   }
   deps.out.log('');
   printTable(
     deps.out,
-    report.sessions.map((row) => ({
-      failed: row.failedAt,
-      session: row.sessionId,
-      mentor: row.mentorId,
-      code: row.code,
-      owed: `${row.owed} ${row.currency}`,
-    })),
+    [
+      { header: 'failed' },
+      { header: 'session' },
+      { header: 'mentor' },
+      { header: 'code', wrap: true },
+      { header: 'owed' },
+    ],
+    report.sessions.map((row) => [
+      relativeTime(new Date(row.failedAt), now),
+      row.sessionId,
+      row.mentorId,
+      row.code,
+      formatMoney(row.owed, row.currency),
+    ]),
   );
   return 0;
 }
@@ -128,18 +153,30 @@ export async function failuresCommand(
 function printPaidAfterChange(deps: CliDeps, rows: PaidAfterChange[]): void {
   if (rows.length === 0) return;
   deps.out.log(
-    `${rows.length} session(s) paid although they changed after the transfer was requested:`,
+    paint(
+      deps.out.colour,
+      'alert',
+      `${rows.length} session(s) paid although they changed after the transfer was requested:`,
+    ),
   );
   deps.out.log(`  → ${PAID_AFTER_CHANGE_ADVICE}\n`);
+  const now = deps.clock.now();
   printTable(
     deps.out,
-    rows.map((row) => ({
-      paid: row.paidAt.toISOString(),
-      session: row.sessionId,
-      transfer: row.transferId,
-      amount: `${row.amount} ${row.currency}`,
-      change: row.change,
-    })),
+    [
+      { header: 'paid' },
+      { header: 'session' },
+      { header: 'transfer' },
+      { header: 'amount' },
+      { header: 'change', wrap: true },
+    ],
+    rows.map((row) => [
+      relativeTime(row.paidAt, now),
+      row.sessionId,
+      row.transferId,
+      formatMoney(row.amount, row.currency),
+      row.change,
+    ]),
   );
   deps.out.log('');
 }

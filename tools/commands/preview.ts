@@ -6,13 +6,24 @@ import {
 import type { PolicyFailureCode, SkipCode } from '../../shared/payout-codes.ts';
 import { eligibilityCutoff, payoutDecision } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
-import { formatTotals, printJson, printTable, sumByCurrency } from './format.ts';
+import {
+  formatMoney,
+  formatTotals,
+  formatWhen,
+  paint,
+  printJson,
+  printTable,
+  sumByCurrency,
+} from './format.ts';
 
 /** Sessions read per page, as the scan's default SCAN_PAGE_SIZE. */
 const PAGE_SIZE = 1000;
 
 export interface PreviewReport {
   cutoff: string;
+  /** The rules it planned with: the deployed transfer function's under --env. */
+  feeBps: number;
+  graceHours: number;
   paused: boolean;
   wouldPay: { count: number; totals: Record<string, number> };
   largest: { sessionId: string; amount: number; currency: string; destination: string }[];
@@ -53,7 +64,9 @@ async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
   } while (after);
   return {
     cutoff: cutoff.toISOString(),
-    paused: (await readPayoutControls(deps.db)).paused,
+    feeBps: deps.config.feeBps,
+    graceHours: deps.config.graceHours,
+    paused: (await readPayoutControls(deps.db)).paused || deps.config.paused,
     wouldPay: { count: payable.length, totals: sumByCurrency(payable) },
     largest: [...payable].sort((a, b) => b.amount - a.amount).slice(0, 5),
     wouldSkip: [...skipped]
@@ -68,19 +81,30 @@ export async function previewCommand(deps: CliDeps, options: { json: boolean }):
     printJson(deps.out, report);
     return 0;
   }
-  if (report.paused) deps.out.log('Payouts are PAUSED: the next scan would enqueue nothing.');
-  deps.out.log(`Sessions that ended before ${report.cutoff}:`);
+  const { colour } = deps.out;
+  if (report.paused) {
+    deps.out.log(
+      paint(colour, 'alert', 'Payouts are PAUSED: the next scan would enqueue nothing.'),
+    );
+  }
+  deps.out.log(
+    `Sessions that ended before ${formatWhen(new Date(report.cutoff), deps.clock.now())}, at a fee of ${report.feeBps / 100} %:`,
+  );
   deps.out.log(
     `Would pay ${report.wouldPay.count} session(s): ${formatTotals(report.wouldPay.totals)}`,
   );
+  if (report.largest.length > 0) deps.out.log('The largest:');
   printTable(
     deps.out,
-    report.largest.map((row) => ({
-      session: row.sessionId,
-      amount: `${row.amount} ${row.currency}`,
-      destination: row.destination,
-    })),
+    [{ header: 'session' }, { header: 'amount' }, { header: 'destination' }],
+    report.largest.map((row) => [
+      row.sessionId,
+      formatMoney(row.amount, row.currency),
+      row.destination,
+    ]),
   );
-  for (const skip of report.wouldSkip) deps.out.log(`Would skip ${skip.count}: ${skip.code}`);
+  for (const skip of report.wouldSkip) {
+    deps.out.log(paint(colour, 'warning', `Would skip ${skip.count}: ${skip.code}`));
+  }
   return 0;
 }

@@ -13,7 +13,7 @@ import {
 } from '../../shared/stripe-budget.ts';
 import { transferTerms } from '../../shared/stripe-client.ts';
 import type { CliDeps, Output } from '../cli-deps.ts';
-import { printJson, printTable } from './format.ts';
+import { formatMoney, formatWhen, paint, printJson, printTable } from './format.ts';
 
 /**
  * Compares what this database says was paid with what Stripe says was transferred, by session
@@ -240,31 +240,37 @@ export async function reconcileCommand(
     options,
   );
   if (options.json) printJson(deps.out, report);
-  else printReconcile(deps.out, report);
+  else printReconcile(deps.out, report, deps.clock.now());
   return report.open > 0 ? 1 : 0;
 }
 
-function printReconcile(out: Output, report: ReconcileReport): void {
+function printReconcile(out: Output, report: ReconcileReport, now: Date): void {
   out.log(
-    `Reconciled ${report.since} → ${report.until}: ${report.stripeTransfers} transfer(s) at Stripe, ${report.paidPayouts} payout(s) marked paid here.`,
+    `Reconciled ${formatWhen(new Date(report.since), now)} → ${formatWhen(new Date(report.until), now)}: ${report.stripeTransfers} transfer(s) at Stripe, ${report.paidPayouts} payout(s) marked paid here.`,
   );
   if (report.mismatches.length === 0) {
-    out.log('No mismatches.');
+    out.log(paint(out.colour, 'good', 'No mismatches.'));
     return;
   }
   printTable(
     out,
-    report.mismatches.map((mismatch) => ({
-      kind: mismatch.kind,
-      session: mismatch.sessionId,
-      transfer: 'transferId' in mismatch ? mismatch.transferId : mismatch.transferIds.join(' '),
-      detail:
-        'recorded' in mismatch
-          ? `here ${mismatch.recorded}, Stripe ${mismatch.atStripe}`
-          : 'fixed' in mismatch
-            ? `${mismatch.amount} ${mismatch.currency}${mismatch.fixed ? ' (fixed)' : ''}`
-            : '',
-    })),
+    [
+      { header: 'kind', wrap: true },
+      { header: 'session' },
+      { header: 'transfer', wrap: true },
+      { header: 'detail', wrap: true },
+    ],
+    report.mismatches.map((mismatch) => [
+      mismatch.kind,
+      mismatch.sessionId,
+      'transferId' in mismatch ? mismatch.transferId : mismatch.transferIds.join(' '),
+      'recorded' in mismatch
+        ? `here ${mismatch.recorded}, Stripe ${mismatch.atStripe}`
+        : 'fixed' in mismatch
+          ? `${formatMoney(mismatch.amount, mismatch.currency)}${mismatch.fixed ? ' (fixed)' : ''}`
+          : '',
+    ]),
   );
-  out.log(`${report.open} mismatch(es) open.`);
+  const open = `${report.open} mismatch(es) open.`;
+  out.log(report.open > 0 ? paint(out.colour, 'alert', open) : open);
 }
