@@ -48,19 +48,19 @@ import {
   sessionChange,
 } from '../../shared/payout-plan.ts';
 import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
-import { MIN_TIME_FOR_STRIPE_CALL_MS, REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
+import { REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
 import {
+  hasTimeForStripeCall,
+  MAX_RATE_LIMITED_REQUESTS,
   rateLimitBackoffMs,
+  readInSlot,
   type StripeBudget,
   type StripeEndpoint,
-  waitForStripeSlot,
+  type TimedPacingDeps,
+  waitForSlotInTime,
 } from '../../shared/stripe-budget.ts';
 import { transferTerms, watchIdempotencyKey } from '../../shared/stripe-client.ts';
-import {
-  classifyStripeReadFailure,
-  classifyTransferFailure,
-  rateLimitedReason,
-} from '../../shared/stripe-errors.ts';
+import { classifyStripeReadFailure, classifyTransferFailure } from '../../shared/stripe-errors.ts';
 
 /**
  * The money path for one session, in flow order (docs/payout-protocol.md):
@@ -134,9 +134,6 @@ type Step =
 
 /** Claims in one delivery: a search that finds nothing, then a new generation, then stop. */
 const MAX_CLAIMS_PER_DELIVERY = 3;
-
-/** Stripe's 429s one claim backs off from (or one page of a search) before handing the payout back. */
-const MAX_RATE_LIMITED_REQUESTS = 4;
 
 export async function paySession(deps: PaySessionDeps, sessionId: string): Promise<PayoutResult> {
   let step: Step = { kind: 'claim' };
@@ -419,25 +416,15 @@ async function listSessionTransfers(
 }
 
 /** One page of a search, in a slot of the read budget; Stripe's 429 backed off as for a send. */
-async function listPage(
+function listPage(
   deps: PaySessionDeps,
   params: Stripe.TransferListParams,
 ): Promise<Stripe.ApiList<Stripe.Transfer>> {
-  for (let attempt = 1; ; attempt += 1) {
-    if (!hasTimeForStripeCall(deps)) throw deferred('Too little time left to search Stripe');
-    if (!(await waitForSlot(deps, 'transfers.list'))) throw budgetFullyBooked('search');
-    try {
-      return await deps.stripe.transfers.list(params);
-    } catch (error) {
-      const reason = rateLimitedReason(error);
-      if (reason === null) throw error;
-      const backoffMs = rateLimitBackoffMs(reason, attempt);
-      if (attempt >= MAX_RATE_LIMITED_REQUESTS || !hasTimeForStripeCall(deps, backoffMs)) {
-        throw rateLimitedByStripe(reason, error);
-      }
-      await sleep(deps, backoffMs);
-    }
-  }
+  return readInSlot(pacing(deps), 'transfers.list', () => deps.stripe.transfers.list(params), {
+    noTime: () => deferred('Too little time left to search Stripe'),
+    noSlot: () => budgetFullyBooked('search'),
+    rateLimited: rateLimitedByStripe,
+  });
 }
 
 /**
@@ -754,21 +741,18 @@ async function recordPayeeFailure(
   return { outcome: 'failed', sessionId, code, message };
 }
 
-/** Whether a Stripe call (after `waitMs` first) still fits in the invocation. */
-function hasTimeForStripeCall(deps: PaySessionDeps, waitMs = 0): boolean {
-  return !deps.timeLeftMs || deps.timeLeftMs() >= MIN_TIME_FOR_STRIPE_CALL_MS + waitMs;
-}
-
 /** Waits for the endpoint's next slot, as long as a Stripe call still fits after it. */
 function waitForSlot(deps: PaySessionDeps, endpoint: StripeEndpoint): Promise<boolean> {
-  const spare = deps.timeLeftMs
-    ? deps.timeLeftMs() - MIN_TIME_FOR_STRIPE_CALL_MS
-    : Number.POSITIVE_INFINITY;
-  return waitForStripeSlot(
-    { db: deps.db, sleep: (ms) => sleep(deps, ms), budget: deps.config.stripeBudget },
-    endpoint,
-    spare,
-  );
+  return waitForSlotInTime(pacing(deps), endpoint);
+}
+
+function pacing(deps: PaySessionDeps): TimedPacingDeps {
+  return {
+    db: deps.db,
+    sleep: (ms) => sleep(deps, ms),
+    budget: deps.config.stripeBudget,
+    ...(deps.timeLeftMs && { timeLeftMs: deps.timeLeftMs }),
+  };
 }
 
 function sleep(deps: Pick<PaySessionDeps, 'sleep'>, ms: number): Promise<void> {
