@@ -1,16 +1,14 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type Stripe from 'stripe';
 import { systemClock } from '../../shared/clock.ts';
 import { oncePerColdStart } from '../../shared/cold-start.ts';
 import { parseStripeEventsConfig, type StripeEventsConfig } from '../../shared/config.ts';
-import { createRotatingDb } from '../../shared/db/connect.ts';
+import { lambdaDatabase, stripeClientOfCurrentKey } from '../../shared/lambda-clients.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { SERVICE } from '../../shared/metric-names.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import { createSqsPayoutQueue } from '../../shared/payout-queue.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../../shared/secrets.ts';
-import { createStripeClient } from '../../shared/stripe-client.ts';
 import type { StripeEventsDeps } from './handle-stripe-event-record.ts';
 
 export const log = createLogger(SERVICE.stripeEvents);
@@ -19,6 +17,7 @@ export const metrics = createMetrics(SERVICE.stripeEvents);
 type ColdStartDeps = Omit<StripeEventsDeps, 'stripe'> & { stripeEventsConfig: StripeEventsConfig };
 
 const coldStartDeps = oncePerColdStart(buildColdStartDeps);
+const stripeForCurrentKey = stripeClientOfCurrentKey();
 
 /**
  * The stripe-events Lambda's dependencies for one invocation: built once per cold start, with the
@@ -26,7 +25,13 @@ const coldStartDeps = oncePerColdStart(buildColdStartDeps);
  */
 export async function stripeEventsDeps(): Promise<StripeEventsDeps> {
   const { stripeEventsConfig, ...deps } = await coldStartDeps();
-  return { ...deps, stripe: await stripeForCurrentKey(stripeEventsConfig) };
+  return {
+    ...deps,
+    stripe: await stripeForCurrentKey(
+      stripeEventsConfig.stripeKey,
+      stripeEventsConfig.stripeApiBase,
+    ),
+  };
 }
 
 async function buildColdStartDeps(): Promise<ColdStartDeps> {
@@ -36,15 +41,12 @@ async function buildColdStartDeps(): Promise<ColdStartDeps> {
     resolveDatabaseConnection(config.database),
     resolveStripeKey(config.stripeKey),
   ]);
-  const db = createRotatingDb(
-    ({ refresh }) => resolveDatabaseConnection(config.database, { refresh }),
-    {
-      maxConnections: 2,
-      statementTimeoutMs: 15_000,
-      idleInTransactionTimeoutMs: 60_000,
-      onPoolError: (error) => log.warn('Idle database connection lost', { error: error.message }),
-    },
-  );
+  // One record at a time, each a few point lookups and one-row writes.
+  const db = lambdaDatabase(config.database, log, {
+    maxConnections: 2,
+    statementTimeoutMs: 15_000,
+    idleInTransactionTimeoutMs: 60_000,
+  });
   return {
     db,
     clock: systemClock,
@@ -61,14 +63,4 @@ async function buildColdStartDeps(): Promise<ColdStartDeps> {
       stripeBudget: config.stripeBudget,
     },
   };
-}
-
-let stripeClient: { key: string; client: Stripe } | undefined;
-
-async function stripeForCurrentKey(config: StripeEventsConfig): Promise<Stripe> {
-  const key = await resolveStripeKey(config.stripeKey);
-  if (stripeClient?.key !== key) {
-    stripeClient = { key, client: createStripeClient(key, config.stripeApiBase) };
-  }
-  return stripeClient.client;
 }
