@@ -67,6 +67,13 @@ export interface PayoutsEnvironment {
   /** Names of existing Secrets Manager secrets; the stack never holds a secret value. */
   secrets: { stripeSecretName: string; dbSecretName: string };
   database: DatabaseTopology;
+  /**
+   * Stripe's events through Amazon EventBridge (README, "Stripe events"): the name of the partner
+   * event source Stripe created for this environment's event destination,
+   * `aws.partner/stripe.com/ed_…`. Absent: no event bus, no stripe-events Lambda; payouts then learn
+   * of a mentor's fixed account at the next daily scan, and of reversals not at all.
+   */
+  stripeEvents?: { eventSourceName: string };
   /** Keep queues and logs when the stack is deleted, and refuse deletion. */
   retainData: boolean;
 }

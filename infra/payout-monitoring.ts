@@ -10,12 +10,15 @@ import { METRIC, METRICS_NAMESPACE, SERVICE } from '../shared/metric-names.ts';
 import { MAX_RECEIVE_COUNT } from '../shared/runtime-limits.ts';
 import type { DailyScan } from './daily-scan.ts';
 import type { PayoutsEnvironment } from './environments.ts';
+import { STRIPE_EVENTS_VISIBILITY_TIMEOUT, type StripeEvents } from './stripe-events.ts';
 import { PAYOUT_VISIBILITY_TIMEOUT, type TransferPipeline } from './transfer-pipeline.ts';
 
 export interface PayoutMonitoringProps {
   config: Pick<PayoutsEnvironment, 'name' | 'alarms' | 'runbookUrl'>;
   transfer: TransferPipeline;
   scan: DailyScan;
+  /** When the environment takes Stripe's events. */
+  stripeEvents?: StripeEvents | undefined;
 }
 
 /** The alarm topic, every alarm (each linking its runbook section) and the dashboard. */
@@ -24,9 +27,9 @@ export class PayoutMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: PayoutMonitoringProps) {
     super(scope, id);
-    const { config, transfer, scan } = props;
+    const { config, transfer, scan, stripeEvents } = props;
     this.alarmTopic = this.topic(config);
-    this.alarms(config, transfer, scan);
+    this.alarms(config, transfer, scan, stripeEvents);
     this.dashboard(config, transfer);
   }
 
@@ -77,6 +80,7 @@ export class PayoutMonitoring extends Construct {
     config: PayoutMonitoringProps['config'],
     transfer: TransferPipeline,
     scan: DailyScan,
+    stripeEvents: StripeEvents | undefined,
   ): void {
     // Named payouts-<env>-<what> for on-call; <what> is also the alarm's runbook section.
     const alarm = (
@@ -127,11 +131,7 @@ export class PayoutMonitoring extends Construct {
         }),
       },
     );
-    // A message is received at most MAX_RECEIVE_COUNT times, each followed by at most a visibility
-    // timeout; one older than that plus an hour was not picked up: the consumer is stalled.
-    const stalledAfter = Duration.seconds(
-      MAX_RECEIVE_COUNT * PAYOUT_VISIBILITY_TIMEOUT.toSeconds() + Duration.hours(1).toSeconds(),
-    );
+    const stalledAfter = stalledAfterFor(PAYOUT_VISIBILITY_TIMEOUT);
     alarm(
       'PayoutQueueStalledAlarm',
       'payout-queue-stalled',
@@ -197,6 +197,34 @@ export class PayoutMonitoring extends Construct {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       },
     );
+    if (stripeEvents) {
+      alarm(
+        'StripeEventsDlqNotEmptyAlarm',
+        'stripe-events-dlq-not-empty',
+        'A Stripe event could not be handled or delivered: an account’s readiness or a transfer reversal may be missing.',
+        {
+          ...atLeastOne,
+          metric: stripeEvents.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            ...fiveMinutes,
+            statistic: 'Maximum',
+          }),
+        },
+      );
+      const eventsStalledAfter = stalledAfterFor(STRIPE_EVENTS_VISIBILITY_TIMEOUT);
+      alarm(
+        'StripeEventsQueueStalledAlarm',
+        'stripe-events-queue-stalled',
+        `A Stripe event has waited in the stripe-events queue over ${eventsStalledAfter.toHumanString()}: the stripe-events Lambda is not consuming it (expired messages are deleted, not dead-lettered).`,
+        {
+          ...atLeastOne,
+          threshold: eventsStalledAfter.toSeconds(),
+          metric: stripeEvents.queue.metricApproximateAgeOfOldestMessage({
+            ...fiveMinutes,
+            statistic: 'Maximum',
+          }),
+        },
+      );
+    }
     alarm(
       'ScanDlqNotEmptyAlarm',
       'scan-dlq-not-empty',
@@ -259,6 +287,16 @@ export class PayoutMonitoring extends Construct {
       ],
     });
   }
+}
+
+/**
+ * A message is received at most MAX_RECEIVE_COUNT times, each followed by at most a visibility
+ * timeout; one older than that plus an hour was not picked up: the consumer is stalled.
+ */
+function stalledAfterFor(visibilityTimeout: Duration): Duration {
+  return Duration.seconds(
+    MAX_RECEIVE_COUNT * visibilityTimeout.toSeconds() + Duration.hours(1).toSeconds(),
+  );
 }
 
 /** A metric the Lambdas emit through Powertools Metrics, summed over the period. */

@@ -5,16 +5,21 @@ import { DailyScan } from './daily-scan.ts';
 import type { PayoutsEnvironment } from './environments.ts';
 import { PayoutMonitoring } from './payout-monitoring.ts';
 import { functionNetwork, type PayoutsFunctionSettings } from './payouts-function.ts';
+import { StripeEvents } from './stripe-events.ts';
 import { TransferPipeline } from './transfer-pipeline.ts';
 
 export interface PayoutsStackProps extends StackProps {
   config: PayoutsEnvironment;
 }
 
-/** One environment: the daily scan feeds the transfer pipeline; monitoring watches both. */
+/**
+ * One environment: the daily scan feeds the transfer pipeline, and so do Stripe's events when the
+ * environment names their partner event source; monitoring watches them all.
+ */
 export class PayoutsStack extends Stack {
   readonly transfer: TransferPipeline;
   readonly scan: DailyScan;
+  readonly stripeEvents: StripeEvents | undefined;
   readonly monitoring: PayoutMonitoring;
 
   constructor(scope: Construct, id: string, props: PayoutsStackProps) {
@@ -53,10 +58,21 @@ export class PayoutsStack extends Stack {
       payoutQueue: this.transfer.queue,
       removalPolicy,
     });
+    this.stripeEvents =
+      config.stripeEvents &&
+      new StripeEvents(this, 'StripeEvents', {
+        eventSourceName: config.stripeEvents.eventSourceName,
+        settings,
+        stripeBudget: config.transfer.stripeBudget,
+        stripeSecret,
+        payoutQueue: this.transfer.queue,
+        removalPolicy,
+      });
     this.monitoring = new PayoutMonitoring(this, 'Monitoring', {
       config,
       transfer: this.transfer,
       scan: this.scan,
+      stripeEvents: this.stripeEvents,
     });
 
     // What `payouts --env <name>` reads (tools/cli-environment.ts maps each to its variable).

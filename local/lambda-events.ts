@@ -16,6 +16,30 @@ export function scheduledEvent(time = new Date()): ScheduledEvent {
   };
 }
 
+/**
+ * A Stripe event as an event destination of type Amazon EventBridge delivers it, and as the
+ * stripe-events queue then holds it: `detail-type` is the event's type, `detail` the event,
+ * `source` the partner event source.
+ */
+export function stripeEventBridgeEvent(
+  stripeEvent: { type: string; created: number },
+  source: string,
+  options: { region?: string; account?: string } = {},
+) {
+  const region = options.region ?? 'us-east-1';
+  return {
+    version: '0',
+    id: crypto.randomUUID(),
+    'detail-type': stripeEvent.type,
+    source,
+    account: options.account ?? '000000000000',
+    time: new Date(stripeEvent.created * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    region,
+    resources: [`arn:aws:events:${region}::event-source/${source}`],
+    detail: stripeEvent,
+  };
+}
+
 /** Enough of a Lambda context for Powertools and our handlers. */
 export function lambdaContext(functionName: string, remainingTimeMs = 300_000): Context {
   return {

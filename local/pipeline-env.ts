@@ -1,3 +1,6 @@
+/** The partner event source the local stripe-events Lambda accepts events from (README, Stripe events). */
+export const LOCAL_STRIPE_EVENT_SOURCE = 'aws.partner/stripe.com/ed_test_local_stand_in';
+
 /** What the Lambdas and the CLI read, pointed at the local stand-ins (README, "Configuration"). */
 export function localPipelineEnv(options: {
   databaseUrl: string;
@@ -26,6 +29,7 @@ export function localPipelineEnv(options: {
       // Stripe's own default limit per endpoint: the stand-in is a fast sandbox.
       STRIPE_CREATES_PER_SECOND: '25',
       STRIPE_READS_PER_SECOND: '25',
+      STRIPE_EVENT_SOURCE: LOCAL_STRIPE_EVENT_SOURCE,
     }),
   };
 }

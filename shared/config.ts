@@ -80,22 +80,40 @@ const scanSchema = commonSchema.extend({
   SCAN_PAGE_SIZE: integerIn(1, 10_000).default(1000),
 });
 
-const transferSchema = commonSchema.extend({
+/** The Stripe key and where to send requests, and the request budget every caller shares. */
+const stripeAccess = {
   STRIPE_SECRET_KEY: z
     .string()
     .regex(/^(sk|rk)_\w+$/, 'must be a Stripe secret key')
     .optional(),
   STRIPE_SECRET_ARN: z.string().startsWith('arn:', 'must be a Secrets Manager ARN').optional(),
   STRIPE_API_BASE: httpUrl.optional(),
+  // The Stripe request budget of every Lambda together; the default fits a sandbox.
+  STRIPE_CREATES_PER_SECOND: perSecond.prefault('5'),
+  STRIPE_READS_PER_SECOND: perSecond.prefault('5'),
+};
+
+const transferSchema = commonSchema.extend({
+  ...stripeAccess,
   PLATFORM_FEE_BPS: integerIn(0, 10_000).default(2000),
   // About 10 000 of the major unit per transfer, 100 times that per day; zero-decimal currencies in kind.
   PAYOUT_MAX_TRANSFER_AMOUNTS: amountsPerCurrency.prefault('jpy=1500000,krw=14000000,*=1000000'),
   PAYOUT_MAX_DAILY_TOTALS: amountsPerCurrency.prefault('jpy=150000000,krw=1400000000,*=100000000'),
-  // The Stripe request budget of every transfer Lambda together; the default fits a sandbox.
-  STRIPE_CREATES_PER_SECOND: perSecond.prefault('5'),
-  STRIPE_READS_PER_SECOND: perSecond.prefault('5'),
   // A deferred payout is handed back to its queue as a fresh message.
   PAYOUT_QUEUE_URL: httpUrl,
+});
+
+const stripeEventsSchema = commonSchema.extend({
+  ...stripeAccess,
+  // Where a mentor's waiting sessions are enqueued once their account can receive transfers.
+  PAYOUT_QUEUE_URL: httpUrl,
+  // The partner event source the stack's event bus is on: an event from any other source is refused.
+  STRIPE_EVENT_SOURCE: z
+    .string()
+    .regex(
+      /^aws\.partner\/stripe\.com\/ed_\w+$/,
+      'must be a Stripe partner event source name, aws.partner/stripe.com/ed_…',
+    ),
 });
 
 const operatorSchema = transferSchema.extend({
@@ -127,6 +145,17 @@ export interface TransferConfig {
   limits: AmountLimits;
   stripeBudget: StripeBudget;
   queueUrl: string;
+}
+
+export interface StripeEventsConfig {
+  database: DatabaseSource;
+  graceHours: number;
+  paused: boolean;
+  stripeKey: StripeKeySource;
+  stripeApiBase: string | undefined;
+  stripeBudget: StripeBudget;
+  queueUrl: string;
+  eventSource: string;
 }
 
 /** The operator CLI: the database always; Stripe and the queues only for the commands that use them. */
@@ -191,6 +220,20 @@ export function parseTransferConfig(env: Env): TransferConfig {
     limits: amountLimits(vars),
     stripeBudget: stripeBudget(vars),
     queueUrl: vars.PAYOUT_QUEUE_URL,
+  };
+}
+
+export function parseStripeEventsConfig(env: Env): StripeEventsConfig {
+  const vars = parseOrThrow(stripeEventsSchema, env);
+  return {
+    database: databaseSource(vars),
+    graceHours: vars.PAYOUT_GRACE_HOURS,
+    paused: vars.PAYOUTS_PAUSED === 'true',
+    stripeKey: stripeKeySource(vars),
+    stripeApiBase: vars.STRIPE_API_BASE,
+    stripeBudget: stripeBudget(vars),
+    queueUrl: vars.PAYOUT_QUEUE_URL,
+    eventSource: vars.STRIPE_EVENT_SOURCE,
   };
 }
 

@@ -4,14 +4,18 @@
  */
 export const METRICS_NAMESPACE = 'Payouts';
 
-export const SERVICE = { scan: 'payouts-scan', transfer: 'payouts-transfer' } as const;
+export const SERVICE = {
+  scan: 'payouts-scan',
+  transfer: 'payouts-transfer',
+  stripeEvents: 'payouts-stripe-events',
+} as const;
 
 export type ServiceName = (typeof SERVICE)[keyof typeof SERVICE];
 
 export const METRIC = {
   /** Count, dimension service: one per successful scan run. */
   scanCompleted: 'ScanCompleted',
-  /** Count, dimension service. */
+  /** Count, dimension service: by the scan, and by stripe-events for a mentor whose account became ready. */
   sessionsEnqueued: 'SessionsEnqueued',
   /** Count, dimension service. */
   payoutsPaid: 'PayoutsPaid',
@@ -21,4 +25,6 @@ export const METRIC = {
   payoutsFailed: 'PayoutsFailed',
   /** Count, dimension service: transient failures SQS will redeliver. */
   payoutsRetrying: 'PayoutsRetrying',
+  /** Count, dimension service (stripe-events): reversals of our transfers newly recorded. */
+  payoutsReversed: 'PayoutsReversed',
 } as const;

@@ -19,8 +19,19 @@ export type KnownRefusalCode =
   | 'account_invalid'
   | 'resource_missing';
 
+/**
+ * The payee may not be paid now, so no Stripe request is spent: their connected account was last
+ * seen without an active transfers capability (account_not_ready), or an admin holds their payouts
+ * (mentor_on_hold). Recorded once per session and UTC day, however often the session is delivered.
+ */
+export type PayeeFailureCode = 'account_not_ready' | 'mentor_on_hold';
+
 /** Attempt outcome `failed`: held for admin review. */
-export type FailureCode = 'session_not_found' | PolicyFailureCode | KnownRefusalCode;
+export type FailureCode =
+  | 'session_not_found'
+  | PolicyFailureCode
+  | PayeeFailureCode
+  | KnownRefusalCode;
 
 /** Attempt outcome `skipped`, or a message acknowledged without paying: nothing to pay now. */
 export type SkipCode = 'net_not_positive' | 'payouts_paused';

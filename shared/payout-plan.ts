@@ -5,10 +5,12 @@
  * - An unfinished generation is settled first, whatever the session row says now: its key is
  *   resent while inside the reuse window; Stripe is searched only once every request under the
  *   key has surely finished (a replayed stored failure, or past the window and settled); else wait.
- * - Otherwise the session is judged as the contract says, and a new generation started if payable.
+ * - Otherwise the session is judged as the contract says; a payable one is then held back if an
+ *   admin holds its mentor or Stripe last said its account cannot receive transfers (unknown: try),
+ *   and a new generation is started only if neither.
  */
 import type { Payout, RecoveryPoint } from './db/payouts.table.ts';
-import type { PolicyFailureCode } from './payout-codes.ts';
+import type { PayeeFailureCode, PolicyFailureCode } from './payout-codes.ts';
 import {
   type AmountLimits,
   checkEligibility,
@@ -42,6 +44,16 @@ export type PlannedPayout = Pick<
   | 'key_last_used_at'
 >;
 
+/**
+ * What the claim knows about the payee beyond the session row (the claim's second statement reads
+ * it): an admin's active hold on the mentor, and the connected account as Stripe last described it.
+ */
+export interface PayeeStanding {
+  hold: { reason: string; heldBy: string; heldAt: Date } | undefined;
+  /** Undefined: no account.updated seen for it yet, so Stripe decides when asked for the transfer. */
+  account: { id: string; transfersActive: boolean; disabledReason: string | null } | undefined;
+}
+
 export interface PlanConfig {
   feeBps: number;
   graceHours: number;
@@ -67,7 +79,7 @@ export type PlanStop =
   | { kind: 'ineligible'; reason: Ineligibility }
   | { kind: 'not_payable'; net: number }
   /** Not paid: held for admin review (attempt outcome failed). */
-  | { kind: 'failed'; code: PolicyFailureCode; message: string }
+  | { kind: 'failed'; code: PolicyFailureCode | PayeeFailureCode; message: string }
   /** The payout is recorded paid but the session is not paid_out: someone edited data by hand. */
   | { kind: 'inconsistent'; message: string };
 
@@ -77,6 +89,8 @@ export function planPayout(input: {
   now: Date;
   paused: boolean;
   config: PlanConfig;
+  /** Absent: no hold and an unknown account (a caller that does not read them). */
+  payee?: PayeeStanding;
 }): PayoutPlan {
   const { session, payout, now, config } = input;
   const stop = (value: PlanStop): PayoutPlan => ({ step: 'stop', stop: value });
@@ -96,6 +110,10 @@ export function planPayout(input: {
   if (decision.kind === 'failed') {
     return stop({ kind: 'failed', code: decision.code, message: decision.message });
   }
+  // Only here, after the recovery branch: a hold or an account gone restricted keeps a new key
+  // from being sent, never an unfinished generation from being settled.
+  const payeeFailure = payeeFailureOf(input.payee, decision.destination);
+  if (payeeFailure) return stop(payeeFailure);
   return {
     step: 'start',
     generation: (payout?.key_generation ?? 0) + 1,
@@ -131,6 +149,32 @@ function planRecovery(payout: PlannedPayout, now: Date): PayoutPlan {
     step: 'stop',
     stop: { kind: 'unsettled', until: new Date(settles), recoveryPoint: payout.recovery_point },
   };
+}
+
+/** Why the payee may not be paid now, if so: held by an admin, or an account Stripe says is not ready. */
+function payeeFailureOf(
+  payee: PayeeStanding | undefined,
+  destination: string,
+): Extract<PlanStop, { kind: 'failed' }> | undefined {
+  if (payee?.hold) {
+    const { reason, heldBy, heldAt } = payee.hold;
+    return {
+      kind: 'failed',
+      code: 'mentor_on_hold',
+      message: `Payouts to this mentor are on hold since ${heldAt.toISOString()} (${heldBy}): ${reason}`,
+    };
+  }
+  // The standing of another account (the mentor re-connected since) says nothing about this one.
+  const account = payee?.account;
+  if (account && account.id === destination && !account.transfersActive) {
+    const disabled = account.disabledReason ? ` (disabled_reason ${account.disabledReason})` : '';
+    return {
+      kind: 'failed',
+      code: 'account_not_ready',
+      message: `Stripe last reported account ${account.id} without an active transfers capability${disabled}`,
+    };
+  }
+  return undefined;
 }
 
 /** Where a search for a generation's transfer starts: its key's first send, less a margin for clock skew. */

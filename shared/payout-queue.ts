@@ -1,4 +1,6 @@
 import { SendMessageBatchCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import pMap from 'p-map';
+import type { Log } from './logger.ts';
 
 /** SendMessageBatch takes at most this many entries. */
 export const SQS_BATCH_LIMIT = 10;
@@ -56,4 +58,49 @@ export function createSqsPayoutQueue(
       return { failedIds: failedIds.filter(Boolean) };
     },
   };
+}
+
+export interface EnqueueDeps {
+  queue: PayoutQueue;
+  log: Log;
+  sleep: (ms: number) => Promise<void>;
+  /** SendMessageBatch calls in flight at once. */
+  sendConcurrency: number;
+  /** Extra tries for entries SQS refused or calls that threw. */
+  sendRetries: number;
+}
+
+/**
+ * One message per session id, in batches of SQS_BATCH_LIMIT, entries SQS refused (or whole calls
+ * that threw) tried again with a backoff; resolves to the ids still unsent after every retry.
+ */
+export async function enqueueSessionIds(
+  deps: EnqueueDeps,
+  ids: readonly string[],
+): Promise<string[]> {
+  const batches: string[][] = [];
+  for (let index = 0; index < ids.length; index += SQS_BATCH_LIMIT) {
+    batches.push(ids.slice(index, index + SQS_BATCH_LIMIT));
+  }
+  const unsent = await pMap(batches, (batch) => sendWithRetries(deps, batch), {
+    concurrency: deps.sendConcurrency,
+  });
+  return unsent.flat();
+}
+
+async function sendWithRetries(deps: EnqueueDeps, batch: string[]): Promise<string[]> {
+  let pending = batch;
+  for (let attempt = 0; pending.length > 0 && attempt <= deps.sendRetries; attempt += 1) {
+    if (attempt > 0) await deps.sleep(100 * 2 ** attempt);
+    try {
+      pending = (await deps.queue.sendBatch(pending)).failedIds;
+    } catch (error) {
+      deps.log.warn('SendMessageBatch failed; retrying', {
+        attempt,
+        size: pending.length,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+  return pending;
 }

@@ -53,5 +53,12 @@ export const SESSION_LOCK_TIMEOUT_MS = 5_000;
  */
 export const TRANSFER_BATCH_SIZE = 3;
 
+/**
+ * Stripe events per stripe-events Lambda invocation, handled one after another: each may wait for
+ * a read slot (at most 10 s) and read one account (MIN_TIME_FOR_STRIPE_CALL_MS), and the timeout
+ * holds a full batch (infra/stripe-events.ts checks it).
+ */
+export const STRIPE_EVENTS_BATCH_SIZE = 2;
+
 /** Receives of a payout message before SQS moves it to the DLQ (the queue's RedrivePolicy). */
 export const MAX_RECEIVE_COUNT = 5;

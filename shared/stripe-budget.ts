@@ -1,6 +1,8 @@
 import type { Kysely } from 'kysely';
 import type { Database } from './db/database.ts';
 import { takeStripeRequestSlot } from './db/stripe-request-pacing.repository.ts';
+import { MIN_TIME_FOR_STRIPE_CALL_MS } from './runtime-limits.ts';
+import { rateLimitedReason } from './stripe-errors.ts';
 
 /**
  * The Stripe request budget (README, "Stripe request budget"): Stripe limits each endpoint to 25
@@ -9,12 +11,17 @@ import { takeStripeRequestSlot } from './db/stripe-request-pacing.repository.ts'
  * request, so the rate is a setting, not a by-product of concurrency and Stripe's latency.
  */
 /** Stripe counts each named operation as an endpoint of its own. */
-export type StripeEndpoint = 'transfers.create' | 'transfers.list' | 'transfers.retrieve';
+export type StripeEndpoint =
+  | 'transfers.create'
+  | 'transfers.list'
+  | 'transfers.retrieve'
+  /** GET /v1/accounts/:id: the stripe-events Lambda reads an account after account.updated. */
+  | 'accounts.retrieve';
 
 export interface StripeBudget {
   /** POST /v1/transfers per second, across every Lambda. */
   createsPerSecond: number;
-  /** GET /v1/transfers (searches, reconciliation), and GET /v1/transfers/:id apart, per second. */
+  /** Each read endpoint apart (GET /v1/transfers, GET /v1/transfers/:id, GET /v1/accounts/:id), per second. */
   readsPerSecond: number;
 }
 
@@ -42,6 +49,68 @@ export async function waitForStripeSlot(
   if (!slot) return false;
   if (slot.waitMs > 0) await deps.sleep(slot.waitMs);
   return true;
+}
+
+/** A Lambda's pacing: what the invocation has left decides whether a Stripe call may start. */
+export interface TimedPacingDeps extends PacingDeps {
+  timeLeftMs?: () => number;
+}
+
+/** Stripe's 429s one call (one read, or one page of a search) backs off from before giving up. */
+export const MAX_RATE_LIMITED_REQUESTS = 4;
+
+/** Whether a Stripe call (after waiting `waitMs` first) still fits in what the invocation has left. */
+export function hasTimeForStripeCall(
+  deps: Pick<TimedPacingDeps, 'timeLeftMs'>,
+  waitMs = 0,
+): boolean {
+  return !deps.timeLeftMs || deps.timeLeftMs() >= MIN_TIME_FOR_STRIPE_CALL_MS + waitMs;
+}
+
+/** Waits for the endpoint's next slot, as long as a Stripe call still fits after it. */
+export function waitForSlotInTime(
+  deps: TimedPacingDeps,
+  endpoint: StripeEndpoint,
+): Promise<boolean> {
+  const spare = deps.timeLeftMs
+    ? deps.timeLeftMs() - MIN_TIME_FOR_STRIPE_CALL_MS
+    : Number.POSITIVE_INFINITY;
+  return waitForStripeSlot(deps, endpoint, spare);
+}
+
+/** What a read that cannot be made now throws; each caller says how it is retried. */
+export interface ReadRefusals {
+  noTime(): Error;
+  noSlot(): Error;
+  rateLimited(reason: string | undefined, cause: unknown): Error;
+}
+
+/**
+ * One Stripe read in a slot of the budget, started only with time for it; Stripe's 429 (refused
+ * before anything was read) is backed off and the read sent again, MAX_RATE_LIMITED_REQUESTS times
+ * at most. Any other failure is the read's own, thrown as it came.
+ */
+export async function readInSlot<T>(
+  deps: TimedPacingDeps,
+  endpoint: StripeEndpoint,
+  read: () => Promise<T>,
+  refusals: ReadRefusals,
+): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    if (!hasTimeForStripeCall(deps)) throw refusals.noTime();
+    if (!(await waitForSlotInTime(deps, endpoint))) throw refusals.noSlot();
+    try {
+      return await read();
+    } catch (error) {
+      const reason = rateLimitedReason(error);
+      if (reason === null) throw error;
+      const backoffMs = rateLimitBackoffMs(reason, attempt);
+      if (attempt >= MAX_RATE_LIMITED_REQUESTS || !hasTimeForStripeCall(deps, backoffMs)) {
+        throw refusals.rateLimited(reason, error);
+      }
+      await deps.sleep(backoffMs);
+    }
+  }
 }
 
 /**

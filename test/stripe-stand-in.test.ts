@@ -782,6 +782,148 @@ describe('Stripe stand-in, through the real stripe SDK', () => {
     });
   });
 
+  describe('connected accounts', () => {
+    it('retrieves an account in the state it was given, in Stripe’s shape', async () => {
+      const active = await client().accounts.retrieve(ACTIVE);
+      const restricted = await client().accounts.retrieve(RESTRICTED);
+
+      expect(active).toMatchObject({
+        id: ACTIVE,
+        object: 'account',
+        payouts_enabled: true,
+        charges_enabled: true,
+        capabilities: { transfers: 'active' },
+        requirements: { disabled_reason: null, currently_due: [] },
+      });
+      expect(restricted).toMatchObject({
+        payouts_enabled: false,
+        capabilities: { transfers: 'inactive' },
+        requirements: {
+          disabled_reason: 'requirements.past_due',
+          currently_due: ['individual.verification.document'],
+        },
+      });
+    });
+
+    it('answers 404 resource_missing on account for an account it does not know', async () => {
+      const missing = await failure(client().accounts.retrieve(OTHER));
+
+      expect(missing).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      expect(missing).toMatchObject({
+        statusCode: 404,
+        code: 'resource_missing',
+        param: 'account',
+        message: `No such account: '${OTHER}'`,
+      });
+    });
+
+    it('emits account.updated from the connected account when its state changes, with the previous attributes', async () => {
+      standIn.setAccount(RESTRICTED, 'restricted');
+      standIn.setAccount(RESTRICTED, 'active');
+
+      const events = standIn.events();
+
+      expect(events).toHaveLength(1);
+      expect(events[0]).toMatchObject({
+        id: expect.stringMatching(/^evt_/),
+        object: 'event',
+        account: RESTRICTED,
+        type: 'account.updated',
+        livemode: false,
+        request: { id: null, idempotency_key: null },
+        data: {
+          object: { id: RESTRICTED, capabilities: { transfers: 'active' }, payouts_enabled: true },
+          previous_attributes: {
+            capabilities: { transfers: 'inactive' },
+            payouts_enabled: false,
+          },
+        },
+      });
+    });
+
+    it('fails the next account reads as injected: 500, a misrouted 404, 429, a dropped connection', async () => {
+      standIn.failNextAccountRead(1, 500);
+      const failed = await failure(client().accounts.retrieve(ACTIVE));
+      standIn.failNextAccountRead(1, 404);
+      const misrouted = await failure(client().accounts.retrieve(ACTIVE));
+      standIn.failNextAccountRead(1, 429);
+      const limited = await failure(client().accounts.retrieve(ACTIVE));
+      standIn.failNextAccountRead(2, 'drop');
+      const dropped = await failure(client().accounts.retrieve(ACTIVE));
+      const fine = await client().accounts.retrieve(ACTIVE);
+
+      expect(failed).toBeInstanceOf(Stripe.errors.StripeAPIError);
+      expect(misrouted).toMatchObject({ statusCode: 404, code: undefined });
+      expect(limited).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+      expect(dropped).toBeInstanceOf(Stripe.errors.StripeConnectionError);
+      expect(fine.id).toBe(ACTIVE);
+    });
+
+    it('counts account reads as an endpoint of their own under limitRate', async () => {
+      standIn.limitRate(1);
+
+      await client().transfers.list();
+      await client().accounts.retrieve(ACTIVE);
+      const second = await failure(client().accounts.retrieve(ACTIVE));
+
+      expect(second.statusCode).toBe(429);
+    });
+  });
+
+  describe('transfer reversals', () => {
+    it('reverses part of a transfer, then the rest, and the transfer shows both, newest first', async () => {
+      const transfer = await client().transfers.create(params());
+
+      const part = await client().transfers.createReversal(transfer.id, { amount: 500 });
+      const rest = await client().transfers.createReversal(transfer.id);
+      const fetched = await client().transfers.retrieve(transfer.id);
+
+      expect(part).toMatchObject({
+        id: expect.stringMatching(/^trr_/),
+        object: 'transfer_reversal',
+        amount: 500,
+        currency: 'usd',
+        transfer: transfer.id,
+      });
+      expect(rest.amount).toBe(1000);
+      expect(fetched).toMatchObject({ amount_reversed: 1500, reversed: true });
+      expect(fetched.reversals.data.map((reversal) => reversal.id)).toEqual([rest.id, part.id]);
+    });
+
+    it('refuses to reverse more than remains, and an unknown transfer', async () => {
+      const transfer = await client().transfers.create(params());
+
+      const tooMuch = await failure(
+        client().transfers.createReversal(transfer.id, { amount: 1501 }),
+      );
+      const unknown = await failure(client().transfers.createReversal('tr_nope'));
+
+      expect(tooMuch).toMatchObject({ statusCode: 400, param: 'amount' });
+      expect(unknown).toMatchObject({ statusCode: 404, code: 'resource_missing' });
+    });
+
+    it('emits transfer.reversed from the platform with the transfer as it is after the reversal', async () => {
+      const transfer = await client().transfers.create(params());
+      const reversal = await client().transfers.createReversal(transfer.id, { amount: 700 });
+
+      const [event] = standIn.events();
+
+      expect(event).toMatchObject({
+        type: 'transfer.reversed',
+        data: {
+          object: {
+            id: transfer.id,
+            amount_reversed: 700,
+            reversed: false,
+            reversals: { data: [{ id: reversal.id, amount: 700 }] },
+          },
+        },
+      });
+      expect(event).not.toHaveProperty('account');
+      expect(event?.data).not.toHaveProperty('previous_attributes');
+    });
+  });
+
   describe('clearFaults and reset', () => {
     it('clearFaults stops every fault but keeps balances, charges, modes, keys and transfers', async () => {
       const before = await client().transfers.create(params(), { idempotencyKey: 'k-kept' });
@@ -795,11 +937,13 @@ describe('Stripe stand-in, through the real stripe SDK', () => {
       standIn.slowNext(5, 1000);
       standIn.failNextList(5, 500);
       standIn.dropNextList(5);
+      standIn.failNextAccountRead(5, 500);
 
       standIn.clearFaults();
       const took = await elapsedMs(async () => {
         await client().transfers.create(params());
         await client().transfers.list();
+        await client().accounts.retrieve(ACTIVE);
       });
       const replay = await client().transfers.create(params(), { idempotencyKey: 'k-kept' });
       const overCharge = await failure(
@@ -816,8 +960,9 @@ describe('Stripe stand-in, through the real stripe SDK', () => {
       expect(grouped.transfer_group).toBe('group_ch_small');
     });
 
-    it('reset forgets balances, charges, modes, keys and transfers', async () => {
+    it('reset forgets balances, charges, modes, keys, transfers, accounts and events', async () => {
       await client().transfers.create(params(), { idempotencyKey: 'k-gone' });
+      standIn.setAccount(RESTRICTED, 'active');
       standIn.setBalance('usd', 0);
       standIn.setCharge('ch_small', { amount: 100, currency: 'usd' });
       standIn.setChargesMustExist(true);
@@ -832,6 +977,8 @@ describe('Stripe stand-in, through the real stripe SDK', () => {
       expect(transfer.lastResponse.headers['idempotent-replayed']).toBeUndefined();
       expect(standIn.balance('usd')).toBeNull();
       expect(standIn.transfers()).toHaveLength(2);
+      expect(standIn.events()).toEqual([]);
+      expect(standIn.account(RESTRICTED)).toBeUndefined();
     });
   });
 });

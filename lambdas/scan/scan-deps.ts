@@ -3,7 +3,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { systemClock } from '../../shared/clock.ts';
 import { oncePerColdStart } from '../../shared/cold-start.ts';
 import { parseScanConfig } from '../../shared/config.ts';
-import { createRotatingDb } from '../../shared/db/connect.ts';
+import { lambdaDatabase } from '../../shared/lambda-clients.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { SERVICE } from '../../shared/metric-names.ts';
 import { createMetrics } from '../../shared/metrics.ts';
@@ -22,13 +22,7 @@ async function buildScanDeps(): Promise<ScanDeps> {
   // handle then follows a rotation of it (re-read after the cache's max age, or at once when a
   // login fails).
   await resolveDatabaseConnection(config.database);
-  const db = createRotatingDb(
-    ({ refresh }) => resolveDatabaseConnection(config.database, { refresh }),
-    {
-      maxConnections: 2,
-      onPoolError: (error) => log.warn('Idle database connection lost', { error: error.message }),
-    },
-  );
+  const db = lambdaDatabase(config.database, log, { maxConnections: 2 });
   // Region and endpoint come from the environment (AWS_REGION, AWS_ENDPOINT_URL_SQS) as usual.
   const sqs = new SQSClient({ maxAttempts: 3 });
   return {

@@ -1,5 +1,4 @@
 import type { Kysely } from 'kysely';
-import pMap from 'p-map';
 import type { Clock } from '../../shared/clock.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { readPayoutControls } from '../../shared/db/payout-controls.repository.ts';
@@ -12,7 +11,7 @@ import {
 import { ScanIncompleteError } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logger.ts';
 import { eligibilityCutoff } from '../../shared/payout-policy.ts';
-import { type PayoutQueue, SQS_BATCH_LIMIT } from '../../shared/payout-queue.ts';
+import { enqueueSessionIds, type PayoutQueue } from '../../shared/payout-queue.ts';
 
 /**
  * Pages through the eligible sessions in (session_end_time, id) order, keyset only, and puts one
@@ -113,30 +112,7 @@ export async function scanEligibleSessions(deps: ScanDeps): Promise<ScanSummary>
 }
 
 /** Resolves to the ids that stayed unsent after every retry. */
-async function enqueueSessions(deps: ScanDeps, ids: readonly string[]): Promise<string[]> {
-  const batches: string[][] = [];
-  for (let index = 0; index < ids.length; index += SQS_BATCH_LIMIT) {
-    batches.push(ids.slice(index, index + SQS_BATCH_LIMIT));
-  }
-  const unsent = await pMap(batches, (batch) => sendWithRetries(deps, batch), {
-    concurrency: deps.config.sendConcurrency,
-  });
-  return unsent.flat();
-}
-
-async function sendWithRetries(deps: ScanDeps, batch: string[]): Promise<string[]> {
-  let pending = batch;
-  for (let attempt = 0; pending.length > 0 && attempt <= deps.config.sendRetries; attempt += 1) {
-    if (attempt > 0) await deps.sleep(100 * 2 ** attempt);
-    try {
-      pending = (await deps.queue.sendBatch(pending)).failedIds;
-    } catch (error) {
-      deps.log.warn('SendMessageBatch failed; retrying', {
-        attempt,
-        size: pending.length,
-        error: error instanceof Error ? error.message : String(error),
-      });
-    }
-  }
-  return pending;
+function enqueueSessions(deps: ScanDeps, ids: readonly string[]): Promise<string[]> {
+  const { queue, log, sleep, config } = deps;
+  return enqueueSessionIds({ queue, log, sleep, ...config }, ids);
 }

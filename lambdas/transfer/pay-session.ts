@@ -3,18 +3,22 @@ import type { Kysely, Transaction } from 'kysely';
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
 import type { Database } from '../../shared/db/database.ts';
-import { recordAttempt } from '../../shared/db/payout-attempts.repository.ts';
+import {
+  recordAttempt,
+  recordAttemptOncePerDay,
+} from '../../shared/db/payout-attempts.repository.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
 import {
   adoptTransfer,
   findPayout,
-  findPayoutAndPause,
+  findPayoutPauseAndPayee,
   finishPayoutGeneration,
   releasePayoutLease,
   releaseReservations,
   reserveDailyAmount,
   retakePayoutLease,
   startPayoutGeneration,
+  utcDay,
 } from '../../shared/db/payouts.repository.ts';
 import type { Payout, RecoveryPoint } from '../../shared/db/payouts.table.ts';
 import {
@@ -30,7 +34,12 @@ import {
   TransientPayoutError,
 } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logger.ts';
-import type { FailureCode, SkipCode, StripeErrorCode } from '../../shared/payout-codes.ts';
+import type {
+  FailureCode,
+  PayeeFailureCode,
+  SkipCode,
+  StripeErrorCode,
+} from '../../shared/payout-codes.ts';
 import {
   type PlanConfig,
   type PlanStop,
@@ -39,19 +48,19 @@ import {
   sessionChange,
 } from '../../shared/payout-plan.ts';
 import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
-import { MIN_TIME_FOR_STRIPE_CALL_MS, REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
+import { REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
 import {
+  hasTimeForStripeCall,
+  MAX_RATE_LIMITED_REQUESTS,
   rateLimitBackoffMs,
+  readInSlot,
   type StripeBudget,
   type StripeEndpoint,
-  waitForStripeSlot,
+  type TimedPacingDeps,
+  waitForSlotInTime,
 } from '../../shared/stripe-budget.ts';
 import { transferTerms, watchIdempotencyKey } from '../../shared/stripe-client.ts';
-import {
-  classifyStripeReadFailure,
-  classifyTransferFailure,
-  rateLimitedReason,
-} from '../../shared/stripe-errors.ts';
+import { classifyStripeReadFailure, classifyTransferFailure } from '../../shared/stripe-errors.ts';
 
 /**
  * The money path for one session, in flow order (docs/payout-protocol.md):
@@ -93,7 +102,12 @@ export type PayoutResult =
   /** Held for admin review. */
   | { outcome: 'failed'; sessionId: string; code: FailureCode | StripeErrorCode; message: string }
   | { outcome: 'skipped'; sessionId: string; code: SkipCode }
-  | { outcome: 'ignored'; sessionId: string; reason: Ineligibility | 'already_recorded' };
+  /** `failure_recorded_today`: the payee may not be paid, which today's attempt row already says. */
+  | {
+      outcome: 'ignored';
+      sessionId: string;
+      reason: Ineligibility | 'already_recorded' | 'failure_recorded_today';
+    };
 
 /** What recording a transfer needs: the Lambda's deps, or reconcile's. */
 export type RecordDeps = Pick<PaySessionDeps, 'db' | 'clock' | 'log' | 'faults'> & {
@@ -120,9 +134,6 @@ type Step =
 
 /** Claims in one delivery: a search that finds nothing, then a new generation, then stop. */
 const MAX_CLAIMS_PER_DELIVERY = 3;
-
-/** Stripe's 429s one claim backs off from (or one page of a search) before handing the payout back. */
-const MAX_RATE_LIMITED_REQUESTS = 4;
 
 export async function paySession(deps: PaySessionDeps, sessionId: string): Promise<PayoutResult> {
   let step: Step = { kind: 'claim' };
@@ -157,19 +168,21 @@ export async function paySession(deps: PaySessionDeps, sessionId: string): Promi
 }
 
 /**
- * One transaction under the session's row lock: reads the kill switch, the session and its payout,
- * asks planPayout what to do, and takes the payout (lease, reservation) or records the decision.
+ * One transaction under the session's row lock: reads the kill switch, the session, its payout and
+ * the payee's standing (a hold, the account's readiness), asks planPayout what to do, and takes the
+ * payout (lease, reservation) or records the decision.
  */
 async function claimPayout(deps: PaySessionDeps, sessionId: string): Promise<Step> {
   const now = deps.clock.now();
   return inTransaction(async (trx) => {
     const session = await lockSessionForPayout(trx, sessionId);
     // Its own statement, after the lock: it sees what the claim we may have waited for wrote,
-    // and the kill switch as it is now (once `payouts pause` commits, no new claim starts).
-    const stored = await findPayoutAndPause(trx, sessionId);
-    const { payout } = stored;
+    // and the kill switch and the payee's hold as they are now (once `payouts pause` or a hold
+    // commits, no new generation starts).
+    const stored = await findPayoutPauseAndPayee(trx, sessionId);
+    const { payout, payee } = stored;
     const paused = deps.config.paused || stored.paused;
-    const plan = planPayout({ session, payout, now, paused, config: deps.config });
+    const plan = planPayout({ session, payout, now, paused, config: deps.config, payee });
     const lease = { now, leaseExpiresAt: new Date(now.getTime() + deps.config.leaseMs) };
     switch (plan.step) {
       case 'resend': {
@@ -266,6 +279,9 @@ async function stopAt(
       deps.log.info('Session not payable', { sessionId, net: stop.net });
       return done({ outcome: 'skipped', sessionId, code: 'net_not_positive' });
     case 'failed':
+      if (isPayeeFailure(stop.code)) {
+        return done(await recordPayeeFailure(deps, trx, sessionId, stop.code, stop.message));
+      }
       return done(await recordFailure(deps, trx, sessionId, stop.code, stop.message));
     case 'inconsistent':
       return { kind: 'retry', error: new Error(`Session ${sessionId}: ${stop.message}`) };
@@ -400,25 +416,15 @@ async function listSessionTransfers(
 }
 
 /** One page of a search, in a slot of the read budget; Stripe's 429 backed off as for a send. */
-async function listPage(
+function listPage(
   deps: PaySessionDeps,
   params: Stripe.TransferListParams,
 ): Promise<Stripe.ApiList<Stripe.Transfer>> {
-  for (let attempt = 1; ; attempt += 1) {
-    if (!hasTimeForStripeCall(deps)) throw deferred('Too little time left to search Stripe');
-    if (!(await waitForSlot(deps, 'transfers.list'))) throw budgetFullyBooked('search');
-    try {
-      return await deps.stripe.transfers.list(params);
-    } catch (error) {
-      const reason = rateLimitedReason(error);
-      if (reason === null) throw error;
-      const backoffMs = rateLimitBackoffMs(reason, attempt);
-      if (attempt >= MAX_RATE_LIMITED_REQUESTS || !hasTimeForStripeCall(deps, backoffMs)) {
-        throw rateLimitedByStripe(reason, error);
-      }
-      await sleep(deps, backoffMs);
-    }
-  }
+  return readInSlot(pacing(deps), 'transfers.list', () => deps.stripe.transfers.list(params), {
+    noTime: () => deferred('Too little time left to search Stripe'),
+    noSlot: () => budgetFullyBooked('search'),
+    rateLimited: rateLimitedByStripe,
+  });
 }
 
 /**
@@ -695,21 +701,58 @@ async function recordFailure(
   return { outcome: 'failed', sessionId, code, message };
 }
 
-/** Whether a Stripe call (after `waitMs` first) still fits in the invocation. */
-function hasTimeForStripeCall(deps: PaySessionDeps, waitMs = 0): boolean {
-  return !deps.timeLeftMs || deps.timeLeftMs() >= MIN_TIME_FOR_STRIPE_CALL_MS + waitMs;
+const PAYEE_FAILURES: ReadonlySet<FailureCode> = new Set<PayeeFailureCode>([
+  'account_not_ready',
+  'mentor_on_hold',
+]);
+
+function isPayeeFailure(code: FailureCode): code is PayeeFailureCode {
+  return PAYEE_FAILURES.has(code);
+}
+
+/**
+ * The payee may not be paid now (held, or an account Stripe says cannot receive transfers): no
+ * Stripe request. Recorded once per session and UTC day, so the scan's daily delivery, redeliveries
+ * and duplicates add no rows; a change of reason is recorded at once.
+ */
+async function recordPayeeFailure(
+  deps: PaySessionDeps,
+  trx: Transaction<Database>,
+  sessionId: string,
+  code: PayeeFailureCode,
+  message: string,
+): Promise<PayoutResult> {
+  const now = deps.clock.now();
+  const recorded = await recordAttemptOncePerDay(
+    trx,
+    {
+      ...emptyAttempt(sessionId, 'failed'),
+      error_code: code,
+      error_message: message,
+      created_at: now,
+    },
+    new Date(`${utcDay(now)}T00:00:00Z`),
+  );
+  if (!recorded) {
+    deps.log.info('Payout failed again; today’s attempt row already says so', { sessionId, code });
+    return { outcome: 'ignored', sessionId, reason: 'failure_recorded_today' };
+  }
+  deps.log.error('Payout failed before calling Stripe; held for admin review', { sessionId, code });
+  return { outcome: 'failed', sessionId, code, message };
 }
 
 /** Waits for the endpoint's next slot, as long as a Stripe call still fits after it. */
 function waitForSlot(deps: PaySessionDeps, endpoint: StripeEndpoint): Promise<boolean> {
-  const spare = deps.timeLeftMs
-    ? deps.timeLeftMs() - MIN_TIME_FOR_STRIPE_CALL_MS
-    : Number.POSITIVE_INFINITY;
-  return waitForStripeSlot(
-    { db: deps.db, sleep: (ms) => sleep(deps, ms), budget: deps.config.stripeBudget },
-    endpoint,
-    spare,
-  );
+  return waitForSlotInTime(pacing(deps), endpoint);
+}
+
+function pacing(deps: PaySessionDeps): TimedPacingDeps {
+  return {
+    db: deps.db,
+    sleep: (ms) => sleep(deps, ms),
+    budget: deps.config.stripeBudget,
+    ...(deps.timeLeftMs && { timeLeftMs: deps.timeLeftMs }),
+  };
 }
 
 function sleep(deps: Pick<PaySessionDeps, 'sleep'>, ms: number): Promise<void> {

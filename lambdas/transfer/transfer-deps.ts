@@ -1,16 +1,14 @@
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type Stripe from 'stripe';
 import { systemClock } from '../../shared/clock.ts';
 import { oncePerColdStart } from '../../shared/cold-start.ts';
 import { parseTransferConfig, type TransferConfig } from '../../shared/config.ts';
-import { createRotatingDb } from '../../shared/db/connect.ts';
+import { lambdaDatabase, stripeClientOfCurrentKey } from '../../shared/lambda-clients.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { SERVICE } from '../../shared/metric-names.ts';
 import { createMetrics } from '../../shared/metrics.ts';
 import { createSqsPayoutQueue } from '../../shared/payout-queue.ts';
 import { PAYOUT_LEASE_MS } from '../../shared/runtime-limits.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../../shared/secrets.ts';
-import { createStripeClient } from '../../shared/stripe-client.ts';
 import type { TransferDeps } from './handle-payout-record.ts';
 
 export const log = createLogger(SERVICE.transfer);
@@ -24,6 +22,7 @@ const MAX_DB_CONNECTIONS = 2;
 type ColdStartDeps = Omit<TransferDeps, 'stripe'> & { transferConfig: TransferConfig };
 
 const coldStartDeps = oncePerColdStart(buildColdStartDeps);
+const stripeForCurrentKey = stripeClientOfCurrentKey();
 
 /**
  * The transfer Lambda's dependencies for one invocation: built once per cold start, with the
@@ -32,7 +31,10 @@ const coldStartDeps = oncePerColdStart(buildColdStartDeps);
  */
 export async function transferDeps(): Promise<TransferDeps> {
   const { transferConfig, ...deps } = await coldStartDeps();
-  return { ...deps, stripe: await stripeForCurrentKey(transferConfig) };
+  return {
+    ...deps,
+    stripe: await stripeForCurrentKey(transferConfig.stripeKey, transferConfig.stripeApiBase),
+  };
 }
 
 async function buildColdStartDeps(): Promise<ColdStartDeps> {
@@ -42,16 +44,12 @@ async function buildColdStartDeps(): Promise<ColdStartDeps> {
     resolveDatabaseConnection(config.database),
     resolveStripeKey(config.stripeKey),
   ]);
-  const db = createRotatingDb(
-    ({ refresh }) => resolveDatabaseConnection(config.database, { refresh }),
-    {
-      maxConnections: MAX_DB_CONNECTIONS,
-      // Every query of the money path is a point lookup or a one-row write: seconds mean trouble.
-      statementTimeoutMs: 15_000,
-      idleInTransactionTimeoutMs: 60_000,
-      onPoolError: (error) => log.warn('Idle database connection lost', { error: error.message }),
-    },
-  );
+  const db = lambdaDatabase(config.database, log, {
+    maxConnections: MAX_DB_CONNECTIONS,
+    // Every query of the money path is a point lookup or a one-row write: seconds mean trouble.
+    statementTimeoutMs: 15_000,
+    idleInTransactionTimeoutMs: 60_000,
+  });
   return {
     db,
     clock: systemClock,
@@ -69,14 +67,4 @@ async function buildColdStartDeps(): Promise<ColdStartDeps> {
       stripeBudget: config.stripeBudget,
     },
   };
-}
-
-let stripeClient: { key: string; client: Stripe } | undefined;
-
-async function stripeForCurrentKey(config: TransferConfig): Promise<Stripe> {
-  const key = await resolveStripeKey(config.stripeKey);
-  if (stripeClient?.key !== key) {
-    stripeClient = { key, client: createStripeClient(key, config.stripeApiBase) };
-  }
-  return stripeClient.client;
 }

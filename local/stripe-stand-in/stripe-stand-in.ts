@@ -12,7 +12,13 @@ import { decodeForm, type FormParams, type FormValue, fingerprint } from './form
  * - Routes: POST /v1/transfers, GET /v1/transfers (filters `destination`, `transfer_group`,
  *   `created` exact or `created[gt|gte|lt|lte]`; `limit` 1–100; `starting_after`/`ending_before`;
  *   `expand[]`; unknown parameters refused; newest first, ties by creation order),
- *   GET /v1/transfers/:id; Stripe's error shapes; 401 for a bad API key.
+ *   GET /v1/transfers/:id, POST /v1/transfers/:id/reversals (no idempotency keys kept: only tests
+ *   reverse), GET /v1/accounts/:id (the state `setAccount` gave: capabilities.transfers,
+ *   payouts_enabled, requirements.disabled_reason; 404 `resource_missing` for any other id);
+ *   Stripe's error shapes; 401 for a bad API key.
+ * - Events, as Stripe documents them (`events()`): `account.updated` from the connected account when
+ *   `setAccount` changes its state, `transfer.reversed` from the platform for each reversal. Tests
+ *   deliver them, in the EventBridge envelope, in any order and as often as they like.
  * - Idempotency as Stripe documents it: the first executed answer is stored under the key (2xx,
  *   4xx refusals such as `balance_insufficient`, 500s) and replayed with `Idempotent-Replayed:
  *   true`; same key with other parameters → 400 `idempotency_error`; a key whose execution is still
@@ -27,6 +33,7 @@ import { decodeForm, type FormParams, type FormValue, fingerprint } from './form
  *   `whenIdle`), 500/503/429 before execution (`failNext`), a stored 500 after the transfer was
  *   created (`failNextAfterCreate`), a dropped connection after processing (`dropNextAfterCreate`).
  *   Faults on listing: an error status (`failNextList`) or a dropped connection (`dropNextList`).
+ *   Faults on reading an account: an error status (`failNextAccountRead`) or a dropped connection.
  * - `clearFaults()` stops faults only; `reset()` returns everything to the startup state.
  * - Bookkeeping for tests: `creatorKey` names the idempotency key whose execution created a transfer.
  */
@@ -45,9 +52,38 @@ export interface StandInTransfer {
   description: string | null;
   created: number;
   livemode: false;
-  amount_reversed: 0;
-  reversed: false;
-  reversals: { object: 'list'; data: []; has_more: false; url: string };
+  amount_reversed: number;
+  reversed: boolean;
+  /** The 10 newest reversals, newest first, as Stripe embeds them in the transfer. */
+  reversals: { object: 'list'; data: StandInReversal[]; has_more: boolean; url: string };
+}
+
+export interface StandInReversal {
+  id: string;
+  object: 'transfer_reversal';
+  amount: number;
+  balance_transaction: string;
+  created: number;
+  currency: string;
+  destination_payment_refund: null;
+  metadata: Record<string, string>;
+  source_refund: null;
+  transfer: string;
+}
+
+/** A Stripe event (`/v1/events` shape): what Stripe hands an event destination. */
+export interface StandInEvent {
+  id: string;
+  object: 'event';
+  /** The connected account the event comes from; absent for the platform's own events. */
+  account?: string;
+  api_version: string;
+  created: number;
+  data: { object: unknown; previous_attributes?: Record<string, unknown> };
+  livemode: false;
+  pending_webhooks: number;
+  request: { id: string | null; idempotency_key: string | null };
+  type: string;
 }
 
 export interface StandInCharge {
@@ -90,8 +126,16 @@ export interface StripeStandInOptions {
 export interface StripeStandIn {
   readonly url: string;
   readonly port: number;
+  /**
+   * A connected account Stripe knows, in this state; changing the state of a known account emits
+   * `account.updated`, as Stripe does when the account's capabilities change.
+   */
   setAccount(id: string, state: AccountState): void;
+  /** The account as GET /v1/accounts/:id answers it; undefined for an account Stripe does not know. */
+  account(id: string): unknown;
   transfers(): StandInTransfer[];
+  /** Every event emitted so far, oldest first. */
+  events(): StandInEvent[];
   /**
    * The Idempotency-Key of the request whose execution created the transfer (undefined for a
    * transfer created without a key, or unknown). Test bookkeeping only: never part of an answer.
@@ -146,6 +190,11 @@ export interface StripeStandIn {
   failNextList(n: number, status: 500 | 400 | 404 | 429): void;
   /** The next n GET /v1/transfers have their socket destroyed without an answer. */
   dropNextList(n: number): void;
+  /**
+   * The next n GET /v1/accounts/:id answer this status with a Stripe-shaped error (404: the
+   * unrecognized-URL answer without Stripe's code), or, for `drop`, lose the connection.
+   */
+  failNextAccountRead(n: number, status: 500 | 404 | 429 | 'drop'): void;
   /**
    * Idempotency keys older than this (by the clock) are forgotten, as Stripe prunes them after
    * 24 h; null keeps them. A key whose request is still executing is never pruned.
@@ -215,6 +264,20 @@ const LIST_PARAMS = new Set([
 
 const CREATED_BOUNDS = new Set(['gt', 'gte', 'lt', 'lte']);
 
+const REVERSAL_PARAMS = new Set([
+  'amount',
+  'description',
+  'metadata',
+  'refund_application_fee',
+  'expand',
+]);
+
+/** A transfer embeds its newest reversals, this many; `has_more` says there are others. */
+const EMBEDDED_REVERSALS = 10;
+
+/** The API version events are rendered in: the one this repository's stripe SDK pins. */
+const API_VERSION = '2026-10-28.endive';
+
 const RESTRICTED_MESSAGE =
   'Your destination account needs to have at least one of the following capabilities enabled: transfers, crypto_transfers, legacy_payments';
 
@@ -238,9 +301,12 @@ export async function startStripeStandIn(
 ): Promise<StripeStandIn> {
   const host = options.host ?? '127.0.0.1';
   const now = options.now ?? Date.now;
-  const accounts = new Map<string, AccountState>();
+  const accounts = new Map<string, { state: AccountState; created: number }>();
   const transfers: StandInTransfer[] = [];
+  const events: StandInEvent[] = [];
   const creatorKeys = new Map<string, string>();
+  /** Every reversal of each transfer, newest first (the transfer embeds the 10 newest). */
+  const reversalsOf = new Map<string, StandInReversal[]>();
   const requests: RecordedRequest[] = [];
   const keys = new Map<string, IdempotencyEntry>();
   const balances = new Map<string, number>();
@@ -250,8 +316,14 @@ export async function startStripeStandIn(
   let rateLimitedCount = 0;
   const recentByEndpoint = new Map<string, number[]>();
   const endpointLimit = (method: string, path: string) => {
-    if (endpointRate === null || path !== '/v1/transfers') return undefined;
-    const scope = `${method} ${path}`;
+    const endpoint = /^\/v1\/accounts\/[^/]+$/.test(path) ? '/v1/accounts/:id' : path;
+    if (
+      endpointRate === null ||
+      (endpoint !== '/v1/transfers' && endpoint !== '/v1/accounts/:id')
+    ) {
+      return undefined;
+    }
+    const scope = `${method} ${endpoint}`;
     const recent = recentByEndpoint.get(scope) ?? [];
     recentByEndpoint.set(scope, recent);
     return { perSecond: endpointRate, recent };
@@ -264,6 +336,7 @@ export async function startStripeStandIn(
   let slow: Counted<number> = { remaining: 0, value: 0 };
   let listFailures: Counted<500 | 400 | 404 | 429> = { remaining: 0, value: 500 };
   let listDrops = 0;
+  let accountReadFailures: Counted<500 | 404 | 429 | 'drop'> = { remaining: 0, value: 500 };
   let keyTtlMs: number | null = null;
   let chargesMustExist = options.chargesMustExist ?? false;
   let chargeGroupFiling = false;
@@ -351,7 +424,15 @@ export async function startStripeStandIn(
         return answer(res, record, listFault(listFailures.value));
       }
     }
-    answer(res, record, route(method, path, query));
+    if (method === 'GET' && path.startsWith('/v1/accounts/') && accountReadFailures.remaining > 0) {
+      accountReadFailures.remaining -= 1;
+      if (accountReadFailures.value === 'drop') {
+        res.socket?.destroy();
+        return;
+      }
+      return answer(res, record, listFault(accountReadFailures.value, method, path));
+    }
+    answer(res, record, route(method, path, record.params));
   }
 
   async function createTransfer(
@@ -466,7 +547,7 @@ export async function startStripeStandIn(
     const destination = String(params.destination);
     const amount = Number(params.amount);
     const currency = String(params.currency);
-    const state = accounts.get(destination);
+    const state = accounts.get(destination)?.state;
     if (!state) {
       return refusal({
         type: 'invalid_request_error',
@@ -562,8 +643,9 @@ export async function startStripeStandIn(
       .reduce((sum, transfer) => sum + transfer.amount, 0);
   }
 
-  function route(method: string, path: string, query: FormParams): Answer {
-    if (method === 'GET' && path === '/v1/transfers') return listTransfers(query);
+  /** `params`: the query of a GET, the form body of a POST. */
+  function route(method: string, path: string, params: FormParams): Answer {
+    if (method === 'GET' && path === '/v1/transfers') return listTransfers(params);
     const transferMatch = /^\/v1\/transfers\/([^/]+)$/.exec(path);
     if (method === 'GET' && transferMatch) {
       const transfer = transfers.find((candidate) => candidate.id === transferMatch[1]);
@@ -571,7 +653,115 @@ export async function startStripeStandIn(
         ? { status: 200, store: false, body: transfer }
         : notFound('id', `No such transfer: '${transferMatch[1]}'`);
     }
+    const reversalsMatch = /^\/v1\/transfers\/([^/]+)\/reversals$/.exec(path);
+    if (method === 'POST' && reversalsMatch)
+      return reverseTransfer(reversalsMatch[1] ?? '', params);
+    const accountMatch = /^\/v1\/accounts\/([^/]+)$/.exec(path);
+    if (method === 'GET' && accountMatch) {
+      const id = accountMatch[1] ?? '';
+      const known = accountObject(id);
+      return known
+        ? { status: 200, store: false, body: known }
+        : notFound('account', `No such account: '${id}'`);
+    }
     return unrecognizedUrl(method, path);
+  }
+
+  function accountObject(id: string) {
+    const known = accounts.get(id);
+    return known && connectedAccount(id, known.state, known.created);
+  }
+
+  function setAccount(id: string, state: AccountState): void {
+    const before = accounts.get(id);
+    accounts.set(id, { state, created: before?.created ?? Math.floor(now() / 1000) });
+    if (!before || before.state === state) return;
+    const previous = connectedAccount(id, before.state, before.created);
+    emit('account.updated', connectedAccount(id, state, before.created), {
+      account: id,
+      previousAttributes: {
+        capabilities: previous.capabilities,
+        charges_enabled: previous.charges_enabled,
+        payouts_enabled: previous.payouts_enabled,
+        requirements: previous.requirements,
+      },
+    });
+  }
+
+  /** A reversal of (part of) a transfer, as Stripe makes one; the transfer shows it at once. */
+  function reverseTransfer(transferId: string, params: FormParams): Answer {
+    const transfer = transfers.find((candidate) => candidate.id === transferId);
+    if (!transfer) return notFound('id', `No such transfer: '${transferId}'`);
+    for (const name of Object.keys(params)) {
+      if (!REVERSAL_PARAMS.has(name)) {
+        return refusal({
+          type: 'invalid_request_error',
+          code: 'parameter_unknown',
+          param: name,
+          message: `Received unknown parameter: ${name}`,
+        });
+      }
+    }
+    const remaining = transfer.amount - transfer.amount_reversed;
+    let amount = remaining;
+    if (params.amount !== undefined) {
+      const parsed = integer(params.amount, 'amount');
+      if (typeof parsed !== 'number') return refusal(parsed.error);
+      amount = parsed;
+    }
+    if (amount <= 0 || amount > remaining) {
+      return refusal({
+        type: 'invalid_request_error',
+        param: 'amount',
+        message: `You cannot reverse ${amount} ${transfer.currency}: ${remaining} of the transfer remain to be reversed.`,
+      });
+    }
+    const reversal: StandInReversal = {
+      id: `trr_${randomId(24)}`,
+      object: 'transfer_reversal',
+      amount,
+      balance_transaction: `txn_${randomId(24)}`,
+      created: Math.floor(now() / 1000),
+      currency: transfer.currency,
+      destination_payment_refund: null,
+      metadata: (params.metadata as Record<string, string> | undefined) ?? {},
+      source_refund: null,
+      transfer: transfer.id,
+    };
+    const reversals = reversalsOf.get(transfer.id) ?? [];
+    reversals.unshift(reversal);
+    reversalsOf.set(transfer.id, reversals);
+    transfer.amount_reversed += amount;
+    transfer.reversed = transfer.amount_reversed === transfer.amount;
+    transfer.reversals = {
+      ...transfer.reversals,
+      data: reversals.slice(0, EMBEDDED_REVERSALS),
+      has_more: reversals.length > EMBEDDED_REVERSALS,
+    };
+    emit('transfer.reversed', structuredClone(transfer));
+    return { status: 200, store: false, body: reversal };
+  }
+
+  function emit(
+    type: string,
+    object: unknown,
+    from: { account?: string; previousAttributes?: Record<string, unknown> } = {},
+  ): void {
+    events.push({
+      id: `evt_${randomId(24)}`,
+      object: 'event',
+      ...(from.account && { account: from.account }),
+      api_version: API_VERSION,
+      created: Math.floor(now() / 1000),
+      data: {
+        object: structuredClone(object),
+        ...(from.previousAttributes && { previous_attributes: from.previousAttributes }),
+      },
+      livemode: false,
+      pending_webhooks: 1,
+      request: { id: null, idempotency_key: null },
+      type,
+    });
   }
 
   function listTransfers(query: FormParams): Answer {
@@ -620,8 +810,12 @@ export async function startStripeStandIn(
     };
   }
 
-  function listFault(status: 500 | 400 | 404 | 429): Answer {
-    if (status === 404) return unrecognizedUrl('GET', '/v1/transfers');
+  function listFault(
+    status: 500 | 400 | 404 | 429,
+    method = 'GET',
+    path = '/v1/transfers',
+  ): Answer {
+    if (status === 404) return unrecognizedUrl(method, path);
     if (status === 429) return RATE_LIMITED;
     if (status === 400) {
       return refusal({
@@ -670,6 +864,7 @@ export async function startStripeStandIn(
     slow = { remaining: 0, value: 0 };
     listFailures = { remaining: 0, value: 500 };
     listDrops = 0;
+    accountReadFailures = { remaining: 0, value: 500 };
   }
 
   await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
@@ -678,8 +873,10 @@ export async function startStripeStandIn(
   return {
     url: `http://${host}:${port}`,
     port,
-    setAccount: (id, state) => accounts.set(id, state),
+    setAccount,
+    account: accountObject,
     transfers: () => [...transfers],
+    events: () => [...events],
     creatorKey: (transferId) => creatorKeys.get(transferId),
     requests: () => [...requests],
     setLatency: (ms) => {
@@ -728,6 +925,9 @@ export async function startStripeStandIn(
     dropNextList: (n) => {
       listDrops = n;
     },
+    failNextAccountRead: (n, status) => {
+      accountReadFailures = { remaining: n, value: status };
+    },
     setIdempotencyKeyTtl: (ms) => {
       keyTtlMs = ms;
     },
@@ -741,6 +941,8 @@ export async function startStripeStandIn(
       clearFaults();
       accounts.clear();
       transfers.length = 0;
+      reversalsOf.clear();
+      events.length = 0;
       creatorKeys.clear();
       requests.length = 0;
       keys.clear();
@@ -913,6 +1115,40 @@ function validateTransfer(params: FormParams): ErrorBody | undefined {
     };
   }
   return undefined;
+}
+
+/**
+ * A connected account as GET /v1/accounts/:id renders it: an Express account whose transfers
+ * capability is active, or restricted for verification past due.
+ */
+function connectedAccount(id: string, state: AccountState, created: number) {
+  const active = state === 'active';
+  const due = active ? [] : ['individual.verification.document'];
+  return {
+    id,
+    object: 'account' as const,
+    business_type: 'individual',
+    capabilities: { transfers: active ? 'active' : 'inactive' },
+    charges_enabled: active,
+    country: 'US',
+    created,
+    default_currency: 'usd',
+    details_submitted: true,
+    email: null,
+    metadata: {},
+    payouts_enabled: active,
+    requirements: {
+      alternatives: [],
+      current_deadline: null,
+      currently_due: due,
+      disabled_reason: active ? null : 'requirements.past_due',
+      errors: [],
+      eventually_due: due,
+      past_due: due,
+      pending_verification: [],
+    },
+    type: 'express',
+  };
 }
 
 /** A 400 with Stripe's error shape; stored when it comes from execution. */

@@ -1,4 +1,4 @@
-import type { Kysely } from 'kysely';
+import { type Kysely, sql } from 'kysely';
 import type { Database } from './database.ts';
 import type { AttemptOutcome, NewPayoutAttempt, PayoutAttempt } from './payout-attempts.table.ts';
 
@@ -7,6 +7,37 @@ export async function recordAttempt(
   attempt: NewPayoutAttempt,
 ): Promise<void> {
   await db.insertInto('payout_attempts').values(attempt).execute();
+}
+
+/**
+ * Records the attempt unless it would repeat the session's latest attempt (same outcome and code)
+ * made since `dayStart`: a payee that may not be paid is recorded once per session and day, not on
+ * every delivery. One statement; true if the row was written. The claim calls it under the session's
+ * row lock, so two deliveries cannot both write. The row carries `created_at` (the caller's clock),
+ * which the next call compares.
+ */
+export async function recordAttemptOncePerDay(
+  db: Kysely<Database>,
+  attempt: NewPayoutAttempt & { created_at: Date },
+  dayStart: Date,
+): Promise<boolean> {
+  const { rows } = await sql<{ id: string }>`
+    insert into payout_attempts (session_id, outcome, error_code, error_message, stripe_transfer_id,
+      amount, currency, idempotency_key, created_at)
+    select ${attempt.session_id}::uuid, ${attempt.outcome}, ${attempt.error_code ?? null},
+      ${attempt.error_message ?? null}, ${attempt.stripe_transfer_id ?? null},
+      ${attempt.amount ?? null}::bigint, ${attempt.currency ?? null}, ${attempt.idempotency_key ?? null},
+      ${attempt.created_at}::timestamptz
+    where not exists (
+      select 1 from (
+        select outcome, error_code, created_at from payout_attempts
+        where session_id = ${attempt.session_id}::uuid order by id desc limit 1
+      ) as latest
+      where latest.outcome = ${attempt.outcome} and latest.error_code = ${attempt.error_code ?? null}
+        and latest.created_at >= ${dayStart}::timestamptz
+    )
+    returning id`.execute(db);
+  return rows.length === 1;
 }
 
 /** Attempts since `since`, optionally only those of one mentor's sessions. */

@@ -4,7 +4,7 @@ import type { PayoutControls } from './payout-controls.table.ts';
 
 /**
  * The operator's kill switch (`payouts pause`); the claim reads it together with the payout
- * (findPayoutAndPause).
+ * (findPayoutPauseAndPayee).
  */
 export async function readPayoutControls(db: Kysely<Database>): Promise<PayoutControls> {
   return db.selectFrom('payout_controls').selectAll().where('id', '=', 1).executeTakeFirstOrThrow();

@@ -1,5 +1,5 @@
 import { type Kysely, sql, type Transaction } from 'kysely';
-import type { TransferTerms } from '../payout-plan.ts';
+import type { PayeeStanding, TransferTerms } from '../payout-plan.ts';
 import type { Database } from './database.ts';
 import type { NewPayoutAttempt } from './payout-attempts.table.ts';
 import type { Payout, RecoveryPoint } from './payouts.table.ts';
@@ -19,21 +19,89 @@ export async function findPayout(
 }
 
 /**
- * The session's payout and the kill switch, in one statement: the claim's second read, made after
- * the session lock so that it sees what any claim it waited for wrote.
+ * The session's payout, the kill switch and the payee's standing (an active hold on the mentor, the
+ * connected account as Stripe last described it), in one statement: the claim's second read, made
+ * after the session lock so that it sees what any claim it waited for wrote.
  */
-export async function findPayoutAndPause(
+export async function findPayoutPauseAndPayee(
   trx: Transaction<Database>,
   sessionId: string,
-): Promise<{ payout: Payout | undefined; paused: boolean }> {
-  const { rows } = await sql<Payout & { paused: boolean | null }>`
-    select p.*, (select paused from payout_controls where id = 1) as paused
+): Promise<{ payout: Payout | undefined; paused: boolean; payee: PayeeStanding }> {
+  const { rows } = await sql<Payout & PayeeColumns & { paused: boolean | null }>`
+    select p.*, (select paused from payout_controls where id = 1) as paused, ${PAYEE_COLUMNS}
     from (values (1)) as one left join payouts as p on p.session_id = ${sessionId}
+    ${payeeJoins(sessionId)}
   `.execute(trx);
   const row = rows[0];
-  if (!row) throw new Error('findPayoutAndPause returned no row');
-  const { paused, ...payout } = row;
-  return { payout: payout.session_id === null ? undefined : payout, paused: paused === true };
+  if (!row) throw new Error('findPayoutPauseAndPayee returned no row');
+  const {
+    paused,
+    payee_account_id,
+    payee_transfers_capability,
+    payee_disabled_reason,
+    hold_reason,
+    hold_held_by,
+    hold_held_at,
+    ...payout
+  } = row;
+  return {
+    payout: payout.session_id === null ? undefined : payout,
+    paused: paused === true,
+    payee: toPayeeStanding(row),
+  };
+}
+
+/** The payee's standing alone, without a lock: for the operator tools, which never pay. */
+export async function findPayeeStanding(
+  db: Kysely<Database>,
+  sessionId: string,
+): Promise<PayeeStanding> {
+  const { rows } = await sql<PayeeColumns>`
+    select ${PAYEE_COLUMNS} from (values (1)) as one ${payeeJoins(sessionId)}
+  `.execute(db);
+  const row = rows[0];
+  if (!row) throw new Error('findPayeeStanding returned no row');
+  return toPayeeStanding(row);
+}
+
+interface PayeeColumns {
+  payee_account_id: string | null;
+  payee_transfers_capability: string | null;
+  payee_disabled_reason: string | null;
+  hold_reason: string | null;
+  hold_held_by: string | null;
+  hold_held_at: Date | null;
+}
+
+const PAYEE_COLUMNS = sql`a.account_id as payee_account_id,
+  a.transfers_capability as payee_transfers_capability,
+  a.disabled_reason as payee_disabled_reason,
+  h.reason as hold_reason, h.held_by as hold_held_by, h.held_at as hold_held_at`;
+
+/** At most one row each: one session, its mentor, that mentor's account, their one active hold. */
+function payeeJoins(sessionId: string) {
+  return sql`
+    left join sessions as s on s.id = ${sessionId}
+    left join mentors as m on m.id = s.mentor_id
+    left join stripe_accounts as a on a.account_id = m.stripe_account_id
+    left join mentor_holds as h on h.mentor_id = s.mentor_id and h.released_at is null`;
+}
+
+function toPayeeStanding(row: PayeeColumns): PayeeStanding {
+  return {
+    hold:
+      row.hold_reason !== null && row.hold_held_at !== null
+        ? { reason: row.hold_reason, heldBy: row.hold_held_by ?? '', heldAt: row.hold_held_at }
+        : undefined,
+    account:
+      row.payee_account_id !== null
+        ? {
+            id: row.payee_account_id,
+            transfersActive: row.payee_transfers_capability === 'active',
+            disabledReason: row.payee_disabled_reason,
+          }
+        : undefined,
+  };
 }
 
 export interface LeaseTimes {
@@ -320,6 +388,18 @@ export async function findPaidPayouts(
     currency: row.currency,
     destination: row.destination,
   }));
+}
+
+/** The paid payout that recorded this transfer, if any. */
+export async function findPayoutByTransferId(
+  db: Kysely<Database>,
+  transferId: string,
+): Promise<Payout | undefined> {
+  return db
+    .selectFrom('payouts')
+    .selectAll()
+    .where('stripe_transfer_id', '=', transferId)
+    .executeTakeFirst();
 }
 
 /** The transfer id recorded for a session, if its payout is paid. */

@@ -143,15 +143,21 @@ export interface EligiblePage {
   next: EligibleCursor | undefined;
 }
 
+export interface EligiblePageOptions {
+  cutoff: Date;
+  after: EligibleCursor | undefined;
+  limit: number;
+  /** Only these mentors' sessions (the catch-up after an account became ready). */
+  mentorIds?: readonly string[];
+}
+
 /**
  * The scan's keyset page query: the contract's eligibility rule in SQL, in one place. Exposed so
- * the benchmark can EXPLAIN exactly it; `payouts preview` pages through it too.
+ * the benchmark can EXPLAIN exactly it; `payouts preview` pages through it too, and the
+ * stripe-events Lambda with a mentor filter.
  */
-export function eligibleSessionPageQuery(
-  db: Kysely<Database>,
-  options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
-) {
-  const { cutoff, after, limit } = options;
+export function eligibleSessionPageQuery(db: Kysely<Database>, options: EligiblePageOptions) {
+  const { cutoff, after, limit, mentorIds } = options;
   let query = db
     .selectFrom('sessions')
     .select(['id', sql<string>`session_end_time::text`.as('end_time')])
@@ -161,6 +167,7 @@ export function eligibleSessionPageQuery(
     .orderBy('session_end_time')
     .orderBy('id')
     .limit(limit);
+  if (mentorIds) query = query.where('mentor_id', 'in', mentorIds);
   if (after) {
     query = query.where(
       sql`(session_end_time, id)`,
@@ -174,7 +181,7 @@ export function eligibleSessionPageQuery(
 /** One page of eligible session ids in (session_end_time, id) order; served by sessions_payout_eligible_idx. */
 export async function findEligibleSessionPage(
   db: Kysely<Database>,
-  options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
+  options: EligiblePageOptions,
 ): Promise<EligiblePage> {
   const rows = await eligibleSessionPageQuery(db, options).execute();
   return { ids: rows.map((row) => row.id), next: nextCursor(rows, options.limit) };
@@ -183,7 +190,7 @@ export async function findEligibleSessionPage(
 /** The same page (the scan's own query), each session as the money path reads it. */
 export async function findEligibleSessionsForPayout(
   db: Kysely<Database>,
-  options: { cutoff: Date; after: EligibleCursor | undefined; limit: number },
+  options: EligiblePageOptions,
 ): Promise<{ sessions: SessionForPayout[]; next: EligibleCursor | undefined }> {
   const rows = await db
     .with('page', () => eligibleSessionPageQuery(db, options))

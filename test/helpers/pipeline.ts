@@ -1,11 +1,17 @@
 import { PurgeQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { vi } from 'vitest';
-import { lambdaContext, scheduledEvent, sqsRecord } from '../../local/lambda-events.ts';
+import {
+  lambdaContext,
+  scheduledEvent,
+  sqsRecord,
+  stripeEventBridgeEvent,
+} from '../../local/lambda-events.ts';
 import { drainQueue } from '../../local/lambda-poller.ts';
 import { type LocalSqs, startLocalSqs } from '../../local/local-sqs.ts';
-import { localPipelineEnv } from '../../local/pipeline-env.ts';
+import { LOCAL_STRIPE_EVENT_SOURCE, localPipelineEnv } from '../../local/pipeline-env.ts';
 import {
+  type StandInEvent,
   type StripeStandIn,
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
@@ -15,13 +21,14 @@ import { createTestDatabase, type TestDatabase } from './test-database.ts';
 
 /**
  * The whole pipeline on real stand-ins, driven through the real Lambda handlers: a fresh database,
- * fauxqs with the payout queue and its DLQ, and the Stripe stand-in.
+ * fauxqs with the payout queue and its DLQ, and the Stripe stand-in, whose events the stripe-events
+ * handler takes as the stripe-events queue would hand them over.
  */
 export interface Pipeline {
   database: TestDatabase;
   sqs: LocalSqs;
   stripe: StripeStandIn;
-  /** Re-imports both handlers with the current environment, as a cold start does. */
+  /** Re-imports the handlers with the current environment, as a cold start does. */
   coldStart(env?: Record<string, string>): Promise<void>;
   scan(): Promise<{ enqueued: number }>;
   /** Invokes the transfer handler once; remainingTimeMs is what the Lambda context reports. */
@@ -29,6 +36,14 @@ export interface Pipeline {
     event: SQSEvent,
     remainingTimeMs?: number,
   ): ReturnType<typeof import('../../lambdas/transfer/handler.ts')['handler']>;
+  /**
+   * Invokes the stripe-events handler once with these Stripe events, each in its EventBridge
+   * envelope from the local partner source, as one SQS batch.
+   */
+  stripeEvents(
+    events: readonly StandInEvent[],
+    receiveCount?: number,
+  ): ReturnType<typeof import('../../lambdas/stripe-events/handler.ts')['handler']>;
   enqueue(body: string): Promise<void>;
   drain(options?: { maxInvocations?: number; batchSize?: number }): ReturnType<typeof drainQueue>;
   deadLetters(): Promise<string[]>;
@@ -41,6 +56,7 @@ export interface Pipeline {
 type Handlers = {
   scan: typeof import('../../lambdas/scan/handler.ts')['handler'];
   transfer: typeof import('../../lambdas/transfer/handler.ts')['handler'];
+  stripeEvents: typeof import('../../lambdas/stripe-events/handler.ts')['handler'];
 };
 
 export async function startPipeline(): Promise<Pipeline> {
@@ -68,15 +84,30 @@ export async function startPipeline(): Promise<Pipeline> {
       vi.unstubAllEnvs();
       stubEnv({ ...pipelineEnv(), ...env });
       vi.resetModules();
-      const [scan, transfer] = await Promise.all([
+      const [scan, transfer, stripeEvents] = await Promise.all([
         import('../../lambdas/scan/handler.ts'),
         import('../../lambdas/transfer/handler.ts'),
+        import('../../lambdas/stripe-events/handler.ts'),
       ]);
-      handlers = { scan: scan.handler, transfer: transfer.handler };
+      handlers = {
+        scan: scan.handler,
+        transfer: transfer.handler,
+        stripeEvents: stripeEvents.handler,
+      };
     },
     scan: () => loaded().scan(scheduledEvent(), lambdaContext('payouts-scan')),
     transfer: (event, remainingTimeMs) =>
       loaded().transfer(event, lambdaContext('payouts-transfer', remainingTimeMs)),
+    stripeEvents: (events, receiveCount = 1) =>
+      loaded().stripeEvents(
+        sqsEvent(
+          events.map((event) =>
+            JSON.stringify(stripeEventBridgeEvent(event, LOCAL_STRIPE_EVENT_SOURCE)),
+          ),
+          receiveCount,
+        ),
+        lambdaContext('payouts-stripe-events'),
+      ),
     async enqueue(body) {
       await sqs.sqs.send(new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: body }));
     },

@@ -11,7 +11,8 @@ import { createRequire, isBuiltin } from 'node:module';
 import { join, resolve } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { describe, expect, it } from 'vitest';
-import { buildApp } from '../../infra/app.ts';
+import { environmentFromContext } from '../../infra/environments.ts';
+import { PayoutsStack } from '../../infra/payouts-stack.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -22,12 +23,18 @@ describe('Lambda bundles (real esbuild bundling)', () => {
     mkdirSync(join(ROOT, 'cdk.out'), { recursive: true });
     const outdir = mkdtempSync(join(ROOT, 'cdk.out', 'bundle-test-'));
     const app = new App({ context: { env: 'staging' }, outdir });
-    buildApp(app);
+    // Staging with Stripe's events, so that all three Lambdas are bundled.
+    new PayoutsStack(app, 'Payouts-staging', {
+      config: {
+        ...environmentFromContext('staging'),
+        stripeEvents: { eventSourceName: 'aws.partner/stripe.com/ed_bundle_test' },
+      },
+    });
 
     app.synth();
     const assetDirs = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
 
-    expect(assetDirs).toHaveLength(2);
+    expect(assetDirs).toHaveLength(3);
     const previous = { ...process.env };
     Object.assign(process.env, {
       DATABASE_URL: 'postgres://payouts@127.0.0.1:1/payouts',

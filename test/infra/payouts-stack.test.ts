@@ -14,6 +14,7 @@ import {
   environmentFromContext,
 } from '../../infra/environments.ts';
 import { PayoutsStack } from '../../infra/payouts-stack.ts';
+import { STRIPE_EVENTS_TIMEOUT } from '../../infra/stripe-events.ts';
 import {
   INVOCATION_START_MARGIN,
   PAYOUT_VISIBILITY_TIMEOUT,
@@ -23,7 +24,9 @@ import { parseTransferConfig } from '../../shared/config.ts';
 import {
   MAX_RECEIVE_COUNT,
   MIN_TIME_FOR_PAYOUT_MS,
+  MIN_TIME_FOR_STRIPE_CALL_MS,
   STRIPE_CALL_BUDGET_MS,
+  STRIPE_EVENTS_BATCH_SIZE,
   TRANSFER_BATCH_SIZE,
 } from '../../shared/runtime-limits.ts';
 import { STACK_OUTPUT_VARIABLES } from '../../tools/cli-environment.ts';
@@ -741,6 +744,207 @@ describe('database network topologies', () => {
       const actions = roleStatements(t).flatMap((statement) => [statement.Action].flat());
       expect(actions.filter((action) => action.startsWith('ec2:'))).toEqual([]);
     });
+  });
+});
+
+describe('Stripe events (an environment that names its partner event source)', () => {
+  const SOURCE = 'aws.partner/stripe.com/ed_test_61TemplateTest';
+  const stackWith = (name: EnvironmentName, eventSourceName = SOURCE) => {
+    const app = appFor(name);
+    const stack = new PayoutsStack(app, `Payouts-${name}-events`, {
+      config: { ...environmentFromContext(name), stripeEvents: { eventSourceName } },
+    });
+    Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+    return { app, t: Template.fromStack(stack) };
+  };
+  const { app, t } = stackWith('staging');
+  const ruleNamed = (prefix: string) => resourceOf(t, 'AWS::Events::Rule', prefix).Properties;
+
+  it('creates the event bus on Stripe’s partner event source', () => {
+    t.resourceCountIs('AWS::Events::EventBus', 1);
+    t.hasResourceProperties('AWS::Events::EventBus', { Name: SOURCE, EventSourceName: SOURCE });
+  });
+
+  it('routes connected accounts’ account.updated, and the platform’s transfer.reversed and transfer.updated, from that source into the stripe-events queue', () => {
+    const bus = { Ref: expect.stringMatching(/^StripeEventsBus/) };
+    expect(ruleNamed('StripeEventsAccountUpdatedRule')).toMatchObject({
+      EventBusName: bus,
+      EventPattern: {
+        source: [SOURCE],
+        'detail-type': ['account.updated'],
+        detail: { account: [{ exists: true }] },
+      },
+      State: 'ENABLED',
+    });
+    expect(ruleNamed('StripeEventsTransferChangedRule')).toMatchObject({
+      EventBusName: bus,
+      EventPattern: {
+        source: [SOURCE],
+        'detail-type': ['transfer.reversed', 'transfer.updated'],
+        detail: { account: [{ exists: false }] },
+      },
+    });
+    for (const prefix of ['StripeEventsAccountUpdatedRule', 'StripeEventsTransferChangedRule']) {
+      expect(ruleNamed(prefix).Targets).toEqual([
+        expect.objectContaining({
+          Arn: { 'Fn::GetAtt': [expect.stringMatching(/^StripeEventsQueue/), 'Arn'] },
+          DeadLetterConfig: {
+            Arn: { 'Fn::GetAtt': [expect.stringMatching(/^StripeEventsDeadLetterQueue/), 'Arn'] },
+          },
+          RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86400 },
+        }),
+      ]);
+    }
+  });
+
+  it('lets EventBridge send to the stripe-events queue and its DLQ only for these rules, over TLS only', () => {
+    for (const prefix of ['StripeEventsQueuePolicy', 'StripeEventsDeadLetterQueuePolicy']) {
+      const statements = (
+        resourceOf(t, 'AWS::SQS::QueuePolicy', prefix).Properties.PolicyDocument as {
+          Statement: PolicyStatement[];
+        }
+      ).Statement;
+      const allows = statements.filter((statement) => statement.Effect === 'Allow');
+      expect(allows.length).toBeGreaterThan(0);
+      for (const allow of allows) {
+        expect(allow.Principal).toEqual({ Service: 'events.amazonaws.com' });
+        expect(JSON.stringify(allow.Condition)).toMatch(
+          /aws:SourceArn.*StripeEvents(AccountUpdated|TransferChanged)Rule/,
+        );
+      }
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
+      );
+    }
+  });
+
+  it('dead-letters an event after 5 receives into a DLQ that keeps it 14 days; visibility 6× the function’s timeout', () => {
+    const queue = resourceOf(t, 'AWS::SQS::Queue', 'StripeEventsQueue').Properties;
+    const dlq = resourceOf(t, 'AWS::SQS::Queue', 'StripeEventsDeadLetterQueue').Properties;
+    const fn = resourceOf(t, 'AWS::Lambda::Function', 'StripeEventsFunction').Properties;
+    expect(queue).toMatchObject({
+      SqsManagedSseEnabled: true,
+      RedrivePolicy: {
+        deadLetterTargetArn: {
+          'Fn::GetAtt': [expect.stringMatching(/^StripeEventsDeadLetterQueue/), 'Arn'],
+        },
+        maxReceiveCount: MAX_RECEIVE_COUNT,
+      },
+    });
+    expect(dlq).toMatchObject({
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    expect(queue.VisibilityTimeout as number).toBeGreaterThanOrEqual(6 * (fn.Timeout as number));
+  });
+
+  it('runs the stripe-events Lambda like the others, with what it reads and a timeout that holds a full batch', () => {
+    const fn = resourceOf(t, 'AWS::Lambda::Function', 'StripeEventsFunction').Properties;
+    expect(fn).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      TracingConfig: { Mode: 'Active' },
+      Timeout: STRIPE_EVENTS_TIMEOUT.toSeconds(),
+    });
+    expect(functionEnv(t, 'StripeEventsFunction')).toMatchObject({
+      STRIPE_EVENT_SOURCE: SOURCE,
+      STRIPE_SECRET_ARN: expect.anything(),
+      DB_SECRET_ARN: expect.anything(),
+      PAYOUT_QUEUE_URL: { Ref: expect.stringMatching(/^TransferPayoutQueue/) },
+      STRIPE_READS_PER_SECOND: String(ENVIRONMENTS.staging.transfer.stripeBudget.readsPerSecond),
+      POWERTOOLS_SERVICE_NAME: 'payouts-stripe-events',
+      NODE_EXTRA_CA_CERTS: '/var/runtime/ca-cert.pem',
+    });
+    // Each record may wait 10 s for a read slot, then read one account.
+    expect((fn.Timeout as number) * 1000).toBeGreaterThanOrEqual(
+      STRIPE_EVENTS_BATCH_SIZE * (10_000 + MIN_TIME_FOR_STRIPE_CALL_MS) +
+        INVOCATION_START_MARGIN.toMilliseconds(),
+    );
+    t.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      BatchSize: STRIPE_EVENTS_BATCH_SIZE,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      EventSourceArn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^StripeEventsQueue'), 'Arn'] },
+    });
+  });
+
+  it('lets the stripe-events Lambda send to the payout queue and to no other, and read the Stripe secret', () => {
+    const statements = (
+      resourceOf(t, 'AWS::IAM::Policy', 'StripeEventsFunctionRole').Properties.PolicyDocument as {
+        Statement: { Action: string | string[]; Resource: unknown }[];
+      }
+    ).Statement;
+    const sends = statements.filter((statement) =>
+      [statement.Action].flat().includes('sqs:SendMessage'),
+    );
+    expect(sends).toHaveLength(1);
+    expect(JSON.stringify(sends[0]?.Resource)).toMatch(/TransferPayoutQueue[^"]*","Arn"/);
+    const secrets = JSON.stringify(
+      statements.filter((statement) =>
+        [statement.Action].flat().includes('secretsmanager:GetSecretValue'),
+      ),
+    );
+    expect(secrets).toContain(':secret:payouts/staging/stripe-??????');
+    expect(secrets).toContain(':secret:payouts/staging/db-??????');
+  });
+
+  it.each([
+    [
+      'stripe-events-dlq-not-empty',
+      'ApproximateNumberOfMessagesVisible',
+      'StripeEventsDeadLetterQueue',
+    ],
+    ['stripe-events-queue-stalled', 'ApproximateAgeOfOldestMessage', 'StripeEventsQueue'],
+  ])(
+    'alarms payouts-<env>-%s on %s of its queue, linking its runbook section',
+    (what, metric, queue) => {
+      const alarm = alarmNamed(t, `payouts-staging-${what}`);
+      expect(alarm).toMatchObject({ MetricName: metric, Namespace: 'AWS/SQS' });
+      expect(alarm.Dimensions).toEqual([
+        {
+          Name: 'QueueName',
+          Value: {
+            'Fn::GetAtt': [expect.stringMatching(new RegExp(`^${queue}[0-9A-F]{8}$`)), 'QueueName'],
+          },
+        },
+      ]);
+      expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^MonitoringAlarmTopic/) }]);
+      expect(alarm.AlarmDescription).toMatch(
+        new RegExp(` Runbook: ${escapeRegExp(`${ENVIRONMENTS.staging.runbookUrl}#${what}`)}$`),
+      );
+      expect(RUNBOOK_HEADINGS).toContain(what);
+    },
+  );
+
+  it('passes cdk-nag with nothing unacknowledged', () => {
+    expect(() => app.synth()).not.toThrow();
+  });
+
+  it('retains the stripe-events queues in prod', () => {
+    const prod = stackWith('prod').t;
+    for (const prefix of ['StripeEventsQueue', 'StripeEventsDeadLetterQueue']) {
+      expect(resourceOf(prod, 'AWS::SQS::Queue', prefix).DeletionPolicy).toBe('Retain');
+    }
+  });
+
+  it('refuses a source that is not Stripe’s partner event source', () => {
+    expect(() => stackWith('dev', 'aws.partner/example.com/ed_1')).toThrow(
+      'stripeEvents.eventSourceName must be Stripe\'s partner event source, aws.partner/stripe.com/ed_…; got "aws.partner/example.com/ed_1"',
+    );
+  });
+
+  it('is left out of every environment that names no event source, as all do until one is set up', () => {
+    for (const name of ENV_NAMES) {
+      expect(ENVIRONMENTS[name].stripeEvents).toBeUndefined();
+      expect(Object.keys(template(name).findResources('AWS::Events::EventBus'))).toEqual([]);
+      expect(
+        Object.keys(template(name).findResources('AWS::Lambda::Function')).filter((id) =>
+          id.startsWith('StripeEvents'),
+        ),
+      ).toEqual([]);
+    }
   });
 });
 

@@ -16,9 +16,11 @@ describe('Lambda entry points', () => {
 
     const scan = await import('../../lambdas/scan/handler.ts');
     const transfer = await import('../../lambdas/transfer/handler.ts');
+    const stripeEvents = await import('../../lambdas/stripe-events/handler.ts');
 
     expect(typeof scan.handler).toBe('function');
     expect(typeof transfer.handler).toBe('function');
+    expect(typeof stripeEvents.handler).toBe('function');
     vi.unstubAllEnvs();
   });
 });

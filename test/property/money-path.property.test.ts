@@ -6,20 +6,26 @@ import pg from 'pg';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scanEligibleSessions } from '../../lambdas/scan/scan-eligible-sessions.ts';
+import { handleStripeEvent } from '../../lambdas/stripe-events/handle-stripe-event.ts';
+import { parseStripeEventMessage } from '../../lambdas/stripe-events/stripe-event-message.ts';
 import {
   type PayoutFaults,
   type PayoutResult,
   type PaySessionDeps,
   paySession,
 } from '../../lambdas/transfer/pay-session.ts';
+import { stripeEventBridgeEvent } from '../../local/lambda-events.ts';
+import { LOCAL_STRIPE_EVENT_SOURCE } from '../../local/pipeline-env.ts';
 import {
   type AccountState,
+  type StandInEvent,
   type StripeStandIn,
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import type { OperatorConfig } from '../../shared/config.ts';
 import { createPool, dbOverPool } from '../../shared/db/connect.ts';
 import type { Database } from '../../shared/db/database.ts';
+import { holdMentor, releaseMentor } from '../../shared/db/mentor-holds.repository.ts';
 import { utcDay } from '../../shared/db/payouts.repository.ts';
 import { type AmountLimits, limitFor, payoutDecision } from '../../shared/payout-policy.ts';
 import { HOUR_MS, MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
@@ -34,8 +40,10 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
  * the test clock): deliveries, duplicates, concurrency, crashes, every fault Stripe can answer a
  * create or a search with, slow executions that outlive the client while the session is delivered
  * again, a low platform balance, sessions refunded, cancelled or re-pointed mid-flight, daily
- * limits reached, the operators' retry, redrive and reconcile --fix, and time passing (leases, the
- * key reuse window, midnight, days with keys pruned). Then the faults stop; SQS redelivers the
+ * limits reached, the operators' retry, redrive and reconcile --fix, connected accounts restricted
+ * and made ready again at Stripe (their account.updated handled by the stripe-events code, old
+ * events redelivered), admins' holds and releases, and time passing (leases, the key reuse window,
+ * midnight, days with keys pruned). Then the faults stop; SQS redelivers the
  * live messages and the scan Lambda enqueues what it would, over the following days, and the
  * invariants must hold:
  * 1. never two transfers for a session;
@@ -43,7 +51,9 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
  *    day its creating key was first sent), and each day's running total is what it holds;
  * 3. every session ends in a defined place (paid exactly once and recorded so, flagged
  *    paid_after_change exactly when the session no longer warranted it; or not paid, with the
- *    contract's code), and no message ends in the DLQ once the faults stopped;
+ *    contract's code: mentor_on_hold for a held mentor, account_not_ready for an account Stripe
+ *    said is restricted), and no message ends in the DLQ once the faults stopped; a payee failure
+ *    is never recorded twice in a row on one UTC day;
  * 4. no payout left in_progress, but for a key Stripe refused afresh whose session the scan still
  *    enqueues (the next delivery's replay retires it);
  * 5. money at Stripe equals money recorded paid here, per currency (and reconcile agrees).
@@ -137,6 +147,13 @@ type Step =
       waitIdle: boolean;
     }
   | { kind: 'change'; session: number; change: Change }
+  /**
+   * Stripe restricts the session's current account or makes it ready again, and its account.updated
+   * is handled; with `replay`, the run's first event is delivered again too (a duplicate, late).
+   */
+  | { kind: 'accountFlips'; session: number; to: AccountState; replay: boolean }
+  /** An admin holds, or releases, the session's mentor. */
+  | { kind: 'hold' | 'release'; session: number }
   /** `payouts retry`: enqueued (here: delivered) only if planForSession does not stop. */
   | { kind: 'retry'; session: number }
   /** `dlq redrive`: a session whose last delivery threw, unless planForSession says it is settled. */
@@ -268,6 +285,19 @@ const step: fc.Arbitrary<Step> = (() => {
         ),
       }),
     },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        kind: fc.constant('accountFlips' as const),
+        session,
+        to: fc.constantFrom<AccountState>('active', 'restricted'),
+        replay: fc.boolean(),
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({ kind: fc.constantFrom('hold' as const, 'release' as const), session }),
+    },
     { weight: 1, arbitrary: fc.record({ kind: fc.constant('retry' as const), session }) },
     {
       weight: 1,
@@ -349,8 +379,12 @@ interface World {
   history: RowVersion[][];
   /** Connected accounts Stripe knows, by id; any other destination is unknown to Stripe. */
   accounts: Map<string, AccountState>;
-  /** Per session: its SQS message is still live (its last delivery threw). */
+  /** Per session: its SQS message is still live (its last delivery threw, or it was enqueued). */
   live: boolean[];
+  /** Per session: an admin holds its mentor (one mentor per session). */
+  held: boolean[];
+  /** Stripe's events handed to the stripe-events code so far. */
+  eventsDelivered: StandInEvent[];
   /** reconcile's range starts here: a day before the run. */
   since: Date;
   log: ReturnType<typeof recordingLog>;
@@ -407,7 +441,7 @@ describe('the money path under random faults (property)', () => {
 
   /** The marketplace as the scenario describes it, in one round trip per table. */
   async function seed(specs: SessionSpec[], start: Date): Promise<World> {
-    await sql`truncate payout_attempts, payout_reservations, payout_daily_totals, payouts, sessions, mentors, scan_runs`.execute(
+    await sql`truncate payout_attempts, payout_reservations, payout_daily_totals, payouts, sessions, mentors, scan_runs, stripe_events, stripe_accounts, mentor_holds, payout_reversals`.execute(
       db,
     );
     stripe.reset();
@@ -452,6 +486,8 @@ describe('the money path under random faults (property)', () => {
       ]),
       accounts,
       live: specs.map(() => false),
+      held: specs.map(() => false),
+      eventsDelivered: [],
       since: new Date(start.getTime() - 24 * HOUR_MS),
       log: recordingLog(),
     };
@@ -565,6 +601,31 @@ describe('the money path under random faults (property)', () => {
     return outcomes;
   }
 
+  /**
+   * One Stripe event through the stripe-events code, as its Lambda runs it (EventBridge envelope,
+   * parsing, de-duplication, the account read); the sessions it enqueues are live in SQS.
+   */
+  async function deliverStripeEvent(world: World, event: StandInEvent): Promise<void> {
+    const body = JSON.stringify(stripeEventBridgeEvent(event, LOCAL_STRIPE_EVENT_SOURCE));
+    await handleStripeEvent(
+      {
+        db,
+        stripe: patient,
+        queue: {
+          sendBatch: async (sessionIds) => {
+            for (const id of sessionIds) world.live[world.ids.indexOf(id)] = true;
+            return { failedIds: [] };
+          },
+        },
+        clock,
+        log: world.log,
+        sleep: async () => {},
+        config: { graceHours: CONFIG.graceHours, paused: false, stripeBudget: CONFIG.stripeBudget },
+      },
+      parseStripeEventMessage(body, LOCAL_STRIPE_EVENT_SOURCE),
+    );
+  }
+
   /** The marketplace changes the session row (or its mentor's account) under the payout. */
   async function change(world: World, index: number, what: Change): Promise<void> {
     const versions = world.history[index] ?? [];
@@ -656,6 +717,40 @@ describe('the money path under random faults (property)', () => {
       }
       case 'change':
         return change(world, current.session, current.change);
+      case 'accountFlips': {
+        const account = world.history[current.session]?.at(-1)?.account;
+        // Only an account Stripe knows can change at Stripe.
+        if (!account || !world.accounts.has(account)) return;
+        world.accounts.set(account, current.to);
+        stripe.setAccount(account, current.to);
+        const fresh = stripe.events().slice(world.eventsDelivered.length);
+        const late = current.replay ? world.eventsDelivered.slice(0, 1) : [];
+        world.eventsDelivered.push(...fresh);
+        for (const event of [...fresh, ...late]) await deliverStripeEvent(world, event);
+        return;
+      }
+      case 'hold': {
+        const mentorId = world.mentorIds[current.session] ?? '';
+        await holdMentor(db, {
+          mentorId,
+          reason: 'property',
+          heldBy: 'property',
+          now: clock.now(),
+        });
+        world.held[current.session] = true;
+        return;
+      }
+      case 'release': {
+        const mentorId = world.mentorIds[current.session] ?? '';
+        await releaseMentor(db, {
+          mentorId,
+          releasedBy: 'property',
+          reason: null,
+          now: clock.now(),
+        });
+        world.held[current.session] = false;
+        return;
+      }
       case 'retry': {
         const { plan } = await planForSession(operatorDeps, world.ids[current.session] ?? '');
         if (plan.step !== 'stop') {
@@ -822,7 +917,7 @@ describe('the money path under random faults (property)', () => {
     const { ids, history, accounts } = world;
     const transfers = stripe.transfers();
     const sessionIndex = (id: string | undefined) => ids.indexOf(id ?? '');
-    const [sessions, payouts, attempts, held, totals] = await Promise.all([
+    const [sessions, payouts, attempts, held, totals, standings] = await Promise.all([
       db.selectFrom('sessions').select(['id', 'payout_status']).execute(),
       db.selectFrom('payouts').selectAll().execute(),
       db.selectFrom('payout_attempts').selectAll().orderBy('id').execute(),
@@ -837,7 +932,11 @@ describe('the money path under random faults (property)', () => {
         .select(['currency', 'amount'])
         .select(sql<string>`day::text`.as('day'))
         .execute(),
+      db.selectFrom('stripe_accounts').select(['account_id', 'transfers_capability']).execute(),
     ]);
+    const storedCapability = new Map(
+      standings.map((row) => [row.account_id, row.transfers_capability]),
+    );
     const status = new Map(sessions.map((row) => [row.id, row.payout_status]));
     const payoutOf = new Map(payouts.map((row) => [row.session_id, row]));
 
@@ -991,14 +1090,38 @@ describe('the money path under random faults (property)', () => {
         ).toBe(true);
       } else if (decision.kind === 'failed') {
         failedWith(decision.code);
+      } else if (world.held[index]) {
+        failedWith('mentor_on_hold');
       } else {
         const state = accounts.get(decision.destination);
         expect(state, `${name} is payable to an active account but was not paid`).not.toBe(
           'active',
         );
+        // Stripe's word on a restricted account, once its account.updated was handled; else Stripe's refusal.
+        const known = storedCapability.get(decision.destination);
         failedWith(
-          state === 'restricted' ? 'insufficient_capabilities_for_transfer' : 'resource_missing',
+          state !== 'restricted'
+            ? 'resource_missing'
+            : known === 'inactive'
+              ? 'account_not_ready'
+              : 'insufficient_capabilities_for_transfer',
         );
+      }
+    }
+
+    // A payee failure is recorded once per session and UTC day: never twice in a row on one day.
+    for (const [index, id] of ids.entries()) {
+      const own = attempts.filter((attempt) => attempt.session_id === id);
+      for (const [at, attempt] of own.entries()) {
+        const before = own[at - 1];
+        const payee =
+          attempt.error_code === 'account_not_ready' || attempt.error_code === 'mentor_on_hold';
+        if (!payee || !before) continue;
+        expect(
+          before.error_code === attempt.error_code &&
+            utcDay(before.created_at) === utcDay(attempt.created_at),
+          `session ${index}: ${attempt.error_code} recorded twice in a row on ${utcDay(attempt.created_at)}`,
+        ).toBe(false);
       }
     }
 
@@ -1072,6 +1195,9 @@ describe('the money path under random faults (property)', () => {
       'a transfer in a charge group': transfers.some((t) => t.transfer_group?.startsWith('group_')),
       'a second key for a session': attempts.some((a) => /-[2-9]$/.test(a.idempotency_key ?? '')),
       paid_after_change: codes.has('paid_after_change'),
+      account_not_ready: codes.has('account_not_ready'),
+      mentor_on_hold: codes.has('mentor_on_hold'),
+      'an account event handled': requests.some((r) => r.path.startsWith('/v1/accounts/')),
       reconciled: codes.has('reconciled'),
     };
     for (const [situation, yes] of Object.entries({ runs: true, ...reached })) {

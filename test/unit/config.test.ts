@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { parseScanConfig, parseTransferConfig } from '../../shared/config.ts';
+import {
+  parseScanConfig,
+  parseStripeEventsConfig,
+  parseTransferConfig,
+} from '../../shared/config.ts';
 import { ConfigError } from '../../shared/errors.ts';
 
 const TRANSFER_ENV = {
@@ -239,5 +243,40 @@ describe('variables read by the libraries themselves, checked at start like the 
 
   it('accepts a log level in any case, as Powertools does', () => {
     expect(() => parseScanConfig({ ...SCAN_ENV, POWERTOOLS_LOG_LEVEL: 'debug' })).not.toThrow();
+  });
+});
+
+describe('parseStripeEventsConfig', () => {
+  const STRIPE_EVENTS_ENV = {
+    ...TRANSFER_ENV,
+    STRIPE_EVENT_SOURCE: 'aws.partner/stripe.com/ed_61SXyzAbc',
+  };
+
+  it('reads the partner event source, the payout queue and the read budget', () => {
+    expect(parseStripeEventsConfig({ ...STRIPE_EVENTS_ENV, STRIPE_READS_PER_SECOND: '2' })).toEqual(
+      {
+        database: { url: TRANSFER_ENV.DATABASE_URL },
+        graceHours: 24,
+        paused: false,
+        stripeKey: { key: 'sk_test_abc' },
+        stripeApiBase: undefined,
+        stripeBudget: { createsPerSecond: 5, readsPerSecond: 2 },
+        queueUrl: TRANSFER_ENV.PAYOUT_QUEUE_URL,
+        eventSource: 'aws.partner/stripe.com/ed_61SXyzAbc',
+      },
+    );
+  });
+
+  it('names a missing or malformed event source', () => {
+    expect(configError(() => parseStripeEventsConfig(TRANSFER_ENV)).message).toBe(
+      'Invalid configuration: STRIPE_EVENT_SOURCE is required',
+    );
+    expect(
+      configError(() =>
+        parseStripeEventsConfig({ ...STRIPE_EVENTS_ENV, STRIPE_EVENT_SOURCE: 'stripe.com/ed_1' }),
+      ).message,
+    ).toBe(
+      'Invalid configuration: STRIPE_EVENT_SOURCE must be a Stripe partner event source name, aws.partner/stripe.com/ed_…',
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  type PayeeStanding,
   type PlannedPayout,
   type PlannedSession,
   planPayout,
@@ -219,6 +220,91 @@ describe('planPayout: no unfinished generation', () => {
     expect(plan(unfinished({ state: 'paid' }), session({ payoutStatus: 'paid_out' }))).toEqual({
       step: 'stop',
       stop: { kind: 'ineligible', reason: 'already_paid_out' },
+    });
+  });
+});
+
+describe('planPayout: the payee’s standing (a hold, the account’s readiness)', () => {
+  const HELD_AT = ago(2 * HOUR_MS);
+  const held: PayeeStanding = {
+    hold: { reason: 'chargeback review', heldBy: 'ops@example.com', heldAt: HELD_AT },
+    account: undefined,
+  };
+  const notReady = (id = 'acct_1'): PayeeStanding => ({
+    hold: undefined,
+    account: { id, transfersActive: false, disabledReason: 'requirements.past_due' },
+  });
+  const withPayee = (
+    payout: PlannedPayout | undefined,
+    payee: PayeeStanding,
+    current: PlannedSession = session(),
+  ) => planPayout({ session: current, payout, now: NOW, paused: false, config: CONFIG, payee });
+
+  it('fails a held mentor’s payable session with mentor_on_hold, saying who held it, when and why', () => {
+    expect(withPayee(undefined, held)).toEqual({
+      step: 'stop',
+      stop: {
+        kind: 'failed',
+        code: 'mentor_on_hold',
+        message: `Payouts to this mentor are on hold since ${HELD_AT.toISOString()} (ops@example.com): chargeback review`,
+      },
+    });
+  });
+
+  it('fails a session whose account Stripe last reported without active transfers with account_not_ready', () => {
+    expect(withPayee(undefined, notReady())).toEqual({
+      step: 'stop',
+      stop: {
+        kind: 'failed',
+        code: 'account_not_ready',
+        message:
+          'Stripe last reported account acct_1 without an active transfers capability (disabled_reason requirements.past_due)',
+      },
+    });
+  });
+
+  it('starts a generation for an account never seen (Stripe decides) or seen ready', () => {
+    const ready: PayeeStanding = {
+      hold: undefined,
+      account: { id: 'acct_1', transfersActive: true, disabledReason: null },
+    };
+    expect(withPayee(undefined, { hold: undefined, account: undefined })).toMatchObject({
+      step: 'start',
+    });
+    expect(withPayee(undefined, ready)).toMatchObject({ step: 'start' });
+  });
+
+  it('ignores the standing of an account the mentor no longer uses', () => {
+    expect(withPayee(undefined, notReady('acct_old'))).toMatchObject({ step: 'start' });
+  });
+
+  it.each([
+    ['held', held],
+    ['not ready', notReady()],
+  ])(
+    'still settles an unfinished generation of a %s payee: resend, then search',
+    (_name, payee) => {
+      expect(withPayee(unfinished(), payee)).toEqual({ step: 'resend' });
+      expect(withPayee(unfinished({ recovery_point: 'search_required' }), payee)).toEqual({
+        step: 'search',
+      });
+    },
+  );
+
+  it('judges the session first: nothing to pay is not_payable and a stale message ignored, held or not', () => {
+    expect(withPayee(undefined, held, session({ refundedAmount: 10_000n }))).toEqual({
+      step: 'stop',
+      stop: { kind: 'not_payable', net: 0 },
+    });
+    expect(withPayee(undefined, notReady(), session({ payoutStatus: 'paid_out' }))).toEqual({
+      step: 'stop',
+      stop: { kind: 'ineligible', reason: 'already_paid_out' },
+    });
+  });
+
+  it('names the hold before the account when both apply', () => {
+    expect(withPayee(undefined, { ...notReady(), hold: held.hold })).toMatchObject({
+      stop: { code: 'mentor_on_hold' },
     });
   });
 });

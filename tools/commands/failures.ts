@@ -31,6 +31,10 @@ const FAILURE_ADVICE: Record<FailureCode, string> = {
     'Above the payout limits: verify the session, then raise the limit or pay by hand.',
   session_not_found: 'A message named a session that does not exist: check the producer.',
   invalid_session_row: 'The session row is malformed (see the message): fix the data.',
+  account_not_ready:
+    'Stripe says the account cannot receive transfers: ask the mentor to finish Stripe onboarding; they are paid within minutes of Stripe activating it.',
+  mentor_on_hold:
+    'An admin holds this mentor’s payouts (see the reason): release the hold once reviewed.',
 };
 const PAID_AFTER_CHANGE_ADVICE =
   'Stripe paid the original terms; decide whether to reverse the transfer (docs/runbook.md, "Paid after a change").';

@@ -1,0 +1,16 @@
+import type { Kysely } from 'kysely';
+import type { Database } from './database.ts';
+
+/** The mentors paid through this connected account (the marketplace's table; read only). */
+export async function findMentorIdsByStripeAccount(
+  db: Kysely<Database>,
+  stripeAccountId: string,
+): Promise<string[]> {
+  const rows = await db
+    .selectFrom('mentors')
+    .select('id')
+    .where('stripe_account_id', '=', stripeAccountId)
+    .orderBy('id')
+    .execute();
+  return rows.map((row) => row.id);
+}

@@ -1,0 +1,266 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  findActiveHolds,
+  findHoldHistory,
+  holdMentor,
+  releaseMentor,
+} from '../../shared/db/mentor-holds.repository.ts';
+import {
+  findReversals,
+  findReversalsOfSessions,
+  recordPayoutReversals,
+} from '../../shared/db/payout-reversals.repository.ts';
+import {
+  type AccountObservation,
+  findStripeAccounts,
+  finishCatchUp,
+  recordAccountObservation,
+} from '../../shared/db/stripe-accounts.repository.ts';
+import {
+  beginStripeEvent,
+  markStripeEventProcessed,
+} from '../../shared/db/stripe-events.repository.ts';
+import { insertMentor, insertSession } from '../helpers/factories.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
+
+const T0 = new Date('2026-11-25T09:00:00Z');
+const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
+
+describe('mentor holds', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => database.close());
+
+  it('holds a mentor once, keeping the first hold’s who, when and why', async () => {
+    const mentorId = await insertMentor(database.db);
+
+    const first = await holdMentor(database.db, {
+      mentorId,
+      reason: 'fraud check',
+      heldBy: 'ana@example.com',
+      now: at(0),
+    });
+    const second = await holdMentor(database.db, {
+      mentorId,
+      reason: 'another reason',
+      heldBy: 'bo@example.com',
+      now: at(60),
+    });
+
+    expect(first).toMatchObject({
+      kind: 'held',
+      hold: {
+        mentor_id: mentorId,
+        reason: 'fraud check',
+        held_by: 'ana@example.com',
+        held_at: at(0),
+      },
+    });
+    expect(second).toMatchObject({ kind: 'already_held', hold: { reason: 'fraud check' } });
+    expect(await findActiveHolds(database.db, { mentorIds: [mentorId] })).toHaveLength(1);
+  });
+
+  it('refuses to hold a mentor who does not exist', async () => {
+    const result = await holdMentor(database.db, {
+      mentorId: randomUUID(),
+      reason: 'typo',
+      heldBy: 'ana@example.com',
+      now: at(0),
+    });
+
+    expect(result).toEqual({ kind: 'no_such_mentor' });
+  });
+
+  it('releases the active hold and keeps it, with the release, as history', async () => {
+    const mentorId = await insertMentor(database.db);
+    await holdMentor(database.db, { mentorId, reason: 'first', heldBy: 'ana', now: at(0) });
+    await releaseMentor(database.db, { mentorId, releasedBy: 'bo', reason: 'ok', now: at(10) });
+    await holdMentor(database.db, { mentorId, reason: 'second', heldBy: 'ana', now: at(20) });
+
+    const history = await findHoldHistory(database.db, mentorId);
+    const noneToRelease = await releaseMentor(database.db, {
+      mentorId: randomUUID(),
+      releasedBy: 'bo',
+      reason: null,
+      now: at(30),
+    });
+
+    expect(history).toMatchObject([
+      { reason: 'second', released_at: null },
+      { reason: 'first', released_by: 'bo', released_at: at(10), release_reason: 'ok' },
+    ]);
+    expect(
+      (await findActiveHolds(database.db, { mentorIds: [mentorId] })).map((hold) => hold.reason),
+    ).toEqual(['second']);
+    expect(noneToRelease).toBeUndefined();
+  });
+});
+
+describe('connected accounts as Stripe last described them', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => database.close());
+
+  const observation = (
+    accountId: string,
+    transfersCapability: string | null,
+    seconds: number,
+  ): AccountObservation => ({
+    accountId,
+    transfersCapability,
+    payoutsEnabled: transfersCapability === 'active',
+    disabledReason: transfersCapability === 'active' ? null : 'requirements.past_due',
+    observedAt: at(seconds),
+  });
+
+  it('never lets an older read overwrite a newer one, whatever order they are stored in', async () => {
+    const account = `acct_${randomUUID().slice(0, 8)}`;
+
+    await recordAccountObservation(database.db, observation(account, 'active', 20), at(21));
+    const stale = await recordAccountObservation(
+      database.db,
+      observation(account, 'inactive', 10),
+      at(22),
+    );
+
+    expect(stale).toBeUndefined();
+    expect(await findStripeAccounts(database.db, [account])).toMatchObject([
+      { transfers_capability: 'active', observed_at: at(20) },
+    ]);
+  });
+
+  it('asks for a catch-up when transfers become active, and only then', async () => {
+    const account = `acct_${randomUUID().slice(0, 8)}`;
+
+    const restricted = await recordAccountObservation(
+      database.db,
+      observation(account, 'inactive', 0),
+      at(0),
+    );
+    const activated = await recordAccountObservation(
+      database.db,
+      observation(account, 'active', 10),
+      at(10),
+    );
+    const stillActive = await recordAccountObservation(
+      database.db,
+      observation(account, 'active', 20),
+      at(20),
+    );
+    await finishCatchUp(database.db, { accountId: account, observedAt: at(20) }, at(21));
+    const afterCatchUp = await recordAccountObservation(
+      database.db,
+      observation(account, 'active', 30),
+      at(30),
+    );
+
+    expect(restricted?.catch_up_pending).toBe(false);
+    expect(activated?.catch_up_pending).toBe(true);
+    // Not enqueued yet (the handler died, say): the next read keeps asking.
+    expect(stillActive?.catch_up_pending).toBe(true);
+    expect(afterCatchUp?.catch_up_pending).toBe(false);
+  });
+
+  it('asks for a catch-up for an account first seen active, and drops it if the account is restricted before it ran', async () => {
+    const account = `acct_${randomUUID().slice(0, 8)}`;
+
+    const firstSeen = await recordAccountObservation(
+      database.db,
+      observation(account, 'active', 0),
+      at(0),
+    );
+    const restricted = await recordAccountObservation(
+      database.db,
+      observation(account, 'inactive', 10),
+      at(10),
+    );
+
+    expect(firstSeen?.catch_up_pending).toBe(true);
+    expect(restricted?.catch_up_pending).toBe(false);
+  });
+
+  it('keeps a catch-up that a newer read asked for when an older one finishes', async () => {
+    const account = `acct_${randomUUID().slice(0, 8)}`;
+    await recordAccountObservation(database.db, observation(account, 'active', 0), at(0));
+    await recordAccountObservation(database.db, observation(account, 'inactive', 10), at(10));
+    await recordAccountObservation(database.db, observation(account, 'active', 20), at(20));
+
+    await finishCatchUp(database.db, { accountId: account, observedAt: at(0) }, at(21));
+
+    expect(await findStripeAccounts(database.db, [account])).toMatchObject([
+      { catch_up_pending: true },
+    ]);
+  });
+});
+
+describe('payout reversals', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => database.close());
+
+  it('records a reversal once, however often Stripe reports it', async () => {
+    const mentorId = await insertMentor(database.db);
+    const sessionId = await insertSession(database.db, mentorId);
+    const reversal = {
+      reversalId: `trr_${randomUUID().slice(0, 12)}`,
+      sessionId,
+      transferId: 'tr_1',
+      amount: 3000,
+      currency: 'usd',
+      reversedAt: at(0),
+      stripeEventId: 'evt_1',
+    };
+
+    const first = await recordPayoutReversals(database.db, [reversal], at(5));
+    const again = await recordPayoutReversals(
+      database.db,
+      [{ ...reversal, stripeEventId: 'evt_2' }],
+      at(6),
+    );
+
+    expect(first).toMatchObject([{ reversal_id: reversal.reversalId, amount: 3000 }]);
+    expect(again).toEqual([]);
+    expect(await findReversalsOfSessions(database.db, [sessionId])).toMatchObject([
+      { stripe_event_id: 'evt_1', recorded_at: at(5) },
+    ]);
+    expect(
+      await findReversals(database.db, { since: at(-1), until: at(1), mentor: mentorId }),
+    ).toMatchObject([{ session_id: sessionId, mentor_id: mentorId, transfer_id: 'tr_1' }]);
+    expect(await findReversals(database.db, { since: at(1) })).toEqual([]);
+  });
+});
+
+describe('Stripe events seen', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => database.close());
+
+  it('says an event is processed only once it was marked so', async () => {
+    const event = {
+      id: `evt_${randomUUID()}`,
+      type: 'account.updated',
+      account: 'acct_1',
+      created: at(0),
+    };
+
+    const first = await beginStripeEvent(database.db, event, at(1));
+    const duplicateWhileRunning = await beginStripeEvent(database.db, event, at(2));
+    await markStripeEventProcessed(database.db, event.id, at(3));
+    const duplicateAfter = await beginStripeEvent(database.db, event, at(4));
+
+    expect([first, duplicateWhileRunning, duplicateAfter]).toEqual([
+      { processed: false },
+      { processed: false },
+      { processed: true },
+    ]);
+  });
+});
