@@ -2,8 +2,10 @@ import type { MentorsTable } from './mentors.table.ts';
 import type { PayoutAttemptsTable } from './payout-attempts.table.ts';
 import type { PayoutControlsTable } from './payout-controls.table.ts';
 import type { PayoutDailyTotalsTable } from './payout-daily-totals.table.ts';
+import type { PayoutEventsTable } from './payout-events.table.ts';
 import type { PayoutReservationsTable } from './payout-reservations.table.ts';
 import type { PayoutsTable } from './payouts.table.ts';
+import type { ReconciliationRunsTable } from './reconciliation-runs.table.ts';
 import type { ScanRunsTable } from './scan-runs.table.ts';
 import type { SessionsTable } from './sessions.table.ts';
 import type { StripeRequestPacingTable } from './stripe-request-pacing.table.ts';
@@ -18,4 +20,6 @@ export interface Database {
   payout_daily_totals: PayoutDailyTotalsTable;
   payout_reservations: PayoutReservationsTable;
   stripe_request_pacing: StripeRequestPacingTable;
+  payout_events: PayoutEventsTable;
+  reconciliation_runs: ReconciliationRunsTable;
 }

@@ -5,6 +5,7 @@ import * as controls from './0003-controls-and-scan-runs.ts';
 import * as dailyTotals from './0004-daily-totals.ts';
 import * as recoveryPoints from './0005-payout-recovery-points.ts';
 import * as stripeRequestPacing from './0006-stripe-request-pacing.ts';
+import * as payoutEvents from './0008-payout-events-and-reconciliation-runs.ts';
 
 /** Listed statically so that bundles and tests need no file-system lookup; names sort in order. */
 export const migrations: Record<string, Migration> = {
@@ -14,4 +15,5 @@ export const migrations: Record<string, Migration> = {
   '0004-daily-totals': dailyTotals,
   '0005-payout-recovery-points': recoveryPoints,
   '0006-stripe-request-pacing': stripeRequestPacing,
+  '0008-payout-events-and-reconciliation-runs': payoutEvents,
 };
