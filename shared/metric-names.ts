@@ -4,7 +4,12 @@
  */
 export const METRICS_NAMESPACE = 'Payouts';
 
-export const SERVICE = { scan: 'payouts-scan', transfer: 'payouts-transfer' } as const;
+export const SERVICE = {
+  scan: 'payouts-scan',
+  transfer: 'payouts-transfer',
+  reconcile: 'payouts-reconcile',
+  events: 'payouts-events',
+} as const;
 
 export type ServiceName = (typeof SERVICE)[keyof typeof SERVICE];
 
@@ -21,4 +26,12 @@ export const METRIC = {
   payoutsFailed: 'PayoutsFailed',
   /** Count, dimension service: transient failures SQS will redeliver. */
   payoutsRetrying: 'PayoutsRetrying',
+  /** Count, dimension service: one per daily reconciliation that compared its whole range. */
+  reconciliationCompleted: 'ReconciliationCompleted',
+  /** Count, dimension service: mismatches a daily reconciliation found (none is repaired). */
+  reconciliationMismatches: 'ReconciliationMismatches',
+  /** Count, dimension service: payout events a sweep published. */
+  payoutEventsPublished: 'PayoutEventsPublished',
+  /** Count, dimension service: payout events still unpublished after a sweep, past their grace. */
+  payoutEventsUnpublished: 'PayoutEventsUnpublished',
 } as const;

@@ -5,6 +5,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { recordAttempt } from '../../shared/db/payout-attempts.repository.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
+import { recordPayoutEvent } from '../../shared/db/payout-events.repository.ts';
 import {
   adoptTransfer,
   findPayout,
@@ -67,6 +68,8 @@ export interface PayoutFaults {
   afterClaim?(payout: Payout): Promise<void> | void;
   afterStripeCall?(payout: Payout, transfer: Stripe.Transfer): Promise<void> | void;
   beforeRecordCommit?(payout: Payout): Promise<void> | void;
+  /** After the outcome (and its event) committed, before the event is published. */
+  afterRecordCommit?(sessionId: string): Promise<void> | void;
 }
 
 export interface PaySessionDeps {
@@ -85,6 +88,11 @@ export interface PaySessionDeps {
   timeLeftMs?: () => number;
   /** Waits for a send slot or a backoff; injectable so tests need not wait. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Publishes the session's payout events once its outcome committed, best effort (never throws);
+   * without it, or if it fails, the sweeper publishes them (shared/payout-events.ts).
+   */
+  publishEvents?: (sessionId: string) => Promise<void>;
   faults?: PayoutFaults;
 }
 
@@ -149,6 +157,11 @@ export async function paySession(deps: PaySessionDeps, sessionId: string): Promi
         step = await searchForTransfer(deps, step.claim);
         break;
       case 'done':
+        // A paid or failed outcome committed with its event in the outbox: announce it now.
+        if (step.result.outcome === 'paid' || step.result.outcome === 'failed') {
+          await deps.faults?.afterRecordCommit?.(sessionId);
+          await deps.publishEvents?.(sessionId);
+        }
         return step.result;
       case 'retry':
         throw step.error;
@@ -247,7 +260,9 @@ async function stopAt(
       return { kind: 'retry', error };
     }
     case 'session_not_found':
-      return done(await recordFailure(deps, trx, sessionId, stop.kind, 'No session has this id'));
+      return done(
+        await recordFailure(deps, trx, sessionId, stop.kind, 'No session has this id', null),
+      );
     case 'ineligible':
       // A duplicate or stale message: the database says there is nothing to pay.
       deps.log.info('Session not eligible; message acknowledged', {
@@ -266,7 +281,9 @@ async function stopAt(
       deps.log.info('Session not payable', { sessionId, net: stop.net });
       return done({ outcome: 'skipped', sessionId, code: 'net_not_positive' });
     case 'failed':
-      return done(await recordFailure(deps, trx, sessionId, stop.code, stop.message));
+      return done(
+        await recordFailure(deps, trx, sessionId, stop.code, stop.message, stop.owed ?? null),
+      );
     case 'inconsistent':
       return { kind: 'retry', error: new Error(`Session ${sessionId}: ${stop.message}`) };
   }
@@ -448,6 +465,17 @@ async function recordRefusal(
     if (ended) await releaseReservations(trx, payout, now);
     else await releasePayoutLease(trx, payout, payout.recovery_point, now);
     await recordAttempt(trx, payoutAttempt(payout, permanent ? 'failed' : 'retrying', { error }));
+    if (permanent) {
+      await recordPayoutEvent(trx, {
+        type: 'payout.failed',
+        sessionId,
+        amount: payout.amount,
+        currency: payout.currency,
+        code: error.code,
+        stripeTransferId: null,
+        occurredAt: now,
+      });
+    }
     return ended;
   });
   const details = { sessionId, code: error.code, keyRetired: retired };
@@ -548,6 +576,16 @@ async function recordPaid(
         }
         await recordAttempt(trx, attempt(unfinished ? idempotencyKey(unfinished) : null));
       }
+      // A paid attempt row was written above: its event goes with it, in this transaction.
+      await recordPayoutEvent(trx, {
+        type: 'payout.paid',
+        sessionId,
+        amount: transfer.amount,
+        currency: transfer.currency,
+        code: change ? 'paid_after_change' : how.reconciled ? 'reconciled' : null,
+        stripeTransferId: transfer.id,
+        occurredAt: now,
+      });
       if (payout) await deps.faults?.beforeRecordCommit?.(payout);
       return { change };
     }),
@@ -675,21 +713,34 @@ async function holdOverDailyLimit(
     generation.session_id,
     'amount_over_limit',
     message,
+    { amount: generation.amount, currency: generation.currency },
   );
   return { kind: 'done', result };
 }
 
+/** `owed`: the net the session would be paid, when it can be computed. */
 async function recordFailure(
   deps: PaySessionDeps,
   trx: Transaction<Database>,
   sessionId: string,
   code: FailureCode,
   message: string,
+  owed: { amount: number; currency: string } | null,
 ): Promise<PayoutResult> {
   await recordAttempt(trx, {
     ...emptyAttempt(sessionId, 'failed'),
     error_code: code,
     error_message: message,
+  });
+  // Nothing is written for an unknown session: the marketplace has no mentor to tell.
+  await recordPayoutEvent(trx, {
+    type: 'payout.failed',
+    sessionId,
+    amount: owed?.amount ?? null,
+    currency: owed?.currency ?? null,
+    code,
+    stripeTransferId: null,
+    occurredAt: deps.clock.now(),
   });
   deps.log.error('Payout failed before calling Stripe; held for admin review', { sessionId, code });
   return { outcome: 'failed', sessionId, code, message };
