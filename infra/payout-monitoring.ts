@@ -8,14 +8,18 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, SERVICE } from '../shared/metric-names.ts';
 import { MAX_RECEIVE_COUNT } from '../shared/runtime-limits.ts';
+import type { DailyReconciliation } from './daily-reconciliation.ts';
 import type { DailyScan } from './daily-scan.ts';
 import type { PayoutsEnvironment } from './environments.ts';
+import type { PayoutEvents } from './payout-events.ts';
 import { PAYOUT_VISIBILITY_TIMEOUT, type TransferPipeline } from './transfer-pipeline.ts';
 
 export interface PayoutMonitoringProps {
   config: Pick<PayoutsEnvironment, 'name' | 'alarms' | 'runbookUrl'>;
   transfer: TransferPipeline;
   scan: DailyScan;
+  reconciliation: DailyReconciliation;
+  payoutEvents: PayoutEvents;
 }
 
 /** The alarm topic, every alarm (each linking its runbook section) and the dashboard. */
@@ -24,9 +28,9 @@ export class PayoutMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: PayoutMonitoringProps) {
     super(scope, id);
-    const { config, transfer, scan } = props;
+    const { config, transfer, scan, reconciliation } = props;
     this.alarmTopic = this.topic(config);
-    this.alarms(config, transfer, scan);
+    this.alarms(config, transfer, scan, reconciliation);
     this.dashboard(config, transfer);
   }
 
@@ -77,6 +81,7 @@ export class PayoutMonitoring extends Construct {
     config: PayoutMonitoringProps['config'],
     transfer: TransferPipeline,
     scan: DailyScan,
+    reconciliation: DailyReconciliation,
   ): void {
     // Named payouts-<env>-<what> for on-call; <what> is also the alarm's runbook section.
     const alarm = (
@@ -209,6 +214,68 @@ export class PayoutMonitoring extends Construct {
         }),
       },
     );
+    // Missing data keeps the state: raised by a run that found mismatches, it stays raised until a
+    // later run finds none (each run reports once a day).
+    alarm(
+      'ReconciliationMismatchAlarm',
+      'reconciliation-mismatch',
+      'The daily reconciliation found payouts recorded here and transfers at Stripe that disagree; nothing was repaired.',
+      {
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: METRIC.reconciliationMismatches,
+          dimensionsMap: { service: SERVICE.reconcile },
+          statistic: 'Maximum',
+          period: Duration.hours(1),
+        }),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      },
+    );
+    alarm(
+      'ReconciliationErrorsAlarm',
+      'reconciliation-errors',
+      'The daily reconciliation could not complete (Stripe, the database, the read budget, configuration).',
+      {
+        ...atLeastOne,
+        metric: reconciliation.function.metricErrors(fiveMinutes),
+      },
+    );
+    alarm(
+      'ReconciliationDidNotRunAlarm',
+      'reconciliation-did-not-run',
+      'No reconciliation completed in the last 26 hours.',
+      {
+        metric: serviceMetric(SERVICE.reconcile, METRIC.reconciliationCompleted, Duration.hours(1)),
+        threshold: 1,
+        evaluationPeriods: 26,
+        datapointsToAlarm: 26,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      },
+    );
+    // Every sweep reports, 0 included; no report for three sweeps in a row is a sweeper not running.
+    alarm(
+      'PayoutEventsUnpublishedAlarm',
+      'payout-events-unpublished',
+      'Payout events have waited unpublished through three sweeps, or the sweeper has not run: the marketplace is not being told of outcomes.',
+      {
+        metric: new cloudwatch.Metric({
+          namespace: METRICS_NAMESPACE,
+          metricName: METRIC.payoutEventsUnpublished,
+          dimensionsMap: { service: SERVICE.events },
+          statistic: 'Minimum',
+          period: Duration.minutes(15),
+        }),
+        threshold: 1,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      },
+    );
   }
 
   private dashboard(config: PayoutMonitoringProps['config'], transfer: TransferPipeline): void {
@@ -253,6 +320,23 @@ export class PayoutMonitoring extends Construct {
           new cloudwatch.GraphWidget({
             title: 'Transient failures (SQS will retry)',
             left: [serviceMetric(SERVICE.transfer, METRIC.payoutsRetrying, Duration.hours(1))],
+            width: 12,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Reconciliation mismatches (daily)',
+            left: [
+              serviceMetric(SERVICE.reconcile, METRIC.reconciliationMismatches, Duration.hours(1)),
+            ],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Payout events published / waiting',
+            left: [
+              serviceMetric(SERVICE.events, METRIC.payoutEventsPublished, Duration.hours(1)),
+              serviceMetric(SERVICE.events, METRIC.payoutEventsUnpublished, Duration.hours(1)),
+            ],
             width: 12,
           }),
         ],

@@ -1,8 +1,10 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { DailyReconciliation } from './daily-reconciliation.ts';
 import { DailyScan } from './daily-scan.ts';
 import type { PayoutsEnvironment } from './environments.ts';
+import { PayoutEvents } from './payout-events.ts';
 import { PayoutMonitoring } from './payout-monitoring.ts';
 import { functionNetwork, type PayoutsFunctionSettings } from './payouts-function.ts';
 import { TransferPipeline } from './transfer-pipeline.ts';
@@ -11,10 +13,15 @@ export interface PayoutsStackProps extends StackProps {
   config: PayoutsEnvironment;
 }
 
-/** One environment: the daily scan feeds the transfer pipeline; monitoring watches both. */
+/**
+ * One environment: the daily scan feeds the transfer pipeline, which announces each outcome on the
+ * payout events bus; the daily reconciliation checks the day against Stripe; monitoring watches all.
+ */
 export class PayoutsStack extends Stack {
   readonly transfer: TransferPipeline;
   readonly scan: DailyScan;
+  readonly payoutEvents: PayoutEvents;
+  readonly reconciliation: DailyReconciliation;
   readonly monitoring: PayoutMonitoring;
 
   constructor(scope: Construct, id: string, props: PayoutsStackProps) {
@@ -40,10 +47,17 @@ export class PayoutsStack extends Stack {
       dbSecret,
       network: functionNetwork(this, config.database),
     };
+    this.payoutEvents = new PayoutEvents(this, 'PayoutEvents', {
+      environmentName: config.name,
+      settings,
+      config: config.payoutEvents,
+      removalPolicy,
+    });
     this.transfer = new TransferPipeline(this, 'Transfer', {
       settings,
       transfer: config.transfer,
       stripeSecret,
+      payoutEvents: this.payoutEvents,
       removalPolicy,
     });
     this.scan = new DailyScan(this, 'Scan', {
@@ -53,10 +67,20 @@ export class PayoutsStack extends Stack {
       payoutQueue: this.transfer.queue,
       removalPolicy,
     });
+    this.reconciliation = new DailyReconciliation(this, 'Reconciliation', {
+      environmentName: config.name,
+      settings,
+      schedule: config.schedule,
+      at: config.reconciliation,
+      stripeBudget: config.transfer.stripeBudget,
+      stripeSecret,
+    });
     this.monitoring = new PayoutMonitoring(this, 'Monitoring', {
       config,
       transfer: this.transfer,
       scan: this.scan,
+      reconciliation: this.reconciliation,
+      payoutEvents: this.payoutEvents,
     });
 
     // What `payouts --env <name>` reads (tools/cli-environment.ts maps each to its variable).

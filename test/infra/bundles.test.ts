@@ -27,7 +27,8 @@ describe('Lambda bundles (real esbuild bundling)', () => {
     app.synth();
     const assetDirs = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
 
-    expect(assetDirs).toHaveLength(2);
+    // scan, transfer, reconcile, payout events sweeper
+    expect(assetDirs).toHaveLength(4);
     const previous = { ...process.env };
     Object.assign(process.env, {
       DATABASE_URL: 'postgres://payouts@127.0.0.1:1/payouts',
