@@ -47,7 +47,8 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
  *    contract's code), and no message ends in the DLQ once the faults stopped;
  * 4. no payout left in_progress, but for a key Stripe refused afresh whose session the scan still
  *    enqueues (the next delivery's replay retires it);
- * 5. money at Stripe equals money recorded paid here, per currency (and reconcile agrees).
+ * 5. money at Stripe equals money recorded paid here, per currency (and reconcile agrees);
+ * 6. one payout event per paid or failed outcome recorded, and no other.
  * PAYOUT_PROPERTY_RUNS sets the number of schedules (default 1000; `npm run test:soak`: 10 000);
  * PAYOUT_PROPERTY_STATS=1 prints how many runs reached each fault and outcome.
  */
@@ -405,7 +406,7 @@ describe('the money path under random faults (property)', () => {
 
   /** The marketplace as the scenario describes it, in one round trip per table. */
   async function seed(specs: SessionSpec[], start: Date): Promise<World> {
-    await sql`truncate payout_attempts, payout_reservations, payout_daily_totals, payouts, sessions, mentors, scan_runs`.execute(
+    await sql`truncate payout_attempts, payout_reservations, payout_daily_totals, payouts, sessions, mentors, scan_runs, payout_events`.execute(
       db,
     );
     stripe.reset();
@@ -1022,6 +1023,31 @@ describe('the money path under random faults (property)', () => {
       { since: world.since },
     );
     expect(report.mismatches, 'reconcile after settling').toEqual([]);
+
+    // 6. Each paid or failed outcome has its one payout event, and each event its outcome: they
+    // are written in one transaction, so no crash or fault above can part them.
+    const events = await db.selectFrom('payout_events').selectAll().execute();
+    const outcomes = attempts
+      .filter((attempt) => attempt.outcome === 'paid' || attempt.outcome === 'failed')
+      .map((attempt) =>
+        JSON.stringify([
+          attempt.session_id,
+          `payout.${attempt.outcome}`,
+          attempt.error_code,
+          attempt.outcome === 'paid' ? attempt.stripe_transfer_id : null,
+        ]),
+      );
+    const announced = events.map((event) =>
+      JSON.stringify([
+        event.session_id,
+        event.event_type,
+        event.detail.code,
+        event.detail.stripeTransferId,
+      ]),
+    );
+    expect(announced.sort(), 'one payout event per paid or failed outcome, and no other').toEqual(
+      outcomes.sort(),
+    );
   }
 
   /** Whether this version of the session, as payoutDecision judges it, asks for exactly this transfer. */
