@@ -1,5 +1,6 @@
 import { EventBridgeClient, PutEventsCommand } from '@aws-sdk/client-eventbridge';
 import type { OutboxEvent } from './db/payout-events.repository.ts';
+import { EVENT_PUBLISH_TRY_TIMEOUT_MS } from './runtime-limits.ts';
 
 /** PutEvents takes at most this many entries. */
 export const PUT_EVENTS_BATCH_LIMIT = 10;
@@ -22,8 +23,9 @@ export interface PayoutEventBus {
  */
 export function createPayoutEventBus(busName: string): PayoutEventBus {
   const client = new EventBridgeClient({
+    // Two tries of at most 1 s to connect and 3 s to answer: within EVENT_PUBLISH_BUDGET_MS.
     maxAttempts: 2,
-    requestHandler: { connectionTimeout: 2_000, requestTimeout: 5_000 },
+    requestHandler: { connectionTimeout: 1_000, requestTimeout: EVENT_PUBLISH_TRY_TIMEOUT_MS },
   });
   return createEventBridgePayoutEventBus(client, busName);
 }

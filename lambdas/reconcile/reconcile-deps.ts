@@ -30,7 +30,7 @@ export const reconcileDeps = oncePerColdStart(async (): Promise<ReconcileDeps> =
   );
   return {
     db,
-    // Read-only: the key needs no write access for this Lambda (list and retrieve transfers).
+    // It only lists and retrieves transfers.
     stripe: createStripeClient(stripeKey, config.stripeApiBase),
     clock: systemClock,
     log,

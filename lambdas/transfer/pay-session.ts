@@ -40,7 +40,11 @@ import {
   sessionChange,
 } from '../../shared/payout-plan.ts';
 import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
-import { MIN_TIME_FOR_STRIPE_CALL_MS, REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
+import {
+  EVENT_PUBLISH_BUDGET_MS,
+  MIN_TIME_FOR_STRIPE_CALL_MS,
+  REQUEST_SETTLE_MS,
+} from '../../shared/runtime-limits.ts';
 import {
   rateLimitBackoffMs,
   type StripeBudget,
@@ -157,10 +161,13 @@ export async function paySession(deps: PaySessionDeps, sessionId: string): Promi
         step = await searchForTransfer(deps, step.claim);
         break;
       case 'done':
-        // A paid or failed outcome committed with its event in the outbox: announce it now.
+        // A paid or failed outcome committed with its event in the outbox: announce it now, if the
+        // invocation has the time (the next records' time is theirs); else the sweeper does.
         if (step.result.outcome === 'paid' || step.result.outcome === 'failed') {
           await deps.faults?.afterRecordCommit?.(sessionId);
-          await deps.publishEvents?.(sessionId);
+          if (!deps.timeLeftMs || deps.timeLeftMs() >= EVENT_PUBLISH_BUDGET_MS) {
+            await deps.publishEvents?.(sessionId);
+          }
         }
         return step.result;
       case 'retry':

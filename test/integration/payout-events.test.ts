@@ -204,6 +204,24 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     expect((await bus.delivered()).map((event) => event.detail.eventId)).toEqual([waiting?.id]);
   });
 
+  it('leaves the event to the sweeper when the invocation has too little time left to publish it', async () => {
+    const sessionId = await insertSession(database.db, mentorId);
+    let recorded = false;
+    faults.afterRecordCommit = () => {
+      recorded = true;
+    };
+    // Time enough for the Stripe call; once the outcome is recorded, only 5 s are left.
+    const deps = { ...payDeps(), timeLeftMs: () => (recorded ? 5_000 : 600_000) };
+
+    const result = await paySession(deps, sessionId);
+    const beforeSweep = await bus.delivered();
+    await sweepPayoutEvents(publishDeps());
+
+    expect(result.outcome).toBe('paid');
+    expect(beforeSweep).toEqual([]);
+    expect((await bus.delivered()).map((event) => event.detail.sessionId)).toEqual([sessionId]);
+  });
+
   it('leaves the entries PutEvents refused unpublished, with the reason, and the next sweep publishes them', async () => {
     const sessions = [
       await insertSession(database.db, mentorId),
