@@ -151,6 +151,27 @@ describe('daily reconciliation', () => {
     expect(run?.error).toMatch(/could not complete/);
   });
 
+  it('reads Stripe only in slots of the read budget: with the budget booked up it fails, having read nothing', async () => {
+    await paidSession();
+    // Every transfer Lambda's search and the CLI booked the list endpoint for the next hour.
+    await database.db
+      .insertInto('stripe_request_pacing')
+      .values({ endpoint: 'transfers.list', next_slot_at: new Date(Date.now() + HOUR_MS) })
+      .execute();
+    const requestsBefore = stripe.requests().length;
+
+    const run = reconcileDay({
+      db: database.db,
+      stripe: stripeClient(),
+      clock: fixedClock(new Date()),
+      log: recordingLog(),
+      pacing: testPacing(database.db),
+    });
+
+    await expect(run).rejects.toThrow(/The Stripe read budget has no slot/);
+    expect(stripe.requests().slice(requestsBefore)).toEqual([]);
+  });
+
   it('starts where the last completed run ended, so a day that failed is reconciled by the next run', async () => {
     const now = new Date();
     const deps = (at: Date): ReconcileDeps => ({
