@@ -182,14 +182,20 @@ export class PayoutMonitoring extends Construct {
       },
     );
     // Missing data breaches: a schedule that silently stopped is exactly what this must catch.
-    alarm('ScanDidNotRunAlarm', 'scan-did-not-run', 'No scan completed in the last 26 hours.', {
-      metric: serviceMetric(SERVICE.scan, METRIC.scanCompleted, Duration.hours(1)),
+    const noneCompletedIn26Hours = (service: string, completed: string) => ({
+      metric: serviceMetric(service, completed, Duration.hours(1)),
       threshold: 1,
       evaluationPeriods: 26,
       datapointsToAlarm: 26,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
+    alarm(
+      'ScanDidNotRunAlarm',
+      'scan-did-not-run',
+      'No scan completed in the last 26 hours.',
+      noneCompletedIn26Hours(SERVICE.scan, METRIC.scanCompleted),
+    );
     alarm(
       'FailedPayoutsAlarm',
       'failed-payouts-above-threshold',
@@ -221,13 +227,12 @@ export class PayoutMonitoring extends Construct {
       'reconciliation-mismatch',
       'The daily reconciliation found payouts recorded here and transfers at Stripe that disagree; nothing was repaired.',
       {
-        metric: new cloudwatch.Metric({
-          namespace: METRICS_NAMESPACE,
-          metricName: METRIC.reconciliationMismatches,
-          dimensionsMap: { service: SERVICE.reconcile },
-          statistic: 'Maximum',
-          period: Duration.hours(1),
-        }),
+        metric: serviceMetric(
+          SERVICE.reconcile,
+          METRIC.reconciliationMismatches,
+          Duration.hours(1),
+          'Maximum',
+        ),
         threshold: 1,
         evaluationPeriods: 1,
         comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -247,14 +252,7 @@ export class PayoutMonitoring extends Construct {
       'ReconciliationDidNotRunAlarm',
       'reconciliation-did-not-run',
       'No reconciliation completed in the last 26 hours.',
-      {
-        metric: serviceMetric(SERVICE.reconcile, METRIC.reconciliationCompleted, Duration.hours(1)),
-        threshold: 1,
-        evaluationPeriods: 26,
-        datapointsToAlarm: 26,
-        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-      },
+      noneCompletedIn26Hours(SERVICE.reconcile, METRIC.reconciliationCompleted),
     );
     // Every sweep reports, 0 included; no report for three sweeps in a row is a sweeper not running.
     alarm(
@@ -262,13 +260,12 @@ export class PayoutMonitoring extends Construct {
       'payout-events-unpublished',
       'Payout events have waited unpublished through three sweeps, or the sweeper has not run: the marketplace is not being told of outcomes.',
       {
-        metric: new cloudwatch.Metric({
-          namespace: METRICS_NAMESPACE,
-          metricName: METRIC.payoutEventsUnpublished,
-          dimensionsMap: { service: SERVICE.events },
-          statistic: 'Minimum',
-          period: Duration.minutes(15),
-        }),
+        metric: serviceMetric(
+          SERVICE.events,
+          METRIC.payoutEventsUnpublished,
+          Duration.minutes(15),
+          'Minimum',
+        ),
         threshold: 1,
         evaluationPeriods: 3,
         datapointsToAlarm: 3,
@@ -345,13 +342,18 @@ export class PayoutMonitoring extends Construct {
   }
 }
 
-/** A metric the Lambdas emit through Powertools Metrics, summed over the period. */
-function serviceMetric(service: string, metricName: string, period: Duration): cloudwatch.Metric {
+/** A metric the Lambdas emit through Powertools Metrics, summed (by default) over the period. */
+function serviceMetric(
+  service: string,
+  metricName: string,
+  period: Duration,
+  statistic: 'Sum' | 'Maximum' | 'Minimum' = 'Sum',
+): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName,
     dimensionsMap: { service },
-    statistic: 'Sum',
+    statistic,
     period,
   });
 }
