@@ -1,15 +1,14 @@
-import { Duration, type RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { Duration, type RemovalPolicy, Validations } from 'aws-cdk-lib';
+import type * as iam from 'aws-cdk-lib/aws-iam';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { SERVICE } from '../shared/metric-names.ts';
 import type { PayoutsEnvironment } from './environments.ts';
 import { PayoutsFunction, type PayoutsFunctionSettings } from './payouts-function.ts';
 import { deadLetterQueue } from './queues.ts';
+import { scheduleInvocation } from './scheduled-invoke.ts';
 
 /** The scan pages through every eligible session in one run; Lambda's ceiling. */
 export const SCAN_TIMEOUT = Duration.minutes(15);
@@ -57,25 +56,7 @@ export class DailyScan extends Construct {
     });
     payoutQueue.grantSendMessages(this.function);
 
-    const stack = Stack.of(this);
-    this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
-      // Scheduler acting for this account's schedules only (confused deputy); ours is in `default`.
-      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
-        conditions: {
-          StringEquals: {
-            'aws:SourceAccount': stack.account,
-            'aws:SourceArn': stack.formatArn({
-              service: 'scheduler',
-              resource: 'schedule-group',
-              resourceName: 'default',
-            }),
-          },
-        },
-      }),
-      description: 'Lets the daily schedule invoke the scan Lambda and use its DLQ',
-    });
-    new scheduler.Schedule(this, 'Schedule', {
-      // The name on-call looks for in EventBridge Scheduler (runbook, scan-did-not-run).
+    this.schedulerRole = scheduleInvocation(this, {
       scheduleName: `payouts-${environmentName}-daily-scan`,
       description: 'Starts the daily payout scan',
       schedule: scheduler.ScheduleExpression.cron({
@@ -83,29 +64,11 @@ export class DailyScan extends Construct {
         hour: String(schedule.hour),
         timeZone: schedule.timeZone,
       }),
-      target: new InvokeUnqualified(this.function, {
-        role: this.schedulerRole,
-        deadLetterQueue: this.deadLetterQueue,
-        retryAttempts: 10,
-        maxEventAge: Duration.hours(6),
-      }),
-    });
-  }
-}
-
-/**
- * LambdaInvoke granting the function itself only, not `ARN:*` (every version and alias): the
- * schedule invokes the unqualified ARN, and cdk-nag's finding for `ARN:*` names a logical id.
- */
-class InvokeUnqualified extends targets.LambdaInvoke {
-  constructor(
-    private readonly fn: lambda.IFunction,
-    props: targets.ScheduleTargetBaseProps,
-  ) {
-    super(fn, props);
-  }
-
-  protected override addTargetActionToRole(role: iam.IRole): void {
-    this.fn.grantInvokeLatestVersion(role);
+      function: this.function,
+      roleDescription: 'Lets the daily schedule invoke the scan Lambda and use its DLQ',
+      deadLetterQueue: this.deadLetterQueue,
+      retryAttempts: 10,
+      maxEventAge: Duration.hours(6),
+    }).role;
   }
 }

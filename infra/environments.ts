@@ -33,6 +33,18 @@ export interface PayoutsEnvironment {
   region?: string;
   /** The daily scan, as a wall-clock time in a time zone (EventBridge Scheduler handles DST). */
   schedule: { hour: number; minute: number; timeZone: TimeZone };
+  /**
+   * The daily reconciliation, in the scan's time zone: hours after the scan, once its payouts are
+   * settled (a full batch of retries and deferrals is long over).
+   */
+  reconciliation: { hour: number; minute: number };
+  /** Where payout events go (docs/payout-events.md); the sweeper publishes what is left. */
+  payoutEvents: {
+    /** An existing bus (the marketplace's, perhaps in its account) instead of the stack's own. */
+    busArn?: string;
+    /** How often the sweeper publishes events left unpublished. */
+    sweepEvery: Duration;
+  };
   alarms: {
     /** Subscribed to the environment's alarm topic, when set. */
     email?: string;
@@ -81,6 +93,9 @@ export interface PayoutsEnvironment {
 /** Test-mode keys share a sandbox's 25 requests per second with everything else that tests. */
 const SANDBOX_STRIPE_BUDGET = { createsPerSecond: 5, readsPerSecond: 5 };
 const DAILY_AT_0600_BERLIN = { hour: 6, minute: 0, timeZone: TimeZone.EUROPE_BERLIN };
+// Four hours after the scan: its payouts, retries and hand-backs are done.
+const RECONCILE_AT_1000 = { hour: 10, minute: 0 };
+const PAYOUT_EVENTS = { sweepEvery: Duration.minutes(15) };
 // About 10 000 of the major unit per transfer; zero-decimal currencies in kind.
 const MAX_TRANSFER = 'jpy=1500000,krw=14000000,*=1000000';
 // Set to this repository's address: alarms link its sections (README, Deploy).
@@ -105,6 +120,8 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
   dev: {
     name: 'dev',
     schedule: DAILY_AT_0600_BERLIN,
+    reconciliation: RECONCILE_AT_1000,
+    payoutEvents: PAYOUT_EVENTS,
     alarms: { failedPayoutsThreshold: 50, dlqMaxAge: Duration.days(3) },
     runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.TWO_WEEKS,
@@ -124,6 +141,8 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
   staging: {
     name: 'staging',
     schedule: DAILY_AT_0600_BERLIN,
+    reconciliation: RECONCILE_AT_1000,
+    payoutEvents: PAYOUT_EVENTS,
     alarms: { failedPayoutsThreshold: 20, dlqMaxAge: Duration.days(1) },
     runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.ONE_MONTH,
@@ -142,6 +161,8 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
   prod: {
     name: 'prod',
     schedule: DAILY_AT_0600_BERLIN,
+    reconciliation: RECONCILE_AT_1000,
+    payoutEvents: PAYOUT_EVENTS,
     alarms: { failedPayoutsThreshold: 10, dlqMaxAge: Duration.hours(12) },
     runbookUrl: RUNBOOK_URL,
     logRetention: RetentionDays.ONE_YEAR,

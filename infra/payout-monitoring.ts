@@ -8,8 +8,10 @@ import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { METRIC, METRICS_NAMESPACE, SERVICE } from '../shared/metric-names.ts';
 import { MAX_RECEIVE_COUNT } from '../shared/runtime-limits.ts';
+import type { DailyReconciliation } from './daily-reconciliation.ts';
 import type { DailyScan } from './daily-scan.ts';
 import type { PayoutsEnvironment } from './environments.ts';
+import type { PayoutEvents } from './payout-events.ts';
 import { STRIPE_EVENTS_VISIBILITY_TIMEOUT, type StripeEvents } from './stripe-events.ts';
 import { PAYOUT_VISIBILITY_TIMEOUT, type TransferPipeline } from './transfer-pipeline.ts';
 
@@ -19,6 +21,8 @@ export interface PayoutMonitoringProps {
   scan: DailyScan;
   /** When the environment takes Stripe's events. */
   stripeEvents?: StripeEvents | undefined;
+  reconciliation: DailyReconciliation;
+  payoutEvents: PayoutEvents;
 }
 
 /** The alarm topic, every alarm (each linking its runbook section) and the dashboard. */
@@ -27,9 +31,9 @@ export class PayoutMonitoring extends Construct {
 
   constructor(scope: Construct, id: string, props: PayoutMonitoringProps) {
     super(scope, id);
-    const { config, transfer, scan, stripeEvents } = props;
+    const { config, transfer, scan, stripeEvents, reconciliation } = props;
     this.alarmTopic = this.topic(config);
-    this.alarms(config, transfer, scan, stripeEvents);
+    this.alarms(config, transfer, scan, reconciliation, stripeEvents);
     this.dashboard(config, transfer);
   }
 
@@ -80,6 +84,7 @@ export class PayoutMonitoring extends Construct {
     config: PayoutMonitoringProps['config'],
     transfer: TransferPipeline,
     scan: DailyScan,
+    reconciliation: DailyReconciliation,
     stripeEvents: StripeEvents | undefined,
   ): void {
     // Named payouts-<env>-<what> for on-call; <what> is also the alarm's runbook section.
@@ -177,14 +182,20 @@ export class PayoutMonitoring extends Construct {
       },
     );
     // Missing data breaches: a schedule that silently stopped is exactly what this must catch.
-    alarm('ScanDidNotRunAlarm', 'scan-did-not-run', 'No scan completed in the last 26 hours.', {
-      metric: serviceMetric(SERVICE.scan, METRIC.scanCompleted, Duration.hours(1)),
+    const noneCompletedIn26Hours = (service: string, completed: string) => ({
+      metric: serviceMetric(service, completed, Duration.hours(1)),
       threshold: 1,
       evaluationPeriods: 26,
       datapointsToAlarm: 26,
       comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
+    alarm(
+      'ScanDidNotRunAlarm',
+      'scan-did-not-run',
+      'No scan completed in the last 26 hours.',
+      noneCompletedIn26Hours(SERVICE.scan, METRIC.scanCompleted),
+    );
     alarm(
       'FailedPayoutsAlarm',
       'failed-payouts-above-threshold',
@@ -237,6 +248,59 @@ export class PayoutMonitoring extends Construct {
         }),
       },
     );
+    // Missing data keeps the state: raised by a run that found mismatches, it stays raised until a
+    // later run finds none (each run reports once a day).
+    alarm(
+      'ReconciliationMismatchAlarm',
+      'reconciliation-mismatch',
+      'The daily reconciliation found payouts recorded here and transfers at Stripe that disagree; nothing was repaired.',
+      {
+        metric: serviceMetric(
+          SERVICE.reconcile,
+          METRIC.reconciliationMismatches,
+          Duration.hours(1),
+          'Maximum',
+        ),
+        threshold: 1,
+        evaluationPeriods: 1,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      },
+    );
+    alarm(
+      'ReconciliationErrorsAlarm',
+      'reconciliation-errors',
+      'The daily reconciliation could not complete (Stripe, the database, the read budget, configuration).',
+      {
+        ...atLeastOne,
+        metric: reconciliation.function.metricErrors(fiveMinutes),
+      },
+    );
+    alarm(
+      'ReconciliationDidNotRunAlarm',
+      'reconciliation-did-not-run',
+      'No reconciliation completed in the last 26 hours.',
+      noneCompletedIn26Hours(SERVICE.reconcile, METRIC.reconciliationCompleted),
+    );
+    // Every sweep reports, 0 included; no report for three sweeps in a row is a sweeper not running.
+    alarm(
+      'PayoutEventsUnpublishedAlarm',
+      'payout-events-unpublished',
+      'Payout events have waited unpublished through three sweeps, or the sweeper has not run: the marketplace is not being told of outcomes.',
+      {
+        metric: serviceMetric(
+          SERVICE.events,
+          METRIC.payoutEventsUnpublished,
+          Duration.minutes(15),
+          'Minimum',
+        ),
+        threshold: 1,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 3,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      },
+    );
   }
 
   private dashboard(config: PayoutMonitoringProps['config'], transfer: TransferPipeline): void {
@@ -284,6 +348,23 @@ export class PayoutMonitoring extends Construct {
             width: 12,
           }),
         ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Reconciliation mismatches (daily)',
+            left: [
+              serviceMetric(SERVICE.reconcile, METRIC.reconciliationMismatches, Duration.hours(1)),
+            ],
+            width: 12,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Payout events published / waiting',
+            left: [
+              serviceMetric(SERVICE.events, METRIC.payoutEventsPublished, Duration.hours(1)),
+              serviceMetric(SERVICE.events, METRIC.payoutEventsUnpublished, Duration.hours(1)),
+            ],
+            width: 12,
+          }),
+        ],
       ],
     });
   }
@@ -299,13 +380,18 @@ function stalledAfterFor(visibilityTimeout: Duration): Duration {
   );
 }
 
-/** A metric the Lambdas emit through Powertools Metrics, summed over the period. */
-function serviceMetric(service: string, metricName: string, period: Duration): cloudwatch.Metric {
+/** A metric the Lambdas emit through Powertools Metrics, summed (by default) over the period. */
+function serviceMetric(
+  service: string,
+  metricName: string,
+  period: Duration,
+  statistic: 'Sum' | 'Maximum' | 'Minimum' = 'Sum',
+): cloudwatch.Metric {
   return new cloudwatch.Metric({
     namespace: METRICS_NAMESPACE,
     metricName,
     dimensionsMap: { service },
-    statistic: 'Sum',
+    statistic,
     period,
   });
 }

@@ -1,8 +1,10 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import { DailyReconciliation } from './daily-reconciliation.ts';
 import { DailyScan } from './daily-scan.ts';
 import type { PayoutsEnvironment } from './environments.ts';
+import { PayoutEvents } from './payout-events.ts';
 import { PayoutMonitoring } from './payout-monitoring.ts';
 import { functionNetwork, type PayoutsFunctionSettings } from './payouts-function.ts';
 import { StripeEvents } from './stripe-events.ts';
@@ -14,12 +16,15 @@ export interface PayoutsStackProps extends StackProps {
 
 /**
  * One environment: the daily scan feeds the transfer pipeline, and so do Stripe's events when the
- * environment names their partner event source; monitoring watches them all.
+ * environment names their partner event source; the pipeline announces each outcome on the payout
+ * events bus; the daily reconciliation checks the day against Stripe; monitoring watches them all.
  */
 export class PayoutsStack extends Stack {
   readonly transfer: TransferPipeline;
   readonly scan: DailyScan;
   readonly stripeEvents: StripeEvents | undefined;
+  readonly payoutEvents: PayoutEvents;
+  readonly reconciliation: DailyReconciliation;
   readonly monitoring: PayoutMonitoring;
 
   constructor(scope: Construct, id: string, props: PayoutsStackProps) {
@@ -45,10 +50,17 @@ export class PayoutsStack extends Stack {
       dbSecret,
       network: functionNetwork(this, config.database),
     };
+    this.payoutEvents = new PayoutEvents(this, 'PayoutEvents', {
+      environmentName: config.name,
+      settings,
+      config: config.payoutEvents,
+      removalPolicy,
+    });
     this.transfer = new TransferPipeline(this, 'Transfer', {
       settings,
       transfer: config.transfer,
       stripeSecret,
+      payoutEvents: this.payoutEvents,
       removalPolicy,
     });
     this.scan = new DailyScan(this, 'Scan', {
@@ -68,11 +80,21 @@ export class PayoutsStack extends Stack {
         payoutQueue: this.transfer.queue,
         removalPolicy,
       });
+    this.reconciliation = new DailyReconciliation(this, 'Reconciliation', {
+      environmentName: config.name,
+      settings,
+      schedule: config.schedule,
+      at: config.reconciliation,
+      stripeBudget: config.transfer.stripeBudget,
+      stripeSecret,
+    });
     this.monitoring = new PayoutMonitoring(this, 'Monitoring', {
       config,
       transfer: this.transfer,
       scan: this.scan,
       stripeEvents: this.stripeEvents,
+      reconciliation: this.reconciliation,
+      payoutEvents: this.payoutEvents,
     });
 
     // What `payouts --env <name>` reads (tools/cli-environment.ts maps each to its variable).

@@ -10,6 +10,7 @@ import {
   TRANSFER_BATCH_SIZE,
 } from '../shared/runtime-limits.ts';
 import type { PayoutsEnvironment } from './environments.ts';
+import type { PayoutEvents } from './payout-events.ts';
 import { PayoutsFunction, type PayoutsFunctionSettings } from './payouts-function.ts';
 import { deadLetterQueue, secureQueueProps } from './queues.ts';
 
@@ -25,6 +26,8 @@ export interface TransferPipelineProps {
   settings: PayoutsFunctionSettings;
   transfer: PayoutsEnvironment['transfer'];
   stripeSecret: secretsmanager.ISecret;
+  /** Each outcome's event is published right after its commit, to this bus. */
+  payoutEvents: PayoutEvents;
   /** Of the queues: prod keeps them when the stack is deleted. */
   removalPolicy: RemovalPolicy;
 }
@@ -40,7 +43,7 @@ export class TransferPipeline extends Construct {
 
   constructor(scope: Construct, id: string, props: TransferPipelineProps) {
     super(scope, id);
-    const { settings, transfer, stripeSecret, removalPolicy } = props;
+    const { settings, transfer, stripeSecret, payoutEvents, removalPolicy } = props;
     const fullBatchMs =
       TRANSFER_BATCH_SIZE * MIN_TIME_FOR_PAYOUT_MS + INVOCATION_START_MARGIN.toMilliseconds();
     if (TRANSFER_TIMEOUT.toMilliseconds() < fullBatchMs) {
@@ -69,9 +72,11 @@ export class TransferPipeline extends Construct {
         STRIPE_READS_PER_SECOND: String(transfer.stripeBudget.readsPerSecond),
         // A deferred payout goes back on this queue as a fresh message (no receive burnt).
         PAYOUT_QUEUE_URL: this.queue.queueUrl,
+        ...payoutEvents.publisherEnvironment(),
       },
     });
     stripeSecret.grantRead(this.function);
+    payoutEvents.grantPublish(this.function);
     this.queue.grantSendMessages(this.function);
     this.function.addEventSource(
       new SqsEventSource(this.queue, {

@@ -4,7 +4,7 @@
  * (running / stored / replayed / pruned, and refusals it may or may not store), a network that
  * delays and loses, and an abstract clock. Each step names the function of
  * lambdas/transfer/pay-session.ts, shared/payout-plan.ts, shared/stripe-errors.ts or
- * tools/commands/reconcile.ts it stands for. model/README.md explains the abstractions; model/check.sh runs it.
+ * lambdas/reconcile/reconcile.ts (with tools/commands/reconcile.ts) it stands for. model/README.md explains the abstractions; model/check.sh runs it.
  *
  * Properties (assertions; pan built with -DSAFETY):
  *   (a) never two transfers for the session (checked at every creation);
@@ -704,7 +704,7 @@ end_world:
 
 /*
  * `payouts retry` (and `dlq redrive`) only enqueue: one more delivery, inside NDELIVERIES.
- * `reconcile --fix` (tools/commands/reconcile.ts): lists Stripe's transfers for the session, then records
+ * `reconcile --fix` (lambdas/reconcile/reconcile.ts, with the recording tools/commands/reconcile.ts passes): lists Stripe's transfers for the session, then records
  * the oldest via recordPaid if the payout is not yet paid. A run that lists none, fails or dies
  * changes nothing, the same as not running at all, so the listing step is taken only once there
  * is a transfer to see.

@@ -62,6 +62,15 @@ const logLevel = z
     }),
   );
 
+/** An EventBridge bus: its name, or its ARN (a bus in another account). */
+const eventBusName = z
+  .string()
+  .trim()
+  .regex(
+    /^(arn:[\w-]+:events:[\w-]+:\d{12}:event-bus\/)?[\w.\-/]{1,256}$/,
+    'must be an EventBridge bus name or ARN',
+  );
+
 const commonSchema = z.object({
   DATABASE_URL: z
     .string()
@@ -101,6 +110,22 @@ const transferSchema = commonSchema.extend({
   PAYOUT_MAX_DAILY_TOTALS: amountsPerCurrency.prefault('jpy=150000000,krw=1400000000,*=100000000'),
   // A deferred payout is handed back to its queue as a fresh message.
   PAYOUT_QUEUE_URL: httpUrl,
+  // Unset: outcomes' events wait in the outbox for the sweeper (lambdas/payout-events).
+  PAYOUT_EVENT_BUS: eventBusName.optional(),
+});
+
+/** The payout events sweeper: the outbox and the bus it publishes to. */
+const eventsSchema = commonSchema.extend({
+  PAYOUT_EVENT_BUS: eventBusName,
+});
+
+/** The daily reconciliation: Stripe's transfers read within the read budget. */
+const reconcileSchema = commonSchema.extend({
+  STRIPE_SECRET_KEY: transferSchema.shape.STRIPE_SECRET_KEY,
+  STRIPE_SECRET_ARN: transferSchema.shape.STRIPE_SECRET_ARN,
+  STRIPE_API_BASE: transferSchema.shape.STRIPE_API_BASE,
+  STRIPE_CREATES_PER_SECOND: transferSchema.shape.STRIPE_CREATES_PER_SECOND,
+  STRIPE_READS_PER_SECOND: transferSchema.shape.STRIPE_READS_PER_SECOND,
 });
 
 const stripeEventsSchema = commonSchema.extend({
@@ -145,6 +170,20 @@ export interface TransferConfig {
   limits: AmountLimits;
   stripeBudget: StripeBudget;
   queueUrl: string;
+  /** Where outcomes' events are published right after commit; unset: by the sweeper only. */
+  eventBus: string | undefined;
+}
+
+export interface EventsConfig {
+  database: DatabaseSource;
+  eventBus: string;
+}
+
+export interface ReconcileConfig {
+  database: DatabaseSource;
+  stripeKey: StripeKeySource;
+  stripeApiBase: string | undefined;
+  stripeBudget: StripeBudget;
 }
 
 export interface StripeEventsConfig {
@@ -220,6 +259,22 @@ export function parseTransferConfig(env: Env): TransferConfig {
     limits: amountLimits(vars),
     stripeBudget: stripeBudget(vars),
     queueUrl: vars.PAYOUT_QUEUE_URL,
+    eventBus: vars.PAYOUT_EVENT_BUS,
+  };
+}
+
+export function parseEventsConfig(env: Env): EventsConfig {
+  const vars = parseOrThrow(eventsSchema, env);
+  return { database: databaseSource(vars), eventBus: vars.PAYOUT_EVENT_BUS };
+}
+
+export function parseReconcileConfig(env: Env): ReconcileConfig {
+  const vars = parseOrThrow(reconcileSchema, env);
+  return {
+    database: databaseSource(vars),
+    stripeKey: stripeKeySource(vars),
+    stripeApiBase: vars.STRIPE_API_BASE,
+    stripeBudget: stripeBudget(vars),
   };
 }
 

@@ -86,3 +86,15 @@ export class ScanIncompleteError extends Error {
     this.name = 'ScanIncompleteError';
   }
 }
+
+/** The daily reconciliation could not compare its whole range (Stripe or the database down). */
+export class ReconciliationIncompleteError extends Error {
+  constructor(since: Date, until: Date, options: { cause: unknown }) {
+    const cause = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(
+      `Reconciliation of ${since.toISOString()} → ${until.toISOString()} could not complete: ${cause}`,
+      options,
+    );
+    this.name = 'ReconciliationIncompleteError';
+  }
+}

@@ -8,6 +8,8 @@ export const SERVICE = {
   scan: 'payouts-scan',
   transfer: 'payouts-transfer',
   stripeEvents: 'payouts-stripe-events',
+  reconcile: 'payouts-reconcile',
+  events: 'payouts-events',
 } as const;
 
 export type ServiceName = (typeof SERVICE)[keyof typeof SERVICE];
@@ -27,4 +29,12 @@ export const METRIC = {
   payoutsRetrying: 'PayoutsRetrying',
   /** Count, dimension service (stripe-events): reversals of our transfers newly recorded. */
   payoutsReversed: 'PayoutsReversed',
+  /** Count, dimension service: one per daily reconciliation that compared its whole range. */
+  reconciliationCompleted: 'ReconciliationCompleted',
+  /** Count, dimension service: mismatches a daily reconciliation found (none is repaired). */
+  reconciliationMismatches: 'ReconciliationMismatches',
+  /** Count, dimension service: payout events a sweep published. */
+  payoutEventsPublished: 'PayoutEventsPublished',
+  /** Count, dimension service: payout events still unpublished after a sweep, past their grace. */
+  payoutEventsUnpublished: 'PayoutEventsUnpublished',
 } as const;

@@ -78,8 +78,13 @@ export type PlanStop =
   | { kind: 'session_not_found' }
   | { kind: 'ineligible'; reason: Ineligibility }
   | { kind: 'not_payable'; net: number }
-  /** Not paid: held for admin review (attempt outcome failed). */
-  | { kind: 'failed'; code: PolicyFailureCode | PayeeFailureCode; message: string }
+  /** Not paid: held for admin review (attempt outcome failed); `owed` when it can be computed. */
+  | {
+      kind: 'failed';
+      code: PolicyFailureCode | PayeeFailureCode;
+      message: string;
+      owed?: { amount: number; currency: string };
+    }
   /** The payout is recorded paid but the session is not paid_out: someone edited data by hand. */
   | { kind: 'inconsistent'; message: string };
 
@@ -108,12 +113,16 @@ export function planPayout(input: {
   const decision = payoutDecision(session, config);
   if (decision.kind === 'not_payable') return stop({ kind: 'not_payable', net: decision.net });
   if (decision.kind === 'failed') {
-    return stop({ kind: 'failed', code: decision.code, message: decision.message });
+    const { code, message, net } = decision;
+    const owed = net === undefined ? {} : { owed: { amount: net, currency: session.currency } };
+    return stop({ kind: 'failed', code, message, ...owed });
   }
   // Only here, after the recovery branch: a hold or an account gone restricted keeps a new key
   // from being sent, never an unfinished generation from being settled.
   const payeeFailure = payeeFailureOf(input.payee, decision.destination);
-  if (payeeFailure) return stop(payeeFailure);
+  if (payeeFailure) {
+    return stop({ ...payeeFailure, owed: { amount: decision.net, currency: session.currency } });
+  }
   return {
     step: 'start',
     generation: (payout?.key_generation ?? 0) + 1,

@@ -108,7 +108,8 @@ export function limitFor(amounts: AmountsPerCurrency, currency: string): number 
 export type PayoutDecision =
   | { kind: 'pay'; net: number; destination: string }
   | { kind: 'not_payable'; net: number }
-  | { kind: 'failed'; code: PolicyFailureCode; message: string };
+  /** `net`: what the session would be paid, when its row allows computing it. */
+  | { kind: 'failed'; code: PolicyFailureCode; message: string; net?: number };
 
 /** What to do with an eligible session, before any I/O: pay, mark not payable, or fail it for review. */
 export function payoutDecision(
@@ -128,6 +129,7 @@ export function payoutDecision(
       kind: 'failed',
       code: 'amount_over_limit',
       message: `Net ${net} ${session.currency} is above the per-transfer limit of ${maxTransfer}`,
+      net,
     };
   }
   if (!session.stripeAccountId) {
@@ -135,6 +137,7 @@ export function payoutDecision(
       kind: 'failed',
       code: 'no_connected_account',
       message: 'The mentor has no connected Stripe account',
+      net,
     };
   }
   return { kind: 'pay', net, destination: session.stripeAccountId };

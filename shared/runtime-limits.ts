@@ -22,6 +22,14 @@ export const MIN_TIME_FOR_STRIPE_CALL_MS = STRIPE_CALL_BUDGET_MS + DATABASE_MARG
 /** A payout is started only with time for its slowest Stripe call and the database around it. */
 export const MIN_TIME_FOR_PAYOUT_MS = MIN_TIME_FOR_STRIPE_CALL_MS;
 
+/**
+ * Publishing a payout's events right after its commit: the bus client's tries and timeouts
+ * (shared/payout-event-bus.ts) and the outbox's statements fit in this. With less time left in the
+ * invocation the events are left to the sweeper.
+ */
+export const EVENT_PUBLISH_BUDGET_MS = 10_000;
+export const EVENT_PUBLISH_TRY_TIMEOUT_MS = 3_000;
+
 /** A payout's lease outlives its slowest Stripe call, so two holders rarely overlap (safety never needs it). */
 export const PAYOUT_LEASE_MS = STRIPE_CALL_BUDGET_MS + 30_000;
 

@@ -8,6 +8,7 @@ import {
   recordAttemptOncePerDay,
 } from '../../shared/db/payout-attempts.repository.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
+import { recordPayoutEvent } from '../../shared/db/payout-events.repository.ts';
 import {
   adoptTransfer,
   findPayout,
@@ -48,7 +49,11 @@ import {
   sessionChange,
 } from '../../shared/payout-plan.ts';
 import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
-import { REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
+import {
+  EVENT_PUBLISH_BUDGET_MS,
+  MIN_TIME_FOR_STRIPE_CALL_MS,
+  REQUEST_SETTLE_MS,
+} from '../../shared/runtime-limits.ts';
 import {
   hasTimeForStripeCall,
   MAX_RATE_LIMITED_REQUESTS,
@@ -76,6 +81,8 @@ export interface PayoutFaults {
   afterClaim?(payout: Payout): Promise<void> | void;
   afterStripeCall?(payout: Payout, transfer: Stripe.Transfer): Promise<void> | void;
   beforeRecordCommit?(payout: Payout): Promise<void> | void;
+  /** After the outcome (and its event) committed, before the event is published. */
+  afterRecordCommit?(sessionId: string): Promise<void> | void;
 }
 
 export interface PaySessionDeps {
@@ -94,6 +101,11 @@ export interface PaySessionDeps {
   timeLeftMs?: () => number;
   /** Waits for a send slot or a backoff; injectable so tests need not wait. */
   sleep?: (ms: number) => Promise<void>;
+  /**
+   * Publishes the session's payout events once its outcome committed, best effort (never throws);
+   * without it, or if it fails, the sweeper publishes them (shared/payout-events.ts).
+   */
+  publishEvents?: (sessionId: string) => Promise<void>;
   faults?: PayoutFaults;
 }
 
@@ -160,6 +172,14 @@ export async function paySession(deps: PaySessionDeps, sessionId: string): Promi
         step = await searchForTransfer(deps, step.claim);
         break;
       case 'done':
+        // A paid or failed outcome committed with its event in the outbox: announce it now, if the
+        // invocation has the time (the next records' time is theirs); else the sweeper does.
+        if (step.result.outcome === 'paid' || step.result.outcome === 'failed') {
+          await deps.faults?.afterRecordCommit?.(sessionId);
+          if (!deps.timeLeftMs || deps.timeLeftMs() >= EVENT_PUBLISH_BUDGET_MS) {
+            await deps.publishEvents?.(sessionId);
+          }
+        }
         return step.result;
       case 'retry':
         throw step.error;
@@ -260,7 +280,9 @@ async function stopAt(
       return { kind: 'retry', error };
     }
     case 'session_not_found':
-      return done(await recordFailure(deps, trx, sessionId, stop.kind, 'No session has this id'));
+      return done(
+        await recordFailure(deps, trx, sessionId, stop.kind, 'No session has this id', null),
+      );
     case 'ineligible':
       // A duplicate or stale message: the database says there is nothing to pay.
       deps.log.info('Session not eligible; message acknowledged', {
@@ -280,9 +302,20 @@ async function stopAt(
       return done({ outcome: 'skipped', sessionId, code: 'net_not_positive' });
     case 'failed':
       if (isPayeeFailure(stop.code)) {
-        return done(await recordPayeeFailure(deps, trx, sessionId, stop.code, stop.message));
+        return done(
+          await recordPayeeFailure(
+            deps,
+            trx,
+            sessionId,
+            stop.code,
+            stop.message,
+            stop.owed ?? null,
+          ),
+        );
       }
-      return done(await recordFailure(deps, trx, sessionId, stop.code, stop.message));
+      return done(
+        await recordFailure(deps, trx, sessionId, stop.code, stop.message, stop.owed ?? null),
+      );
     case 'inconsistent':
       return { kind: 'retry', error: new Error(`Session ${sessionId}: ${stop.message}`) };
   }
@@ -454,6 +487,17 @@ async function recordRefusal(
     if (ended) await releaseReservations(trx, payout, now);
     else await releasePayoutLease(trx, payout, payout.recovery_point, now);
     await recordAttempt(trx, payoutAttempt(payout, permanent ? 'failed' : 'retrying', { error }));
+    if (permanent) {
+      await recordPayoutEvent(trx, {
+        type: 'payout.failed',
+        sessionId,
+        amount: payout.amount,
+        currency: payout.currency,
+        code: error.code,
+        stripeTransferId: null,
+        occurredAt: now,
+      });
+    }
     return ended;
   });
   const details = { sessionId, code: error.code, keyRetired: retired };
@@ -554,6 +598,16 @@ async function recordPaid(
         }
         await recordAttempt(trx, attempt(unfinished ? idempotencyKey(unfinished) : null));
       }
+      // A paid attempt row was written above: its event goes with it, in this transaction.
+      await recordPayoutEvent(trx, {
+        type: 'payout.paid',
+        sessionId,
+        amount: transfer.amount,
+        currency: transfer.currency,
+        code: change ? 'paid_after_change' : how.reconciled ? 'reconciled' : null,
+        stripeTransferId: transfer.id,
+        occurredAt: now,
+      });
       if (payout) await deps.faults?.beforeRecordCommit?.(payout);
       return { change };
     }),
@@ -681,24 +735,48 @@ async function holdOverDailyLimit(
     generation.session_id,
     'amount_over_limit',
     message,
+    { amount: generation.amount, currency: generation.currency },
   );
   return { kind: 'done', result };
 }
 
+/** `owed`: the net the session would be paid, when it can be computed. */
 async function recordFailure(
   deps: PaySessionDeps,
   trx: Transaction<Database>,
   sessionId: string,
   code: FailureCode,
   message: string,
+  owed: { amount: number; currency: string } | null,
 ): Promise<PayoutResult> {
   await recordAttempt(trx, {
     ...emptyAttempt(sessionId, 'failed'),
     error_code: code,
     error_message: message,
   });
+  await announceFailure(deps, trx, sessionId, code, owed);
   deps.log.error('Payout failed before calling Stripe; held for admin review', { sessionId, code });
   return { outcome: 'failed', sessionId, code, message };
+}
+
+/** The payout.failed event of a failure recorded in this transaction, for the outbox. */
+async function announceFailure(
+  deps: PaySessionDeps,
+  trx: Transaction<Database>,
+  sessionId: string,
+  code: FailureCode,
+  owed: { amount: number; currency: string } | null,
+): Promise<void> {
+  // Nothing is written for an unknown session: the marketplace has no mentor to tell.
+  await recordPayoutEvent(trx, {
+    type: 'payout.failed',
+    sessionId,
+    amount: owed?.amount ?? null,
+    currency: owed?.currency ?? null,
+    code,
+    stripeTransferId: null,
+    occurredAt: deps.clock.now(),
+  });
 }
 
 const PAYEE_FAILURES: ReadonlySet<FailureCode> = new Set<PayeeFailureCode>([
@@ -721,6 +799,7 @@ async function recordPayeeFailure(
   sessionId: string,
   code: PayeeFailureCode,
   message: string,
+  owed: { amount: number; currency: string } | null,
 ): Promise<PayoutResult> {
   const now = deps.clock.now();
   const recorded = await recordAttemptOncePerDay(
@@ -737,6 +816,7 @@ async function recordPayeeFailure(
     deps.log.info('Payout failed again; today’s attempt row already says so', { sessionId, code });
     return { outcome: 'ignored', sessionId, reason: 'failure_recorded_today' };
   }
+  await announceFailure(deps, trx, sessionId, code, owed);
   deps.log.error('Payout failed before calling Stripe; held for admin review', { sessionId, code });
   return { outcome: 'failed', sessionId, code, message };
 }

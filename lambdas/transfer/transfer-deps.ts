@@ -6,6 +6,8 @@ import { lambdaDatabase, stripeClientOfCurrentKey } from '../../shared/lambda-cl
 import { createLogger } from '../../shared/logger.ts';
 import { SERVICE } from '../../shared/metric-names.ts';
 import { createMetrics } from '../../shared/metrics.ts';
+import { createPayoutEventBus } from '../../shared/payout-event-bus.ts';
+import { publishSessionEventsAfterCommit } from '../../shared/payout-events.ts';
 import { createSqsPayoutQueue } from '../../shared/payout-queue.ts';
 import { PAYOUT_LEASE_MS } from '../../shared/runtime-limits.ts';
 import { resolveDatabaseConnection, resolveStripeKey } from '../../shared/secrets.ts';
@@ -50,11 +52,20 @@ async function buildColdStartDeps(): Promise<ColdStartDeps> {
     statementTimeoutMs: 15_000,
     idleInTransactionTimeoutMs: 60_000,
   });
+  const events = config.eventBus && {
+    db,
+    bus: createPayoutEventBus(config.eventBus),
+    clock: systemClock,
+    log,
+  };
   return {
     db,
     clock: systemClock,
     log,
     metrics,
+    ...(events && {
+      publishEvents: (sessionId: string) => publishSessionEventsAfterCommit(events, sessionId),
+    }),
     // Region and endpoint from the environment (AWS_REGION, AWS_ENDPOINT_URL_SQS), as the scan's.
     queue: createSqsPayoutQueue(new SQSClient({ maxAttempts: 3 }), config.queueUrl),
     transferConfig: config,

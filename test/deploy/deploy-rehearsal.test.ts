@@ -4,6 +4,7 @@ import { createServer, type Server } from 'node:http';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import { DescribeEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import {
@@ -32,6 +33,17 @@ import {
   startDeployRehearsal,
   unexpectedGaps,
 } from '../../tools/deploy-rehearsal.ts';
+
+async function eventBusExists(deployed: DeployedEnvironment, name: string): Promise<boolean> {
+  const events = new EventBridgeClient(clientConfig(deployed.awsEnv));
+  try {
+    return (await events.send(new DescribeEventBusCommand({ Name: name }))).Name === name;
+  } catch {
+    return false;
+  } finally {
+    events.destroy();
+  }
+}
 
 /**
  * The deploy rehearsal from a clean clone: the real CDK CLI deploys each environment into one
@@ -215,8 +227,16 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
       expect(Number(redrive.maxReceiveCount)).toBe(MAX_RECEIVE_COUNT);
     });
 
-    it('leaves to the template tests only what moto cannot create: alarms, schedule, invoke config, topic and queue policies', () => {
-      expect(unexpectedGaps(deployed)).toEqual([]);
+    it('leaves to the template tests only what moto cannot create: alarms, schedule, invoke config, topic and queue policies', async () => {
+      // moto creates the payout events bus but lists it without a physical id, which the gap
+      // check reads as "not created": the bus is looked up in moto's EventBridge instead.
+      const busCreated = await eventBusExists(deployed, `payouts-${name}`);
+      const gaps = unexpectedGaps(deployed).filter(
+        (gap) => !(gap.type === 'AWS::Events::EventBus' && busCreated),
+      );
+
+      expect(busCreated).toBe(true);
+      expect(gaps).toEqual([]);
       for (const type of new Set(deployed.notCreated.map((resource) => resource.type))) {
         expect(TEMPLATE_TESTS, `a template test asserting ${type}`).toContain(`'${type}'`);
       }

@@ -34,7 +34,8 @@ describe('Lambda bundles (real esbuild bundling)', () => {
     app.synth();
     const assetDirs = readdirSync(outdir).filter((name) => name.startsWith('asset.'));
 
-    expect(assetDirs).toHaveLength(3);
+    // scan, transfer, stripe-events, reconcile, payout events sweeper
+    expect(assetDirs).toHaveLength(5);
     const previous = { ...process.env };
     Object.assign(process.env, {
       DATABASE_URL: 'postgres://payouts@127.0.0.1:1/payouts',

@@ -33,6 +33,13 @@ import { STACK_OUTPUT_VARIABLES } from '../../tools/cli-environment.ts';
 import { type AlarmConfiguration, evaluateAlarm } from '../helpers/alarm-evaluation.ts';
 
 const ENV_NAMES = Object.keys(ENVIRONMENTS) as EnvironmentName[];
+/** Every Lambda of the stack, by the prefix of its logical id. */
+const FUNCTIONS = [
+  'ScanFunction',
+  'TransferFunction',
+  'ReconciliationFunction',
+  'PayoutEventsSweeperFunction',
+];
 const RUNBOOK_HEADINGS = readFileSync(join(import.meta.dirname, '../../docs/runbook.md'), 'utf8')
   .split('\n')
   .filter((line) => line.startsWith('## '))
@@ -129,8 +136,8 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     });
   });
 
-  it('runs both Lambdas on nodejs22.x, arm64, with active tracing', () => {
-    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+  it('runs every Lambda on nodejs22.x, arm64, with active tracing', () => {
+    for (const prefix of FUNCTIONS) {
       expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties).toMatchObject({
         Runtime: 'nodejs22.x',
         Architectures: ['arm64'],
@@ -287,7 +294,22 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
       }),
     ).not.toThrow();
     expect(Object.keys(scan)).not.toContain('STRIPE_SECRET_ARN');
-    for (const variables of [scan, transfer]) {
+    const reconciliation = functionEnv(t, 'ReconciliationFunction');
+    const sweeper = functionEnv(t, 'PayoutEventsSweeperFunction');
+    expect(reconciliation).toMatchObject({
+      STRIPE_SECRET_ARN: expect.anything(),
+      DB_SECRET_ARN: expect.anything(),
+      STRIPE_READS_PER_SECOND: String(config.transfer.stripeBudget.readsPerSecond),
+      POWERTOOLS_SERVICE_NAME: 'payouts-reconcile',
+    });
+    expect(sweeper).toMatchObject({
+      DB_SECRET_ARN: expect.anything(),
+      PAYOUT_EVENT_BUS: { 'Fn::GetAtt': [expect.stringMatching(/^PayoutEventsBus/), 'Arn'] },
+      POWERTOOLS_SERVICE_NAME: 'payouts-events',
+    });
+    expect(transfer.PAYOUT_EVENT_BUS).toEqual(sweeper.PAYOUT_EVENT_BUS);
+    expect(Object.keys(sweeper)).not.toContain('STRIPE_SECRET_ARN');
+    for (const variables of [scan, transfer, reconciliation, sweeper]) {
       expect(Object.keys(variables)).not.toContain('STRIPE_SECRET_KEY');
       expect(Object.keys(variables)).not.toContain('DATABASE_URL');
     }
@@ -318,6 +340,13 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     expect(secretResources('TransferFunctionRole')).toContain(
       `:secret:payouts/${name}/stripe-??????`,
     );
+    expect(secretResources('ReconciliationFunctionRole')).toContain(
+      `:secret:payouts/${name}/stripe-??????`,
+    );
+    expect(secretResources('PayoutEventsSweeperFunctionRole')).toContain(
+      `:secret:payouts/${name}/db-??????`,
+    );
+    expect(secretResources('PayoutEventsSweeperFunctionRole')).not.toContain('stripe');
   });
 
   it('scopes every IAM statement to its resources; "*" only for actions that have no resource ARNs', () => {
@@ -343,7 +372,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
 
   it('runs the Lambdas in the network of this environment’s database topology', () => {
     const { database } = config;
-    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+    for (const prefix of FUNCTIONS) {
       const { VpcConfig } = resourceOf(t, 'AWS::Lambda::Function', prefix).Properties;
       if (database.topology === 'rds-proxy-in-vpc') {
         expect(VpcConfig).toEqual({
@@ -357,7 +386,7 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
   });
 
   it('verifies the database’s certificate in both functions: Node trusts the RDS CA', () => {
-    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+    for (const prefix of FUNCTIONS) {
       expect(functionEnv(t, prefix).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
     }
   });
@@ -384,11 +413,11 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
 
   it('writes each function’s logs to its own log group with this environment’s retention', () => {
     const groups = Object.values(t.findResources('AWS::Logs::LogGroup'));
-    expect(groups).toHaveLength(2);
+    expect(groups).toHaveLength(FUNCTIONS.length);
     for (const group of groups) {
       expect(group.Properties.RetentionInDays).toBe(config.logRetention);
     }
-    for (const prefix of ['ScanFunction', 'TransferFunction']) {
+    for (const prefix of FUNCTIONS) {
       expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.LoggingConfig).toEqual({
         LogGroup: { Ref: expect.stringMatching(`^${prefix}LogGroup`) },
       });
@@ -406,6 +435,10 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     ['scan-did-not-run', 'ScanCompleted', 'Payouts'],
     ['failed-payouts-above-threshold', 'PayoutsFailed', 'Payouts'],
     ['scan-dlq-not-empty', 'ApproximateNumberOfMessagesVisible', 'AWS/SQS'],
+    ['reconciliation-mismatch', 'ReconciliationMismatches', 'Payouts'],
+    ['reconciliation-errors', 'Errors', 'AWS/Lambda'],
+    ['reconciliation-did-not-run', 'ReconciliationCompleted', 'Payouts'],
+    ['payout-events-unpublished', 'PayoutEventsUnpublished', 'Payouts'],
   ])('alarms payouts-<env>-%s on %s (%s) and notifies the topic', (what, metric, namespace) => {
     const alarm = alarmNamed(t, `payouts-${name}-${what}`);
     expect(alarm).toMatchObject({ MetricName: metric, Namespace: namespace });
@@ -560,6 +593,127 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     });
   });
 
+  /** The IAM actions a function's own policy grants, with their resources. */
+  const grants = (rolePrefix: string) =>
+    (
+      resourceOf(t, 'AWS::IAM::Policy', rolePrefix).Properties.PolicyDocument as {
+        Statement: PolicyStatement[];
+      }
+    ).Statement;
+
+  it('creates the payout events bus payouts-<env>', () => {
+    t.hasResourceProperties('AWS::Events::EventBus', { Name: `payouts-${name}` });
+  });
+
+  it('lets the transfer Lambda and the sweeper put events on that bus only, and no other function put events', () => {
+    const busArn = { 'Fn::GetAtt': [expect.stringMatching(/^PayoutEventsBus/), 'Arn'] };
+    for (const role of ['TransferFunctionRole', 'PayoutEventsSweeperFunctionRole']) {
+      const puts = grants(role).filter((statement) =>
+        [statement.Action].flat().includes('events:PutEvents'),
+      );
+      expect(puts).toEqual([{ Effect: 'Allow', Action: 'events:PutEvents', Resource: busArn }]);
+    }
+    for (const role of ['ScanFunctionRole', 'ReconciliationFunctionRole']) {
+      const actions = grants(role).flatMap((statement) => [statement.Action].flat());
+      expect(actions.filter((action) => action.startsWith('events:'))).toEqual([]);
+    }
+  });
+
+  it('lets the reconcile Lambda send to no queue and put no event: it repairs nothing', () => {
+    const actions = grants('ReconciliationFunctionRole').flatMap((statement) =>
+      [statement.Action].flat(),
+    );
+    expect(actions.filter((action) => /^(sqs|events|sns|lambda):/.test(action))).toEqual([]);
+  });
+
+  it('starts the reconciliation daily hours after the scan, in the scan’s time zone, with retries', () => {
+    const { reconciliation, schedule } = config;
+    expect(reconciliation.hour - schedule.hour).toBeGreaterThanOrEqual(3);
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: `payouts-${name}-daily-reconciliation`,
+      ScheduleExpression: `cron(${reconciliation.minute} ${reconciliation.hour} * * ? *)`,
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      Target: {
+        Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^ReconciliationFunction'), 'Arn'] },
+        RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 21600 },
+      },
+    });
+    expect(
+      resourceOf(t, 'AWS::Lambda::Function', 'ReconciliationFunction').Properties,
+    ).toMatchObject({ ReservedConcurrentExecutions: 1, Timeout: 900 });
+  });
+
+  it('sweeps unpublished payout events every 15 minutes, one sweep at a time', () => {
+    t.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Name: `payouts-${name}-payout-events-sweep`,
+      ScheduleExpression: 'rate(15 minutes)',
+      Target: {
+        Arn: { 'Fn::GetAtt': [Match.stringLikeRegexp('^PayoutEventsSweeperFunction'), 'Arn'] },
+      },
+    });
+    expect(
+      resourceOf(t, 'AWS::Lambda::Function', 'PayoutEventsSweeperFunction').Properties,
+    ).toMatchObject({ ReservedConcurrentExecutions: 1 });
+  });
+
+  it('lets each schedule’s role invoke its own function and nothing else', () => {
+    for (const [role, fn] of [
+      ['ReconciliationSchedulerRole', /^ReconciliationFunction/],
+      ['PayoutEventsSchedulerRole', /^PayoutEventsSweeperFunction/],
+    ] as const) {
+      const arn = { 'Fn::GetAtt': [expect.stringMatching(fn), 'Arn'] };
+      expect(grants(role)).toEqual([
+        {
+          Action: 'lambda:InvokeFunction',
+          Effect: 'Allow',
+          Resource: [{ 'Fn::Join': ['', [arn, ':$LATEST']] }, arn],
+        },
+      ]);
+    }
+  });
+
+  it('keeps "reconciliation mismatch" raised from a run that found one until a run finds none', () => {
+    const alarm = alarmNamed(t, `payouts-${name}-reconciliation-mismatch`);
+    expect(alarm).toMatchObject({
+      Threshold: 1,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      TreatMissingData: 'ignore',
+      Statistic: 'Maximum',
+      Dimensions: [{ Name: 'service', Value: 'payouts-reconcile' }],
+    });
+    const configuration = alarm as unknown as AlarmConfiguration;
+    expect(evaluateAlarm(configuration, [2], 'OK')).toBe('ALARM');
+    // The hours between two daily runs carry no data: the state stays.
+    expect(evaluateAlarm(configuration, [undefined], 'ALARM')).toBe('ALARM');
+    expect(evaluateAlarm(configuration, [0], 'ALARM')).toBe('OK');
+  });
+
+  it('raises "reconciliation did not run" after 26 hours without a completed run, missing data included', () => {
+    expect(alarmNamed(t, `payouts-${name}-reconciliation-did-not-run`)).toMatchObject({
+      Period: 3600,
+      EvaluationPeriods: 26,
+      DatapointsToAlarm: 26,
+      ComparisonOperator: 'LessThanThreshold',
+      TreatMissingData: 'breaching',
+      Dimensions: [{ Name: 'service', Value: 'payouts-reconcile' }],
+    });
+  });
+
+  it('raises "payout events unpublished" after three sweeps that left events waiting, or none that reported', () => {
+    const alarm = alarmNamed(
+      t,
+      `payouts-${name}-payout-events-unpublished`,
+    ) as unknown as AlarmConfiguration;
+    expect(alarm).toMatchObject({
+      Period: 900,
+      EvaluationPeriods: 3,
+      TreatMissingData: 'breaching',
+    });
+    expect(evaluateAlarm(alarm, [1, 2, 1], 'OK')).toBe('ALARM');
+    expect(evaluateAlarm(alarm, [1, 0, 1], 'OK')).toBe('OK');
+    expect(evaluateAlarm(alarm, [undefined, undefined, undefined], 'OK')).toBe('ALARM');
+  });
+
   it('outputs what `payouts --env` needs, under the names the CLI maps', () => {
     const outputs = Object.keys(t.findOutputs('*'));
     expect(outputs.sort()).toEqual(Object.keys(STACK_OUTPUT_VARIABLES).sort());
@@ -599,6 +753,12 @@ describe('data retention per environment', () => {
       }
     }
     expect(stackOf(appFor('prod')).terminationProtection).toBe(true);
+  });
+
+  it('keeps the payout events bus in prod, where the marketplace’s rules live', () => {
+    for (const bus of Object.values(template('prod').findResources('AWS::Events::EventBus'))) {
+      expect(bus.DeletionPolicy).toBe('Retain');
+    }
   });
 
   it('lets dev be destroyed', () => {
@@ -693,7 +853,7 @@ describe('database network topologies', () => {
     const { app, t } = stackWith({ topology: 'rds-proxy-in-vpc', vpc: VPC });
 
     it('places both Lambdas in the configured private subnets and security groups, from ids only', () => {
-      for (const prefix of ['ScanFunction', 'TransferFunction']) {
+      for (const prefix of FUNCTIONS) {
         expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.VpcConfig).toEqual({
           SubnetIds: ['subnet-0aaa', 'subnet-0bbb'],
           SecurityGroupIds: ['sg-0ccc'],
@@ -703,7 +863,7 @@ describe('database network topologies', () => {
     });
 
     it('lets each function’s role manage its network interfaces in this account and region only', () => {
-      for (const prefix of ['ScanFunctionRole', 'TransferFunctionRole']) {
+      for (const prefix of FUNCTIONS.map((fn) => `${fn}Role`)) {
         const document = resourceOf(t, 'AWS::IAM::Policy', prefix).Properties.PolicyDocument as {
           Statement: PolicyStatement[];
         };
@@ -734,7 +894,7 @@ describe('database network topologies', () => {
     const { t } = stackWith({ topology: 'public-tls' });
 
     it('runs both Lambdas outside any VPC, trusting the RDS CA', () => {
-      for (const prefix of ['ScanFunction', 'TransferFunction']) {
+      for (const prefix of FUNCTIONS) {
         expect(resourceOf(t, 'AWS::Lambda::Function', prefix).Properties.VpcConfig).toBeUndefined();
         expect(functionEnv(t, prefix).NODE_EXTRA_CA_CERTS).toBe('/var/runtime/ca-cert.pem');
       }
@@ -746,6 +906,13 @@ describe('database network topologies', () => {
     });
   });
 });
+
+/** The event buses of a template that are on a partner event source. */
+function partnerBuses(t: Template): Record<string, unknown>[] {
+  return Object.values(t.findResources('AWS::Events::EventBus'))
+    .map((bus) => bus.Properties as Record<string, unknown>)
+    .filter((properties) => properties.EventSourceName !== undefined);
+}
 
 describe('Stripe events (an environment that names its partner event source)', () => {
   const SOURCE = 'aws.partner/stripe.com/ed_test_61TemplateTest';
@@ -761,8 +928,8 @@ describe('Stripe events (an environment that names its partner event source)', (
   const ruleNamed = (prefix: string) => resourceOf(t, 'AWS::Events::Rule', prefix).Properties;
 
   it('creates the event bus on Stripe’s partner event source', () => {
-    t.resourceCountIs('AWS::Events::EventBus', 1);
-    t.hasResourceProperties('AWS::Events::EventBus', { Name: SOURCE, EventSourceName: SOURCE });
+    // The other bus is the payout events bus, payouts-<env>, which every environment has.
+    expect(partnerBuses(t)).toEqual([{ Name: SOURCE, EventSourceName: SOURCE }]);
   });
 
   it('routes connected accounts’ account.updated, and the platform’s transfer.reversed and transfer.updated, from that source into the stripe-events queue', () => {
@@ -938,13 +1105,44 @@ describe('Stripe events (an environment that names its partner event source)', (
   it('is left out of every environment that names no event source, as all do until one is set up', () => {
     for (const name of ENV_NAMES) {
       expect(ENVIRONMENTS[name].stripeEvents).toBeUndefined();
-      expect(Object.keys(template(name).findResources('AWS::Events::EventBus'))).toEqual([]);
+      expect(partnerBuses(template(name))).toEqual([]);
       expect(
         Object.keys(template(name).findResources('AWS::Lambda::Function')).filter((id) =>
           id.startsWith('StripeEvents'),
         ),
       ).toEqual([]);
     }
+  });
+});
+
+describe('an existing payout events bus', () => {
+  const busArn = 'arn:aws:events:eu-central-1:210987654321:event-bus/marketplace-payouts';
+  const app = appFor('staging');
+  const stack = new PayoutsStack(app, 'Payouts-existing-bus-test', {
+    config: {
+      ...ENVIRONMENTS.staging,
+      payoutEvents: { ...ENVIRONMENTS.staging.payoutEvents, busArn },
+    },
+  });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  const t = Template.fromStack(stack);
+
+  it('creates no bus and publishes to the one the environment names, by ARN', () => {
+    expect(t.findResources('AWS::Events::EventBus')).toEqual({});
+    for (const prefix of ['TransferFunction', 'PayoutEventsSweeperFunction']) {
+      expect(functionEnv(t, prefix).PAYOUT_EVENT_BUS).toBe(busArn);
+      const policy = resourceOf(t, 'AWS::IAM::Policy', `${prefix}Role`).Properties
+        .PolicyDocument as { Statement: PolicyStatement[] };
+      expect(policy.Statement).toContainEqual({
+        Effect: 'Allow',
+        Action: 'events:PutEvents',
+        Resource: busArn,
+      });
+    }
+  });
+
+  it('passes cdk-nag with nothing unacknowledged', () => {
+    expect(() => app.synth()).not.toThrow();
   });
 });
 

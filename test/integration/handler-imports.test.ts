@@ -14,13 +14,15 @@ describe('Lambda entry points', () => {
     );
     vi.resetModules();
 
-    const scan = await import('../../lambdas/scan/handler.ts');
-    const transfer = await import('../../lambdas/transfer/handler.ts');
-    const stripeEvents = await import('../../lambdas/stripe-events/handler.ts');
+    const handlers = await Promise.all([
+      import('../../lambdas/scan/handler.ts'),
+      import('../../lambdas/transfer/handler.ts'),
+      import('../../lambdas/stripe-events/handler.ts'),
+      import('../../lambdas/reconcile/handler.ts'),
+      import('../../lambdas/payout-events/handler.ts'),
+    ]);
 
-    expect(typeof scan.handler).toBe('function');
-    expect(typeof transfer.handler).toBe('function');
-    expect(typeof stripeEvents.handler).toBe('function');
+    for (const { handler } of handlers) expect(typeof handler).toBe('function');
     vi.unstubAllEnvs();
   });
 });

@@ -2,14 +2,14 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { paySession } from '../../lambdas/transfer/pay-session.ts';
+import { type ReconcileOptions, reconcile } from '../../lambdas/reconcile/reconcile.ts';
+import { paySession, recordReconciledTransfer } from '../../lambdas/transfer/pay-session.ts';
 import {
   type StripeStandIn,
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
 import { HOUR_MS } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
-import { reconcile } from '../../tools/commands/reconcile.ts';
 import {
   attemptsFor,
   insertMentor,
@@ -54,6 +54,10 @@ describe('reconcile', () => {
     pacing: testPacing(database.db),
   });
 
+  /** What `reconcile --fix` passes: the transfer Lambda's own recording. */
+  const recordAsTheLambdaDoes: ReconcileOptions['fix'] = async (sessionId, transfer) =>
+    (await recordReconciledTransfer(deps(), sessionId, transfer)).outcome === 'paid';
+
   async function paidSession(): Promise<string> {
     const sessionId = await insertSession(database.db, mentorId);
     const result = await paySession(deps(), sessionId);
@@ -73,7 +77,7 @@ describe('reconcile', () => {
   it('finds nothing when every payout matches its transfer', async () => {
     await paidSession();
 
-    const report = await reconcile(deps(), { since, fix: false });
+    const report = await reconcile(deps(), { since });
 
     expect(report).toMatchObject({ stripeTransfers: 1, paidPayouts: 1, mismatches: [], open: 0 });
   });
@@ -82,7 +86,7 @@ describe('reconcile', () => {
     const sessionId = await insertSession(database.db, mentorId);
     const transfer = await transferFor(sessionId);
 
-    const report = await reconcile(deps(), { since, fix: false });
+    const report = await reconcile(deps(), { since });
 
     expect(report.mismatches).toEqual([
       {
@@ -102,8 +106,8 @@ describe('reconcile', () => {
     const sessionId = await insertSession(database.db, mentorId);
     const transfer = await transferFor(sessionId);
 
-    const fixed = await reconcile(deps(), { since, fix: true });
-    const again = await reconcile(deps(), { since, fix: false });
+    const fixed = await reconcile(deps(), { since, fix: recordAsTheLambdaDoes });
+    const again = await reconcile(deps(), { since });
 
     expect(fixed.mismatches).toMatchObject([{ kind: 'paid_at_stripe_not_marked', fixed: true }]);
     expect(fixed.open).toBe(0);
@@ -130,7 +134,7 @@ describe('reconcile', () => {
       metadata: { session_id: sessionId },
     });
 
-    const fixed = await reconcile(deps(), { since, fix: true });
+    const fixed = await reconcile(deps(), { since, fix: recordAsTheLambdaDoes });
 
     expect(transfer.transfer_group).toBe('group_ch_1ReconcileGroup');
     expect(fixed.mismatches).toMatchObject([
@@ -144,7 +148,7 @@ describe('reconcile', () => {
     standIn.dropNextAfterCreate(3);
     await paySession(deps(), sessionId).catch(() => undefined);
 
-    const fixed = await reconcile(deps(), { since, fix: true });
+    const fixed = await reconcile(deps(), { since, fix: recordAsTheLambdaDoes });
 
     const payout = await database.db
       .selectFrom('payouts')
@@ -168,7 +172,7 @@ describe('reconcile', () => {
       .where('session_id', '=', sessionId)
       .execute();
 
-    const report = await reconcile(deps(), { since, fix: true });
+    const report = await reconcile(deps(), { since, fix: recordAsTheLambdaDoes });
 
     expect(report.mismatches).toContainEqual({
       kind: 'marked_but_absent_at_stripe',
@@ -186,7 +190,7 @@ describe('reconcile', () => {
       .where('session_id', '=', sessionId)
       .execute();
 
-    const report = await reconcile(deps(), { since, fix: false });
+    const report = await reconcile(deps(), { since });
 
     expect(report.mismatches).toMatchObject([
       { kind: 'amount_mismatch', sessionId, recorded: '7999 usd', atStripe: '8000 usd' },
@@ -201,7 +205,7 @@ describe('reconcile', () => {
       .where('session_id', '=', sessionId)
       .execute();
 
-    const report = await reconcile(deps(), { since, fix: false });
+    const report = await reconcile(deps(), { since });
 
     expect(report.mismatches).toMatchObject([
       { kind: 'destination_mismatch', sessionId, recorded: OTHER_ACCOUNT, atStripe: ACCOUNT },
@@ -212,7 +216,7 @@ describe('reconcile', () => {
     const sessionId = await paidSession();
     const second = await transferFor(sessionId);
 
-    const report = await reconcile(deps(), { since, fix: true });
+    const report = await reconcile(deps(), { since, fix: recordAsTheLambdaDoes });
 
     expect(report.mismatches).toContainEqual(
       expect.objectContaining({ kind: 'several_transfers', sessionId }),
@@ -235,7 +239,7 @@ describe('reconcile', () => {
       transfer_group: 'bonus_2026',
     });
 
-    const report = await reconcile(deps(), { since, fix: false });
+    const report = await reconcile(deps(), { since });
 
     expect(report).toMatchObject({ stripeTransfers: 0, mismatches: [] });
   });
@@ -247,7 +251,6 @@ describe('reconcile', () => {
     const report = await reconcile(deps(), {
       since: later,
       until: new Date(later.getTime() + 60_000),
-      fix: false,
     });
 
     expect(report).toMatchObject({ stripeTransfers: 0, paidPayouts: 0, mismatches: [] });

@@ -5,6 +5,7 @@ import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import type Stripe from 'stripe';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reconcile } from '../../lambdas/reconcile/reconcile.ts';
 import { scanEligibleSessions } from '../../lambdas/scan/scan-eligible-sessions.ts';
 import { handleStripeEvent } from '../../lambdas/stripe-events/handle-stripe-event.ts';
 import { parseStripeEventMessage } from '../../lambdas/stripe-events/stripe-event-message.ts';
@@ -13,6 +14,7 @@ import {
   type PayoutResult,
   type PaySessionDeps,
   paySession,
+  recordReconciledTransfer,
 } from '../../lambdas/transfer/pay-session.ts';
 import { stripeEventBridgeEvent } from '../../local/lambda-events.ts';
 import { LOCAL_STRIPE_EVENT_SOURCE } from '../../local/pipeline-env.ts';
@@ -30,7 +32,6 @@ import { utcDay } from '../../shared/db/payouts.repository.ts';
 import { type AmountLimits, limitFor, payoutDecision } from '../../shared/payout-policy.ts';
 import { HOUR_MS, MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
-import { reconcile } from '../../tools/commands/reconcile.ts';
 import { isSettled, planForSession } from '../../tools/session-plan.ts';
 import { fixedClock, recordingLog, testPacing, testPayoutConfig } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
@@ -56,7 +57,8 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
  *    is never recorded twice in a row on one UTC day;
  * 4. no payout left in_progress, but for a key Stripe refused afresh whose session the scan still
  *    enqueues (the next delivery's replay retires it);
- * 5. money at Stripe equals money recorded paid here, per currency (and reconcile agrees).
+ * 5. money at Stripe equals money recorded paid here, per currency (and reconcile agrees);
+ * 6. one payout event per paid or failed outcome recorded, and no other.
  * PAYOUT_PROPERTY_RUNS sets the number of schedules (default 1000; `npm run test:soak`: 10 000);
  * PAYOUT_PROPERTY_STATS=1 prints how many runs reached each fault and outcome.
  */
@@ -441,7 +443,7 @@ describe('the money path under random faults (property)', () => {
 
   /** The marketplace as the scenario describes it, in one round trip per table. */
   async function seed(specs: SessionSpec[], start: Date): Promise<World> {
-    await sql`truncate payout_attempts, payout_reservations, payout_daily_totals, payouts, sessions, mentors, scan_runs, stripe_events, stripe_accounts, mentor_holds, payout_reversals`.execute(
+    await sql`truncate payout_attempts, payout_reservations, payout_daily_totals, payouts, sessions, mentors, scan_runs, stripe_events, stripe_accounts, mentor_holds, payout_reversals, payout_events`.execute(
       db,
     );
     stripe.reset();
@@ -773,11 +775,14 @@ describe('the money path under random faults (property)', () => {
           stripe: patient,
           clock,
           log: world.log,
-          config: CONFIG,
           pacing: testPacing(db),
         };
+        // `reconcile --fix`: found transfers are recorded as the transfer Lambda records them.
+        const fix = async (sessionId: string, transfer: Stripe.Transfer) =>
+          (await recordReconciledTransfer({ ...deps, config: CONFIG }, sessionId, transfer))
+            .outcome === 'paid';
         // A list fault still armed fails it; the operator runs it again some other time.
-        await reconcile(deps, { since: world.since, fix: true }).catch(() => undefined);
+        await reconcile(deps, { since: world.since, fix }).catch(() => undefined);
         return;
       }
       case 'leaseExpires':
@@ -1140,10 +1145,35 @@ describe('the money path under random faults (property)', () => {
 
     // And reconcile, read-only, finds nothing to fix or explain.
     const report = await reconcile(
-      { db, stripe: patient, clock, log: recordingLog(), config: CONFIG, pacing: testPacing(db) },
-      { since: world.since, fix: false },
+      { db, stripe: patient, clock, log: recordingLog(), pacing: testPacing(db) },
+      { since: world.since },
     );
     expect(report.mismatches, 'reconcile after settling').toEqual([]);
+
+    // 6. Each paid or failed outcome has its one payout event, and each event its outcome: they
+    // are written in one transaction, so no crash or fault above can part them.
+    const events = await db.selectFrom('payout_events').selectAll().execute();
+    const outcomes = attempts
+      .filter((attempt) => attempt.outcome === 'paid' || attempt.outcome === 'failed')
+      .map((attempt) =>
+        JSON.stringify([
+          attempt.session_id,
+          `payout.${attempt.outcome}`,
+          attempt.error_code,
+          attempt.outcome === 'paid' ? attempt.stripe_transfer_id : null,
+        ]),
+      );
+    const announced = events.map((event) =>
+      JSON.stringify([
+        event.session_id,
+        event.event_type,
+        event.detail.code,
+        event.detail.stripeTransferId,
+      ]),
+    );
+    expect(announced.sort(), 'one payout event per paid or failed outcome, and no other').toEqual(
+      outcomes.sort(),
+    );
   }
 
   /** Whether this version of the session, as payoutDecision judges it, asks for exactly this transfer. */

@@ -20,6 +20,8 @@ const PLACEHOLDERS: Record<string, string> = {
   '<messageId>': '38564a82-9293-4c1c-8a3c-1f3ec07452af',
   '<env>': 'dev',
   '<date>': '2026-11-01',
+  '<since>': '2026-11-01',
+  '<until>': '2026-11-02',
 };
 
 /** Splits as a shell would for these lines: words, and "quoted text" as one word. */

@@ -198,4 +198,14 @@ describe('payoutDecision', () => {
       code: 'invalid_session_row',
     });
   });
+
+  it('says what a failed session is owed when its row allows computing it, and not otherwise', () => {
+    const overLimit = payoutDecision({ ...session, priceAmount: 10_000 }, config);
+    const unconnected = payoutDecision({ ...session, stripeAccountId: null }, config);
+    const invalid = payoutDecision({ ...session, currency: 'USD' }, config);
+
+    expect(overLimit).toMatchObject({ kind: 'failed', net: 8000 });
+    expect(unconnected).toMatchObject({ kind: 'failed', net: netAmount(session, 2000).net });
+    expect(invalid).not.toHaveProperty('net');
+  });
 });

@@ -6,6 +6,7 @@ import * as dailyTotals from './0004-daily-totals.ts';
 import * as recoveryPoints from './0005-payout-recovery-points.ts';
 import * as stripeRequestPacing from './0006-stripe-request-pacing.ts';
 import * as stripeEventsAndHolds from './0007-stripe-events-and-holds.ts';
+import * as payoutEvents from './0008-payout-events-and-reconciliation-runs.ts';
 
 /** Listed statically so that bundles and tests need no file-system lookup; names sort in order. */
 export const migrations: Record<string, Migration> = {
@@ -16,4 +17,5 @@ export const migrations: Record<string, Migration> = {
   '0005-payout-recovery-points': recoveryPoints,
   '0006-stripe-request-pacing': stripeRequestPacing,
   '0007-stripe-events-and-holds': stripeEventsAndHolds,
+  '0008-payout-events-and-reconciliation-runs': payoutEvents,
 };
