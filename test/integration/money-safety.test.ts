@@ -44,9 +44,10 @@ describe('money safety regressions (issue 10)', () => {
   afterAll(async () => Promise.all([database.close(), stripe.close()]));
   beforeEach(async () => {
     await database.db.deleteFrom('payout_daily_totals').execute();
+    // The stand-in stamps the account's creation on this clock.
+    clock = fixedClock(new Date('2026-11-25T10:00:00Z'));
     stripe.reset();
     stripe.setAccount(ACCOUNT, 'active');
-    clock = fixedClock(new Date('2026-11-25T10:00:00Z'));
     limits = GENEROUS_LIMITS;
   });
 
