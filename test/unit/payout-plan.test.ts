@@ -247,6 +247,8 @@ describe('planPayout: the payee’s standing (a hold, the account’s readiness)
         kind: 'failed',
         code: 'mentor_on_hold',
         message: `Payouts to this mentor are on hold since ${HELD_AT.toISOString()} (ops@example.com): chargeback review`,
+        // What the session is owed (10 000 less the 20 % fee), for the payout.failed event.
+        owed: { amount: 8000, currency: 'usd' },
       },
     });
   });
@@ -259,6 +261,7 @@ describe('planPayout: the payee’s standing (a hold, the account’s readiness)
         code: 'account_not_ready',
         message:
           'Stripe last reported account acct_1 without an active transfers capability (disabled_reason requirements.past_due)',
+        owed: { amount: 8000, currency: 'usd' },
       },
     });
   });
