@@ -61,9 +61,6 @@ describe('which way imports point', () => {
     for (const own of lambdas) {
       for (const file of sourceFiles(`lambdas/${own}`)) {
         for (const target of importsOf(file)) {
-          const other = lambdas.some(
-            (name) => name !== own && target.startsWith(`lambdas/${name}/`),
-          );
           expect(
             (target.startsWith('lambdas/') && !target.startsWith(`lambdas/${own}/`)) ||
               /^(infra|local|tools|test)\//.test(target),

@@ -49,11 +49,7 @@ import {
   sessionChange,
 } from '../../shared/payout-plan.ts';
 import { type Ineligibility, limitFor } from '../../shared/payout-policy.ts';
-import {
-  EVENT_PUBLISH_BUDGET_MS,
-  MIN_TIME_FOR_STRIPE_CALL_MS,
-  REQUEST_SETTLE_MS,
-} from '../../shared/runtime-limits.ts';
+import { EVENT_PUBLISH_BUDGET_MS, REQUEST_SETTLE_MS } from '../../shared/runtime-limits.ts';
 import {
   hasTimeForStripeCall,
   MAX_RATE_LIMITED_REQUESTS,
