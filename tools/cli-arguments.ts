@@ -63,6 +63,7 @@ export function codeArgument(value: string): string {
 /** A reason recorded for people to read later: some words, not an empty string. */
 export function reasonArgument(value: string): string {
   const reason = value.trim();
-  if (reason.length === 0) throw new InvalidArgumentError('expected a reason, e.g. "fraud review FR-7"');
+  if (reason.length === 0)
+    throw new InvalidArgumentError('expected a reason, e.g. "fraud review FR-7"');
   return reason;
 }

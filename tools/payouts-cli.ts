@@ -44,7 +44,9 @@ type Json = { json: boolean };
 
 export function buildCli(context: CliContext, setExitCode: (code: number) => void): Command {
   const program = new Command('payouts')
-    .description('Operate mentor payouts: review failures, preview, DLQ, retry, pause, hold, reconcile')
+    .description(
+      'Operate mentor payouts: review failures, preview, DLQ, retry, pause, hold, reconcile',
+    )
     .version(VERSION, '-V, --version', 'print the version')
     .addOption(
       new Option(
@@ -176,14 +178,14 @@ export function buildCli(context: CliContext, setExitCode: (code: number) => voi
 
   program
     .command('hold')
-    .description('Hold one mentor’s payouts: their sessions fail with mentor_on_hold, Stripe is not asked')
+    .description(
+      'Hold one mentor’s payouts: their sessions fail with mentor_on_hold, Stripe is not asked',
+    )
     .requiredOption('--mentor <id>', 'the mentor (mentors.id)', uuidArgument)
     .requiredOption('--reason <text>', 'why (shown by status and failures)', reasonArgument)
     .addOption(json())
     .action(
-      run((deps, options: { mentor: string; reason: string } & Json) =>
-        holdCommand(deps, options),
-      ),
+      run((deps, options: { mentor: string; reason: string } & Json) => holdCommand(deps, options)),
     );
   program
     .command('release')

@@ -183,10 +183,9 @@ async function reversedTransfers(
   compared: { sessionId: string; transfer: Stripe.Transfer }[],
 ): Promise<ReversedTransfer[]> {
   const reversed = compared.filter(({ transfer }) => (transfer.amount_reversed ?? 0) > 0);
-  const recorded = await findReversalsOfSessions(
-    deps.db,
-    [...new Set(reversed.map(({ sessionId }) => sessionId))],
-  );
+  const recorded = await findReversalsOfSessions(deps.db, [
+    ...new Set(reversed.map(({ sessionId }) => sessionId)),
+  ]);
   return reversed.map(({ sessionId, transfer }) => {
     const own = recorded.filter((row) => row.transfer_id === transfer.id);
     const recordedAmount = own.reduce((sum, row) => sum + row.amount, 0);

@@ -93,9 +93,7 @@ export async function releaseCommand(
     deps.out.log(
       `Mentor ${options.mentor} released by ${released.released_by ?? 'unknown'} (held ${describeHold(deps, released)}).`,
     );
-    deps.out.log(
-      'Their waiting sessions are paid by the next scan, or now with: npx payouts scan',
-    );
+    deps.out.log('Their waiting sessions are paid by the next scan, or now with: npx payouts scan');
   }
   return 0;
 }
