@@ -33,6 +33,8 @@ export const METRIC = {
   reconciliationCompleted: 'ReconciliationCompleted',
   /** Count, dimension service: mismatches a daily reconciliation found (none is repaired). */
   reconciliationMismatches: 'ReconciliationMismatches',
+  /** Count, dimension service: transfers a daily reconciliation found reversed (not mismatches). */
+  reconciliationReversals: 'ReconciliationReversals',
   /** Count, dimension service: payout events a sweep published. */
   payoutEventsPublished: 'PayoutEventsPublished',
   /** Count, dimension service: payout events still unpublished after a sweep, past their grace. */

@@ -59,3 +59,11 @@ export function codeArgument(value: string): string {
     throw new InvalidArgumentError('expected an error code like account_invalid');
   return value;
 }
+
+/** A reason recorded for people to read later: some words, not an empty string. */
+export function reasonArgument(value: string): string {
+  const reason = value.trim();
+  if (reason.length === 0)
+    throw new InvalidArgumentError('expected a reason, e.g. "fraud review FR-7"');
+  return reason;
+}

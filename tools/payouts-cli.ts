@@ -5,6 +5,7 @@ import {
   codeArgument,
   parseWhen,
   positiveInteger,
+  reasonArgument,
   uuidArgument,
   whenArgument,
 } from './cli-arguments.ts';
@@ -18,6 +19,7 @@ import {
 import { pauseCommand, resumeCommand, statusCommand } from './commands/controls.ts';
 import { dlqListCommand, dlqRedriveCommand, dlqRemoveCommand } from './commands/dlq.ts';
 import { failuresCommand } from './commands/failures.ts';
+import { holdCommand, releaseCommand } from './commands/holds.ts';
 import { previewCommand } from './commands/preview.ts';
 import { reconcileCommand } from './commands/reconcile.ts';
 import { retryCommand } from './commands/retry.ts';
@@ -42,7 +44,9 @@ type Json = { json: boolean };
 
 export function buildCli(context: CliContext, setExitCode: (code: number) => void): Command {
   const program = new Command('payouts')
-    .description('Operate mentor payouts: review failures, preview, DLQ, retry, pause, reconcile')
+    .description(
+      'Operate mentor payouts: review failures, preview, DLQ, retry, pause, hold, reconcile',
+    )
     .version(VERSION, '-V, --version', 'print the version')
     .addOption(
       new Option(
@@ -171,6 +175,29 @@ export function buildCli(context: CliContext, setExitCode: (code: number) => voi
     .description('Undo pause')
     .addOption(json())
     .action(run((deps, options: Json) => resumeCommand(deps, options)));
+
+  program
+    .command('hold')
+    .description(
+      'Hold one mentor’s payouts: their sessions fail with mentor_on_hold, Stripe is not asked',
+    )
+    .requiredOption('--mentor <id>', 'the mentor (mentors.id)', uuidArgument)
+    .requiredOption('--reason <text>', 'why (shown by status and failures)', reasonArgument)
+    .addOption(json())
+    .action(
+      run((deps, options: { mentor: string; reason: string } & Json) => holdCommand(deps, options)),
+    );
+  program
+    .command('release')
+    .description('Undo hold: the mentor’s waiting sessions are paid by the next scan')
+    .requiredOption('--mentor <id>', 'the mentor (mentors.id)', uuidArgument)
+    .option('--reason <text>', 'why (kept with the released hold)', reasonArgument)
+    .addOption(json())
+    .action(
+      run((deps, options: { mentor: string; reason?: string } & Json) =>
+        releaseCommand(deps, options),
+      ),
+    );
 
   program
     .command('reconcile')

@@ -14,7 +14,7 @@ import { type Mismatch, type ReconcileDeps, reconcile } from './reconcile.ts';
  * - It starts where the last completed run ended, less an hour for clock skew, so a day that could
  *   not be reconciled (Stripe down) is reconciled by the next run; at most MAX_RANGE back.
  * - It repairs nothing: every mismatch is logged and counted for the alarm, and `reconcile --fix`
- *   stays the manual repair. A run that cannot complete is recorded and thrown (Lambda error).
+ *   stays the manual repair. Reversed transfers are logged and counted apart (not mismatches). A run that cannot complete is recorded and thrown (Lambda error).
  */
 
 /** The first run, or one after a long outage: the last day and its overlap. */
@@ -31,6 +31,8 @@ export interface ReconciliationSummary {
   /** Every mismatch found: the alarm's metric (nothing is repaired). */
   mismatches: number;
   byKind: Partial<Record<Mismatch['kind'], number>>;
+  /** Transfers Stripe shows reversed: counted apart, never as mismatches (nothing to repair). */
+  reversed: number;
 }
 
 export async function reconcileDay(deps: ReconcileDeps): Promise<ReconciliationSummary> {
@@ -68,6 +70,11 @@ export async function reconcileDay(deps: ReconcileDeps): Promise<ReconciliationS
     byKind[mismatch.kind] = (byKind[mismatch.kind] ?? 0) + 1;
     deps.log.error('Reconciliation mismatch; nothing was repaired', { ...mismatch });
   }
+  for (const reversed of report.reversed) {
+    deps.log.warn('Transfer reversed at Stripe; not a mismatch, nothing to repair', {
+      ...reversed,
+    });
+  }
   const summary = {
     since: report.since,
     until: report.until,
@@ -75,6 +82,7 @@ export async function reconcileDay(deps: ReconcileDeps): Promise<ReconciliationS
     paidPayouts: report.paidPayouts,
     mismatches: report.mismatches.length,
     byKind,
+    reversed: report.reversed.length,
   };
   deps.log.info('Reconciliation completed', summary);
   return summary;

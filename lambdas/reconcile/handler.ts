@@ -16,6 +16,7 @@ export async function handler(
   const summary = await reconcileDay(await reconcileDeps());
   metrics.addMetric(METRIC.reconciliationCompleted, MetricUnit.Count, 1);
   metrics.addMetric(METRIC.reconciliationMismatches, MetricUnit.Count, summary.mismatches);
+  metrics.addMetric(METRIC.reconciliationReversals, MetricUnit.Count, summary.reversed);
   metrics.publishStoredMetrics();
   return summary;
 }

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type Stripe from 'stripe';
 import type { Clock } from '../../shared/clock.ts';
 import type { Database } from '../../shared/db/database.ts';
+import { findReversalsOfSessions } from '../../shared/db/payout-reversals.repository.ts';
 import {
   findPaidPayouts,
   findRecordedTransferId,
@@ -21,7 +22,8 @@ import { transferTerms } from '../../shared/stripe-client.ts';
  * transfer_group), for transfers created and payouts recorded in a time range. The one comparison
  * of `payouts reconcile` and the daily reconciliation Lambda. Read-only unless given `fix`, which
  * only the CLI passes (`reconcile --fix`): only "paid at Stripe but not marked here" is fixable, and
- * the CLI records it exactly as the transfer Lambda records a transfer.
+ * the CLI records it exactly as the transfer Lambda records a transfer. Reversed transfers are
+ * listed apart: a reversal is not a mismatch, and nothing here pays a session again.
  */
 
 export type Mismatch =
@@ -50,6 +52,23 @@ export type Mismatch =
     }
   | { kind: 'several_transfers'; sessionId: string; transferIds: string[] };
 
+/**
+ * A transfer of ours that Stripe shows (partly) reversed. Not a mismatch: the transfer was made and
+ * recorded; a reversal is a person's decision at Stripe, and nothing here pays the session again.
+ */
+export interface ReversedTransfer {
+  sessionId: string;
+  transferId: string;
+  /** The transfer's amount and how much of it Stripe reversed, minor units of `currency`. */
+  amount: number;
+  amountReversed: number;
+  currency: string;
+  /** The reversals recorded here from transfer.reversed (payout_reversals). */
+  recordedReversalIds: string[];
+  /** Stripe reversed more than the reversals recorded here add up to (an event not yet handled). */
+  unrecordedAmount: number;
+}
+
 export interface ReconcileReport {
   since: string;
   until: string;
@@ -58,6 +77,8 @@ export interface ReconcileReport {
   mismatches: Mismatch[];
   /** Mismatches still open after this run (fixed ones excluded). */
   open: number;
+  /** Listed apart from the mismatches: nothing to fix (see ReversedTransfer). */
+  reversed: ReversedTransfer[];
 }
 
 export interface ReconcileDeps {
@@ -98,8 +119,10 @@ export async function reconcile(
     findPaidPayouts(deps.db, range),
   ]);
   const mismatches: Mismatch[] = [];
+  const seen = new Map<string, { sessionId: string; transfer: Stripe.Transfer }>();
 
   for (const [sessionId, transfers] of atStripe) {
+    for (const transfer of transfers) seen.set(transfer.id, { sessionId, transfer });
     if (transfers.length > 1) {
       mismatches.push({
         kind: 'several_transfers',
@@ -131,6 +154,7 @@ export async function reconcile(
     const transfer =
       atStripe.get(payout.sessionId)?.find((candidate) => candidate.id === payout.transferId) ??
       (await retrieveTransfer(deps, payout.transferId));
+    if (transfer) seen.set(transfer.id, { sessionId: payout.sessionId, transfer });
     if (!transfer) {
       mismatches.push({
         kind: 'marked_but_absent_at_stripe',
@@ -149,7 +173,32 @@ export async function reconcile(
     paidPayouts: paidHere.length,
     mismatches,
     open: mismatches.filter((mismatch) => !('fixed' in mismatch && mismatch.fixed)).length,
+    reversed: await reversedTransfers(deps, [...seen.values()]),
   };
+}
+
+/** The transfers among those compared that Stripe shows reversed, with what is recorded here. */
+async function reversedTransfers(
+  deps: ReconcileDeps,
+  compared: { sessionId: string; transfer: Stripe.Transfer }[],
+): Promise<ReversedTransfer[]> {
+  const reversed = compared.filter(({ transfer }) => (transfer.amount_reversed ?? 0) > 0);
+  const recorded = await findReversalsOfSessions(deps.db, [
+    ...new Set(reversed.map(({ sessionId }) => sessionId)),
+  ]);
+  return reversed.map(({ sessionId, transfer }) => {
+    const own = recorded.filter((row) => row.transfer_id === transfer.id);
+    const recordedAmount = own.reduce((sum, row) => sum + row.amount, 0);
+    return {
+      sessionId,
+      transferId: transfer.id,
+      amount: transfer.amount,
+      amountReversed: transfer.amount_reversed,
+      currency: transfer.currency,
+      recordedReversalIds: own.map((row) => row.reversal_id),
+      unrecordedAmount: Math.max(0, transfer.amount_reversed - recordedAmount),
+    };
+  });
 }
 
 async function stripeTransfersBySession(

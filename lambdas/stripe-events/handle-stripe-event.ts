@@ -4,6 +4,7 @@ import type { Clock } from '../../shared/clock.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { findMentorIdsByStripeAccount } from '../../shared/db/mentors.repository.ts';
 import { readPayoutControls } from '../../shared/db/payout-controls.repository.ts';
+import { recordPayoutEvent } from '../../shared/db/payout-events.repository.ts';
 import { recordPayoutReversals } from '../../shared/db/payout-reversals.repository.ts';
 import { findPayoutByTransferId } from '../../shared/db/payouts.repository.ts';
 import {
@@ -32,7 +33,8 @@ import type { StripeEventMessage } from './stripe-event-message.ts';
  *   already; when its transfers capability becomes active, its mentors' eligible unpaid sessions
  *   go on the payout queue at once (the catch-up), instead of waiting for the next daily scan.
  * - transfer.reversed / transfer.updated: each reversal of one of our transfers is recorded by its
- *   id; the payout stays paid and the session paid_out (nothing is paid again by itself).
+ *   id, with its payout.reversed event for the marketplace in the same transaction; the payout
+ *   stays paid and the session paid_out (nothing is paid again by itself).
  * Every effect is idempotent, so a duplicate handled at the same time as the first is harmless.
  */
 
@@ -268,19 +270,37 @@ async function recordReversals(
       },
     );
   }
-  const recorded = await recordPayoutReversals(
-    deps.db,
-    transfer.reversals.map((reversal) => ({
-      reversalId: reversal.id,
-      sessionId,
-      transferId,
-      amount: reversal.amount,
-      currency: reversal.currency,
-      reversedAt: reversal.created,
-      stripeEventId: eventId,
-    })),
-    deps.clock.now(),
-  );
+  // Each reversal newly recorded is announced (payout.reversed) in the same transaction: a
+  // duplicated or replayed event records nothing, so it announces nothing either.
+  const recorded = await deps.db.transaction().execute(async (trx) => {
+    const now = deps.clock.now();
+    const added = await recordPayoutReversals(
+      trx,
+      transfer.reversals.map((reversal) => ({
+        reversalId: reversal.id,
+        sessionId,
+        transferId,
+        amount: reversal.amount,
+        currency: reversal.currency,
+        reversedAt: reversal.created,
+        stripeEventId: eventId,
+      })),
+      now,
+    );
+    for (const reversal of added) {
+      await recordPayoutEvent(trx, {
+        type: 'payout.reversed',
+        sessionId,
+        amount: reversal.amount,
+        currency: reversal.currency,
+        code: null,
+        stripeTransferId: transferId,
+        reversal: { id: reversal.reversal_id, reversedAt: reversal.reversed_at },
+        occurredAt: now,
+      });
+    }
+    return added;
+  });
   for (const reversal of recorded) {
     deps.log.warn('Transfer reversed at Stripe; the payout stays paid and is not paid again', {
       sessionId,

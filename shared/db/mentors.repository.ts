@@ -14,3 +14,13 @@ export async function findMentorIdsByStripeAccount(
     .execute();
   return rows.map((row) => row.id);
 }
+
+/** Whether the marketplace has a mentor with this id (operator commands name a mentor by id). */
+export async function mentorExists(db: Kysely<Database>, mentorId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('mentors')
+    .select('id')
+    .where('id', '=', mentorId)
+    .executeTakeFirst();
+  return row !== undefined;
+}

@@ -12,6 +12,8 @@ export interface NewPayoutEvent {
   currency: string | null;
   code: AttemptCode | null;
   stripeTransferId: string | null;
+  /** payout.reversed only: the reversal as Stripe reported it. */
+  reversal?: { id: string; reversedAt: Date };
   /** When the outcome was recorded (the recording transaction's clock). */
   occurredAt: Date;
 }
@@ -22,7 +24,8 @@ export interface NewPayoutEvent {
  * session's, read in the same statement. Resolves to the event's id; undefined, with nothing
  * written, if no session has this id (there is nobody to tell). Publishing happens after commit
  * (shared/payout-events.ts): call publishPayoutEvents for the session then, or leave it to the
- * sweeper. The inbound half records `payout.reversed` with this when it records a reversal.
+ * sweeper. The stripe-events Lambda records `payout.reversed` with this, in the transaction that
+ * records the reversal (one event per reversal newly recorded).
  */
 export async function recordPayoutEvent(
   trx: Transaction<Database>,
@@ -36,6 +39,8 @@ export async function recordPayoutEvent(
     currency: event.currency,
     code: event.code,
     stripeTransferId: event.stripeTransferId,
+    reversalId: event.reversal?.id ?? null,
+    reversedAt: event.reversal?.reversedAt.toISOString() ?? null,
     occurredAt: event.occurredAt.toISOString(),
   };
   const row = await trx

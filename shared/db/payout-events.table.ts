@@ -17,6 +17,9 @@ export interface PayoutEventDetail {
   /** The attempt's code (`paid_after_change`, a failure code, …); null for a plain payment. */
   code: string | null;
   stripeTransferId: string | null;
+  /** payout.reversed: Stripe's reversal (`trr_…`) and when Stripe made it (ISO 8601 UTC); else null. */
+  reversalId: string | null;
+  reversedAt: string | null;
   /** When the outcome was recorded, ISO 8601 UTC. */
   occurredAt: string;
 }

@@ -64,6 +64,47 @@ export async function findPayeeStanding(
   return toPayeeStanding(row);
 }
 
+/**
+ * Each session's payout (if any) and payee standing, for many sessions at once, without a lock:
+ * what `payouts preview` plans with, so that it decides as the claim would.
+ */
+export async function findPayoutsAndPayees(
+  db: Kysely<Database>,
+  sessionIds: readonly string[],
+): Promise<Map<string, { payout: Payout | undefined; payee: PayeeStanding }>> {
+  if (sessionIds.length === 0) return new Map();
+  const { rows } = await sql<Payout & PayeeColumns & { planned_session_id: string }>`
+    select s.id as planned_session_id, p.*, ${PAYEE_COLUMNS}
+    from sessions as s
+    left join payouts as p on p.session_id = s.id
+    left join mentors as m on m.id = s.mentor_id
+    left join stripe_accounts as a on a.account_id = m.stripe_account_id
+    left join mentor_holds as h on h.mentor_id = s.mentor_id and h.released_at is null
+    where s.id = any(${[...sessionIds]}::uuid[])
+  `.execute(db);
+  return new Map(
+    rows.map((row) => {
+      const {
+        planned_session_id,
+        payee_account_id,
+        payee_transfers_capability,
+        payee_disabled_reason,
+        hold_reason,
+        hold_held_by,
+        hold_held_at,
+        ...payout
+      } = row;
+      return [
+        planned_session_id,
+        {
+          payout: payout.session_id === null ? undefined : payout,
+          payee: toPayeeStanding(row),
+        },
+      ];
+    }),
+  );
+}
+
 interface PayeeColumns {
   payee_account_id: string | null;
   payee_transfers_capability: string | null;

@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type ExpressionBuilder, type Kysely, sql, type Transaction } from 'kysely';
 import type { Database } from './database.ts';
 
 export interface SessionForPayout {
@@ -161,9 +161,7 @@ export function eligibleSessionPageQuery(db: Kysely<Database>, options: Eligible
   let query = db
     .selectFrom('sessions')
     .select(['id', sql<string>`session_end_time::text`.as('end_time')])
-    .where('status', '=', 'confirmed')
-    .where('payout_status', '=', 'pending')
-    .where('session_end_time', '<', cutoff)
+    .where((eb) => eligibleAt(eb, cutoff))
     .orderBy('session_end_time')
     .orderBy('id')
     .limit(limit);
@@ -176,6 +174,31 @@ export function eligibleSessionPageQuery(db: Kysely<Database>, options: Eligible
     );
   }
   return query;
+}
+
+/** The contract's eligibility rule: confirmed, pending, ended before the cutoff. */
+function eligibleAt(eb: ExpressionBuilder<Database, 'sessions'>, cutoff: Date) {
+  return eb.and([
+    eb('sessions.status', '=', 'confirmed'),
+    eb('sessions.payout_status', '=', 'pending'),
+    eb('sessions.session_end_time', '<', cutoff),
+  ]);
+}
+
+/** How many eligible sessions each of these mentors has (mentors with none are left out). */
+export async function countEligibleSessionsOfMentors(
+  db: Kysely<Database>,
+  filter: { cutoff: Date; mentorIds: readonly string[] },
+): Promise<Map<string, number>> {
+  if (filter.mentorIds.length === 0) return new Map();
+  const rows = await db
+    .selectFrom('sessions')
+    .select(['mentor_id', (eb) => eb.fn.countAll<string>().as('count')])
+    .where((eb) => eligibleAt(eb, filter.cutoff))
+    .where('mentor_id', 'in', filter.mentorIds)
+    .groupBy('mentor_id')
+    .execute();
+  return new Map(rows.map((row) => [row.mentor_id, Number(row.count)]));
 }
 
 /** One page of eligible session ids in (session_end_time, id) order; served by sessions_payout_eligible_idx. */

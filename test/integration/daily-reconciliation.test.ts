@@ -134,6 +134,35 @@ describe('daily reconciliation', () => {
     ).toBe(true);
   });
 
+  it('counts a reversed transfer apart, logged and in its own metric, never as a mismatch, and repairs nothing', async () => {
+    const sessionId = await paidSession();
+    const [transfer] = stripe.transfers();
+    if (!transfer) throw new Error('no transfer');
+    await stripeClient().transfers.createReversal(transfer.id, { amount: 2000 });
+    const requestsBefore = stripe.requests().length;
+
+    const summary = await runReconciliation();
+
+    expect(summary).toMatchObject({ mismatches: 0, byKind: {}, reversed: 1 });
+    expect(logs.metric('ReconciliationMismatches')).toEqual([
+      { value: 0, dimensions: { service: 'payouts-reconcile' } },
+    ]);
+    expect(logs.metric('ReconciliationReversals')).toEqual([
+      { value: 1, dimensions: { service: 'payouts-reconcile' } },
+    ]);
+    expect(
+      logs.find('WARN', 'Transfer reversed at Stripe; not a mismatch, nothing to repair'),
+    ).toMatchObject([{ sessionId, transferId: transfer.id, amountReversed: 2000 }]);
+    expect(logs.find('ERROR', 'Reconciliation mismatch; nothing was repaired')).toEqual([]);
+    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
+    expect(
+      stripe
+        .requests()
+        .slice(requestsBefore)
+        .every((request) => request.method === 'GET'),
+    ).toBe(true);
+  });
+
   it('fails the invocation when Stripe is down: no metric, the run recorded with its error, never a silent pass', async () => {
     await paidSession();
     stripe.failNextList(10, 500);

@@ -11,6 +11,8 @@ import {
   findReversalsOfSessions,
   recordPayoutReversals,
 } from '../../shared/db/payout-reversals.repository.ts';
+import { findPayeeStanding, findPayoutsAndPayees } from '../../shared/db/payouts.repository.ts';
+import { countEligibleSessionsOfMentors } from '../../shared/db/sessions.repository.ts';
 import {
   type AccountObservation,
   findStripeAccounts,
@@ -21,7 +23,7 @@ import {
   beginStripeEvent,
   markStripeEventProcessed,
 } from '../../shared/db/stripe-events.repository.ts';
-import { insertMentor, insertSession } from '../helpers/factories.ts';
+import { insertMentor, insertSession, seedPayout } from '../helpers/factories.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 const T0 = new Date('2026-11-25T09:00:00Z');
@@ -262,5 +264,74 @@ describe('Stripe events seen', () => {
       { processed: false },
       { processed: true },
     ]);
+  });
+});
+
+describe('what the operator tools read of the payee', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await createTestDatabase();
+  });
+  afterAll(async () => database.close());
+
+  it('counts each mentor’s eligible sessions by the scan’s rule, leaving out mentors with none', async () => {
+    const now = new Date();
+    const cutoff = new Date(now.getTime() - 24 * 3_600_000);
+    const busy = await insertMentor(database.db);
+    const idle = await insertMentor(database.db);
+    await insertSession(database.db, busy, { now });
+    await insertSession(database.db, busy, { now });
+    await insertSession(database.db, busy, { now, status: 'cancelled' });
+    await insertSession(database.db, busy, { now, payout_status: 'paid_out' });
+    await insertSession(database.db, busy, { now, endedHoursAgo: 2 });
+    await insertSession(database.db, idle, { now, status: 'pending' });
+
+    const counts = await countEligibleSessionsOfMentors(database.db, {
+      cutoff,
+      mentorIds: [busy, idle],
+    });
+
+    expect([...counts]).toEqual([[busy, 2]]);
+    expect(await countEligibleSessionsOfMentors(database.db, { cutoff, mentorIds: [] })).toEqual(
+      new Map(),
+    );
+  });
+
+  it('reads many sessions’ payouts and payee standings at once, as the claim reads one', async () => {
+    const account = `acct_${randomUUID().slice(0, 12)}`;
+    const held = await insertMentor(database.db, { stripeAccountId: account });
+    const plain = await insertMentor(database.db);
+    const heldSession = await insertSession(database.db, held);
+    const plainSession = await insertSession(database.db, plain);
+    await holdMentor(database.db, { mentorId: held, reason: 'review', heldBy: 'ana', now: at(0) });
+    await recordAccountObservation(
+      database.db,
+      {
+        accountId: account,
+        transfersCapability: 'inactive',
+        payoutsEnabled: false,
+        disabledReason: 'requirements.past_due',
+        observedAt: at(1),
+      },
+      at(1),
+    );
+    await seedPayout(database.db, plainSession, { destination: 'acct_plain' });
+
+    const stored = await findPayoutsAndPayees(database.db, [heldSession, plainSession]);
+
+    expect(stored.get(heldSession)).toEqual({
+      payout: undefined,
+      payee: {
+        hold: { reason: 'review', heldBy: 'ana', heldAt: at(0) },
+        account: { id: account, transfersActive: false, disabledReason: 'requirements.past_due' },
+      },
+    });
+    expect(stored.get(heldSession)?.payee).toEqual(
+      await findPayeeStanding(database.db, heldSession),
+    );
+    expect(stored.get(plainSession)).toMatchObject({
+      payout: { session_id: plainSession, key_generation: 1, state: 'in_progress' },
+      payee: { hold: undefined, account: undefined },
+    });
   });
 });

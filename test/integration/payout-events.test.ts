@@ -304,7 +304,7 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     expect(ids).toHaveLength(12);
   });
 
-  it('records payout.reversed for the inbound half with recordPayoutEvent, in the caller’s transaction', async () => {
+  it('records payout.reversed with recordPayoutEvent in the caller’s transaction, with the reversal’s id and time', async () => {
     const sessionId = await insertSession(database.db, mentorId);
     await paySession(payDeps(null), sessionId);
     await database.db.deleteFrom('payout_events').execute();
@@ -330,9 +330,26 @@ describe('payout events: outbox and EventBridge (moto)', () => {
         currency: 'usd',
         code: null,
         stripeTransferId: 'tr_reversed',
+        reversalId: 'trr_reversed',
+        reversedAt: '2026-12-05T09:41:00.000Z',
         occurredAt: clock.now().toISOString(),
       },
     ]);
+  });
+
+  it('gives paid and failed events a null reversalId and reversedAt, as docs/payout-events.md says', async () => {
+    const paidSession = await insertSession(database.db, mentorId);
+    const restrictedMentor = await insertMentor(database.db, { stripeAccountId: RESTRICTED });
+    const failedSession = await insertSession(database.db, restrictedMentor);
+
+    await paySession(payDeps(), paidSession);
+    await paySession(payDeps(), failedSession);
+
+    const details = (await bus.delivered()).map((event) => event.detail);
+    expect(details.map((detail) => detail.type).sort()).toEqual(['payout.failed', 'payout.paid']);
+    for (const detail of details) {
+      expect(detail).toMatchObject({ reversalId: null, reversedAt: null });
+    }
   });
 
   describe('the Lambdas’ wiring', () => {
@@ -393,6 +410,7 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     currency: 'usd',
     code: null,
     stripeTransferId: 'tr_reversed',
+    reversal: { id: 'trr_reversed', reversedAt: new Date('2026-12-05T09:41:00.000Z') },
     occurredAt: clock.now(),
   });
 });

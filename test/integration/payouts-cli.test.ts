@@ -7,12 +7,19 @@ import { paySession } from '../../lambdas/transfer/pay-session.ts';
 import { DEMO_ACCOUNTS, DEMO_SESSIONS, seedDemoData } from '../../local/demo-data.ts';
 import { localPipelineEnv } from '../../local/pipeline-env.ts';
 import { systemClock } from '../../shared/clock.ts';
+import { recordAccountObservation } from '../../shared/db/stripe-accounts.repository.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import { createCliDeps, type Output } from '../../tools/cli-deps.ts';
 import { redriveDlq } from '../../tools/commands/dlq.ts';
 import { main } from '../../tools/payouts-cli.ts';
-import { attemptsFor, insertMentor, insertSession, seedPayout } from '../helpers/factories.ts';
+import {
+  attemptsFor,
+  insertMentor,
+  insertSession,
+  seedPayout,
+  sessionPayoutStatus,
+} from '../helpers/factories.ts';
 import { recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
 import { captureLogs } from '../helpers/log-capture.ts';
 import { type Pipeline, sqsEvent, startPipeline } from '../helpers/pipeline.ts';
@@ -207,9 +214,10 @@ describe('payouts CLI', () => {
       expect(report.paused).toBe(false);
       expect(report.largest[0]).toMatchObject({ sessionId: big, amount: 40_000, currency: 'eur' });
       expect(report.wouldPay.totals).toMatchObject({ eur: 40_000, usd: 7200 });
-      expect(report.wouldSkip).toContainEqual({
+      expect(report.wouldFail).toContainEqual({
         code: 'no_connected_account',
         count: expect.any(Number),
+        owed: expect.objectContaining({ usd: expect.any(Number) }),
       });
       expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
       expect(
@@ -589,6 +597,354 @@ describe('payouts CLI', () => {
     });
   });
 
+  describe('hold and release', () => {
+    // Who the CLI records (process.env, as on an operator's machine); the pipeline's own stubbed
+    // variables stay as they are.
+    const operatorBefore = process.env.PAYOUTS_OPERATOR;
+    const actAs = (name: string) => {
+      process.env.PAYOUTS_OPERATOR = name;
+    };
+    beforeEach(() => {
+      actAs('ana');
+      return () => {
+        if (operatorBefore === undefined) delete process.env.PAYOUTS_OPERATOR;
+        else process.env.PAYOUTS_OPERATOR = operatorBefore;
+      };
+    });
+
+    /** A mentor with an active account and `sessions` eligible sessions of $100.00 each. */
+    async function mentorWithSessions(sessions: number) {
+      const { db } = pipeline.database;
+      const mentorId = await insertMentor(db, { stripeAccountId: DEMO_ACCOUNTS.active });
+      const sessionIds: string[] = [];
+      for (let index = 0; index < sessions; index += 1)
+        sessionIds.push(await insertSession(db, mentorId));
+      return { mentorId, sessionIds };
+    }
+    /** Leaves the sessions out of later tests' totals. */
+    const settle = (sessionIds: string[]) =>
+      pipeline.database.db
+        .updateTable('sessions')
+        .set({ payout_status: 'not_payable' })
+        .where('id', 'in', sessionIds)
+        .where('payout_status', '=', 'pending')
+        .execute();
+
+    it('holds a mentor, recording who, when and why; status shows the hold and the sessions it keeps waiting', async () => {
+      const { mentorId, sessionIds } = await mentorWithSessions(2);
+      try {
+        const held = await cli('hold', '--mentor', mentorId, '--reason', 'fraud review FR-7');
+        const status = await cli('status');
+        const json = JSON.parse((await cli('status', '--json')).out.text());
+
+        expect(held.code).toBe(0);
+        expect(held.out.stdout[0]).toMatch(
+          new RegExp(`^Mentor ${mentorId} ON HOLD by ana .+\\): fraud review FR-7$`),
+        );
+        expect(held.out.text()).toContain(`npx payouts release --mentor ${mentorId}`);
+        const row = await pipeline.database.db
+          .selectFrom('mentor_holds')
+          .selectAll()
+          .where('mentor_id', '=', mentorId)
+          .executeTakeFirstOrThrow();
+        expect(row).toMatchObject({
+          reason: 'fraud review FR-7',
+          held_by: 'ana',
+          released_at: null,
+        });
+        expect(Math.abs(row.held_at.getTime() - Date.now())).toBeLessThan(60_000);
+        expect(status.out.text()).toMatch(/^Mentors on hold: \d+, with \d+ eligible session\(s\)/m);
+        expect(status.out.text()).toMatch(
+          new RegExp(
+            `^  ${mentorId}: by ana .+: fraud review FR-7; 2 eligible session\\(s\\)$`,
+            'm',
+          ),
+        );
+        expect(json.heldMentors).toContainEqual({
+          mentorId,
+          reason: 'fraud review FR-7',
+          heldBy: 'ana',
+          heldAt: row.held_at.toISOString(),
+          eligibleSessions: 2,
+        });
+      } finally {
+        await cli('release', '--mentor', mentorId);
+        await settle(sessionIds);
+      }
+    });
+
+    it('refuses to hold a held mentor, keeping the first hold’s who and why, with exit 1', async () => {
+      const { mentorId } = await mentorWithSessions(0);
+      await cli('hold', '--mentor', mentorId, '--reason', 'first reason');
+      try {
+        actAs('bo');
+        const again = await cli('hold', '--mentor', mentorId, '--reason', 'second reason');
+        const json = await cli('hold', '--mentor', mentorId, '--reason', 'third', '--json');
+
+        expect(again.code).toBe(1);
+        expect(again.out.stdout).toEqual([]);
+        expect(again.out.stderr).toHaveLength(1);
+        expect(again.out.stderr[0]).toMatch(
+          new RegExp(
+            `^Not changed: mentor ${mentorId} is already ON HOLD by ana .+: first reason\\. To change who or why: release, then hold again\\.$`,
+          ),
+        );
+        expect(json.code).toBe(1);
+        expect(JSON.parse(json.out.text())).toMatchObject({
+          changed: false,
+          mentorId,
+          reason: 'first reason',
+          heldBy: 'ana',
+        });
+        const active = await pipeline.database.db
+          .selectFrom('mentor_holds')
+          .select(['reason', 'held_by'])
+          .where('mentor_id', '=', mentorId)
+          .where('released_at', 'is', null)
+          .execute();
+        expect(active).toEqual([{ reason: 'first reason', held_by: 'ana' }]);
+      } finally {
+        await cli('release', '--mentor', mentorId);
+      }
+    });
+
+    it('releases a hold, recording who and why, and says so when the mentor is not on hold (exit 1)', async () => {
+      const { mentorId } = await mentorWithSessions(0);
+      await cli('hold', '--mentor', mentorId, '--reason', 'chargeback check');
+      actAs('bo');
+
+      const released = await cli('release', '--mentor', mentorId, '--reason', 'cleared');
+      const again = await cli('release', '--mentor', mentorId);
+      const againJson = await cli('release', '--mentor', mentorId, '--json');
+
+      expect(released.code).toBe(0);
+      expect(released.out.stdout[0]).toMatch(
+        new RegExp(`^Mentor ${mentorId} released by bo \\(held by ana .+: chargeback check\\)\\.$`),
+      );
+      expect(
+        await pipeline.database.db
+          .selectFrom('mentor_holds')
+          .select(['released_by', 'release_reason'])
+          .where('mentor_id', '=', mentorId)
+          .execute(),
+      ).toEqual([{ released_by: 'bo', release_reason: 'cleared' }]);
+      expect(again.code).toBe(1);
+      expect(again.out.stdout).toEqual([]);
+      expect(again.out.stderr).toEqual([`Not changed: mentor ${mentorId} is not on hold.`]);
+      expect(againJson.code).toBe(1);
+      expect(JSON.parse(againJson.out.text())).toEqual({ changed: false, mentorId });
+    });
+
+    it.each([['hold', '--reason', 'typo'], ['release']])(
+      '%s of a mentor id no mentor has is a usage error naming it (exit 2)',
+      async (...command) => {
+        const unknown = '0b6f4a52-8d3e-4c1a-9f2e-6a7d1c3b5e90';
+
+        const { code, out } = await cli(command[0] ?? '', '--mentor', unknown, ...command.slice(1));
+
+        expect(code).toBe(2);
+        expect(out.stdout).toEqual([]);
+        expect(out.stderr).toEqual([
+          `error: option '--mentor <id>': no mentor has the id ${unknown} (see --help)`,
+        ]);
+        expect(
+          await pipeline.database.db
+            .selectFrom('mentor_holds')
+            .select('id')
+            .where('mentor_id', '=', unknown)
+            .execute(),
+        ).toEqual([]);
+      },
+    );
+
+    it('a held mentor’s sessions fail with mentor_on_hold without a Stripe request, and are paid after the release', async () => {
+      const { mentorId, sessionIds } = await mentorWithSessions(1);
+      const sessionId = sessionIds[0] ?? '';
+      const posts = () =>
+        pipeline.stripe
+          .requests()
+          .filter((r) => r.method === 'POST' && r.params['metadata[session_id]'] === sessionId);
+      await cli('hold', '--mentor', mentorId, '--reason', 'fraud review');
+
+      const logs = captureLogs();
+      await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
+      logs.stop();
+      const failures = await cli('failures', '--mentor', mentorId);
+      const attemptsWhileHeld = await attemptsFor(pipeline.database.db, sessionId);
+      const postsWhileHeld = posts().length;
+      await cli('release', '--mentor', mentorId);
+      const quiet = captureLogs();
+      await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
+      quiet.stop();
+
+      expect(attemptsWhileHeld).toMatchObject([
+        { outcome: 'failed', error_code: 'mentor_on_hold' },
+      ]);
+      expect(postsWhileHeld).toBe(0);
+      expect(failures.out.text()).toContain('mentor_on_hold: 1 session(s), owed $80.00');
+      expect(failures.out.text()).toContain(
+        '→ An admin holds this mentor’s payouts (npx payouts status says who and why): once reviewed, npx payouts release --mentor <mentorId>.',
+      );
+      expect(await sessionPayoutStatus(pipeline.database.db, sessionId)).toBe('paid_out');
+    });
+
+    it('preview plans as the transfer path does: a held mentor’s and a not-ready account’s sessions would fail, not be paid', async () => {
+      const { db } = pipeline.database;
+      const held = await mentorWithSessions(2);
+      const notReadyAccount = `acct_notready_${Date.now()}`;
+      const notReady = await insertMentor(db, { stripeAccountId: notReadyAccount });
+      const notReadySession = await insertSession(db, notReady, { price_amount: 5_000 });
+      await recordAccountObservation(
+        db,
+        {
+          accountId: notReadyAccount,
+          transfersCapability: 'inactive',
+          payoutsEnabled: false,
+          disabledReason: 'requirements.past_due',
+          observedAt: new Date(),
+        },
+        new Date(),
+      );
+      await cli('hold', '--mentor', held.mentorId, '--reason', 'fraud review');
+      try {
+        const { code, out } = await cli('preview', '--json');
+        const text = await cli('preview');
+
+        const report = JSON.parse(out.text());
+        expect(code).toBe(0);
+        expect(report.wouldFail).toContainEqual({
+          code: 'mentor_on_hold',
+          count: 2,
+          owed: { usd: 16_000 },
+        });
+        expect(report.wouldFail).toContainEqual({
+          code: 'account_not_ready',
+          count: 1,
+          owed: { usd: 4_000 },
+        });
+        const paying = report.largest.map((row: { sessionId: string }) => row.sessionId);
+        for (const sessionId of [...held.sessionIds, notReadySession])
+          expect(paying).not.toContain(sessionId);
+        expect(text.out.text()).toContain(
+          'Would fail 2 (held for admin review, no Stripe request): mentor_on_hold, owed $160.00',
+        );
+        expect(text.out.text()).toContain(
+          'Would fail 1 (held for admin review, no Stripe request): account_not_ready, owed $40.00',
+        );
+      } finally {
+        await cli('release', '--mentor', held.mentorId);
+        await settle([...held.sessionIds, notReadySession]);
+      }
+    });
+
+    it('retry refuses a held mentor’s or a not-ready account’s session in one line, enqueueing nothing', async () => {
+      const { db } = pipeline.database;
+      const held = await mentorWithSessions(1);
+      const notReadyAccount = `acct_notready_retry_${Date.now()}`;
+      const notReady = await insertMentor(db, { stripeAccountId: notReadyAccount });
+      const notReadySession = await insertSession(db, notReady);
+      await recordAccountObservation(
+        db,
+        {
+          accountId: notReadyAccount,
+          transfersCapability: 'inactive',
+          payoutsEnabled: false,
+          disabledReason: null,
+          observedAt: new Date(),
+        },
+        new Date(),
+      );
+      await cli('hold', '--mentor', held.mentorId, '--reason', 'fraud review');
+      try {
+        const heldRetry = await cli('retry', held.sessionIds[0] ?? '');
+        const notReadyRetry = await cli('retry', notReadySession);
+
+        expect(heldRetry.code).toBe(1);
+        expect(heldRetry.out.stderr).toHaveLength(1);
+        expect(heldRetry.out.stderr[0]).toMatch(
+          /^Not enqueued: mentor_on_hold: Payouts to this mentor are on hold since \S+ \(ana\): fraud review\.$/,
+        );
+        expect(notReadyRetry.code).toBe(1);
+        expect(notReadyRetry.out.stderr).toEqual([
+          `Not enqueued: account_not_ready: Stripe last reported account ${notReadyAccount} without an active transfers capability.`,
+        ]);
+        expect(await receiveAllSessionIds(pipeline.sqs.sqs, pipeline.sqs.queueUrl)).toEqual([]);
+      } finally {
+        await cli('release', '--mentor', held.mentorId);
+        await settle([...held.sessionIds, notReadySession]);
+      }
+    });
+  });
+
+  describe('reversals', () => {
+    it('status, failures and reconcile show a reversed payout; reconcile lists it apart from mismatches and --fix pays nothing again', async () => {
+      const { db } = pipeline.database;
+      const mentorId = await insertMentor(db, { stripeAccountId: DEMO_ACCOUNTS.active });
+      const sessionId = await insertSession(db, mentorId);
+      const logs = captureLogs();
+      await pipeline.transfer(sqsEvent([payoutMessageBody(sessionId)]));
+      const transfer = pipeline.stripe
+        .transfers()
+        .find((candidate) => candidate.metadata.session_id === sessionId);
+      if (!transfer) throw new Error('the session was not paid');
+      const before = pipeline.stripe.events().length;
+      const stripe = createStripeClient('sk_test_cli', pipeline.stripe.url);
+      const reversal = await stripe.transfers.createReversal(transfer.id, { amount: 8000 });
+      await pipeline.stripeEvents(pipeline.stripe.events().slice(before));
+      logs.stop();
+
+      const status = await cli('status');
+      const statusJson = JSON.parse((await cli('status', '--json')).out.text());
+      const failures = await cli('failures', '--mentor', mentorId);
+      const failuresJson = JSON.parse(
+        (await cli('failures', '--mentor', mentorId, '--json')).out.text(),
+      );
+      const reconciled = await cli('reconcile', '--since', '1h', '--json');
+      const fixed = await cli('reconcile', '--since', '1h', '--fix');
+
+      expect(status.out.text()).toMatch(
+        /^Reversed at Stripe in the last 7 d: \d+ \(.*\$80\.00.*\); npx payouts failures lists them$/m,
+      );
+      expect(statusJson.reversals.count).toBeGreaterThanOrEqual(1);
+      expect(failuresJson.reversed).toEqual([
+        {
+          sessionId,
+          mentorId,
+          transferId: transfer.id,
+          reversalId: reversal.id,
+          amount: 8000,
+          currency: 'usd',
+          reversedAt: new Date(reversal.created * 1000).toISOString(),
+        },
+      ]);
+      expect(failures.out.text()).toContain(
+        '1 payout(s) reversed at Stripe ($80.00 taken back from the mentors):',
+      );
+      expect(failures.out.text()).toContain(reversal.id);
+      const report = JSON.parse(reconciled.out.text());
+      expect(reconciled.code).toBe(0);
+      expect(report.mismatches).toEqual([]);
+      expect(report.reversed).toContainEqual({
+        sessionId,
+        transferId: transfer.id,
+        amount: 8000,
+        amountReversed: 8000,
+        currency: 'usd',
+        recordedReversalIds: [reversal.id],
+        unrecordedAmount: 0,
+      });
+      expect(fixed.code).toBe(0);
+      expect(fixed.out.text()).toContain(
+        'transfer(s) reversed at Stripe (not mismatches; nothing to fix, none is paid again):',
+      );
+      expect(fixed.out.text()).toContain('No mismatches.');
+      expect(
+        pipeline.stripe.transfers().filter((t) => t.metadata.session_id === sessionId),
+      ).toHaveLength(1);
+      expect(await sessionPayoutStatus(db, sessionId)).toBe('paid_out');
+    });
+  });
+
   describe('bad arguments', () => {
     it.each([
       [['nonsense'], "error: unknown command 'nonsense'"],
@@ -613,6 +969,20 @@ describe('payouts CLI', () => {
       [['reconcile', '--since', '1h', '--until', '1d'], "error: option '--until <when>' ("],
       [['reconcile', '--since', '2026-11-02', '--until', '2026-11-01'], 'is not after --since'],
       [['dlq', 'remove'], 'error: dlq remove needs message ids or --malformed'],
+      [
+        ['hold', '--mentor', '11111111-1111-4111-8111-111111111111'],
+        "error: required option '--reason <text>' not specified",
+      ],
+      [['hold', '--reason', 'x'], "error: required option '--mentor <id>' not specified"],
+      [
+        ['hold', '--mentor', 'bob', '--reason', 'x'],
+        "error: option '--mentor <id>' argument 'bob' is invalid",
+      ],
+      [
+        ['hold', '--mentor', '11111111-1111-4111-8111-111111111111', '--reason', ' '],
+        "error: option '--reason <text>' argument ' ' is invalid",
+      ],
+      [['release'], "error: required option '--mentor <id>' not specified"],
     ])('%j is a usage error: one line naming it, exit code 2', async (argv, message) => {
       const { code, out } = await cli(...argv);
 

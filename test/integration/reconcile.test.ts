@@ -8,6 +8,7 @@ import {
   type StripeStandIn,
   startStripeStandIn,
 } from '../../local/stripe-stand-in/stripe-stand-in.ts';
+import { recordPayoutReversals } from '../../shared/db/payout-reversals.repository.ts';
 import { HOUR_MS } from '../../shared/runtime-limits.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import {
@@ -162,6 +163,67 @@ describe('reconcile', () => {
       key_generation: 1,
     });
     expect(standIn.transfers()).toHaveLength(1);
+  });
+
+  it('lists a reversed transfer apart from the mismatches, with what is recorded here; --fix pays nothing again', async () => {
+    const sessionId = await paidSession();
+    const [transfer] = standIn.transfers();
+    if (!transfer) throw new Error('no transfer');
+    const first = await stripe.transfers.createReversal(transfer.id, { amount: 3000 });
+    await stripe.transfers.createReversal(transfer.id, { amount: 1000 });
+    // Only the first reversal's transfer.reversed has been handled here so far.
+    await recordPayoutReversals(
+      database.db,
+      [
+        {
+          reversalId: first.id,
+          sessionId,
+          transferId: transfer.id,
+          amount: 3000,
+          currency: 'usd',
+          reversedAt: new Date(first.created * 1000),
+          stripeEventId: 'evt_first',
+        },
+      ],
+      new Date(),
+    );
+    const attemptsBefore = await attemptsFor(database.db, sessionId);
+
+    const report = await reconcile(deps(), { since, fix: recordAsTheLambdaDoes });
+
+    expect(report.mismatches).toEqual([]);
+    expect(report.open).toBe(0);
+    expect(report.reversed).toEqual([
+      {
+        sessionId,
+        transferId: transfer.id,
+        amount: 8000,
+        amountReversed: 4000,
+        currency: 'usd',
+        recordedReversalIds: [first.id],
+        unrecordedAmount: 1000,
+      },
+    ]);
+    expect(standIn.transfers()).toHaveLength(1);
+    expect(await attemptsFor(database.db, sessionId)).toEqual(attemptsBefore);
+    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
+  });
+
+  it('lists a fully reversed transfer whose answer was lost as found at Stripe, and --fix only records it: no second transfer', async () => {
+    const sessionId = await insertSession(database.db, mentorId);
+    const transfer = await transferFor(sessionId);
+    await stripe.transfers.createReversal(transfer.id);
+
+    const report = await reconcile(deps(), { since, fix: recordAsTheLambdaDoes });
+
+    expect(report.mismatches).toMatchObject([
+      { kind: 'paid_at_stripe_not_marked', transferId: transfer.id, fixed: true },
+    ]);
+    expect(report.reversed).toMatchObject([
+      { sessionId, transferId: transfer.id, amountReversed: 8000, unrecordedAmount: 8000 },
+    ]);
+    expect(standIn.transfers()).toHaveLength(1);
+    expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
   });
 
   it('reports a payout marked paid here whose transfer Stripe does not have', async () => {

@@ -11,7 +11,12 @@ import type { Database } from '../../shared/db/database.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import { documentedCommands } from '../helpers/documented-commands.ts';
-import { attemptsFor, insertSession, sessionPayoutStatus } from '../helpers/factories.ts';
+import {
+  attemptsFor,
+  insertMentor,
+  insertSession,
+  sessionPayoutStatus,
+} from '../helpers/factories.ts';
 import {
   cleanEnv,
   type Finished,
@@ -333,6 +338,69 @@ const REHEARSALS: Record<string, Rehearsal> = {
       'reconcile --since <until>': (result) => {
         ok(result);
         expect(result.stdout).toContain('No mismatches.');
+      },
+    },
+  },
+  "Hold or release a mentor's payouts": {
+    placeholders: {
+      // A mentor of the marketplace with an active account and one session owed $40.00.
+      '<mentorId>': async () => {
+        if (!state.heldMentor) {
+          state.heldMentor = await insertMentor(db, { stripeAccountId: DEMO_ACCOUNTS.active });
+          state.heldSession = await insertSession(db, state.heldMentor, {
+            endedHoursAgo: 30,
+            price_amount: 5_000,
+          });
+        }
+        return state.heldMentor;
+      },
+    },
+    steps: {
+      'hold --mentor <mentorId> --reason "Fraud review FR-7"': (result) => {
+        ok(result);
+        expect(result.stdout).toMatch(
+          new RegExp(`^Mentor ${state.heldMentor} ON HOLD by .+: Fraud review FR-7$`, 'm'),
+        );
+      },
+      status: (result) => {
+        ok(result);
+        expect(result.stdout).toMatch(/^Mentors on hold: 1, with 1 eligible session\(s\)/m);
+        expect(result.stdout).toMatch(
+          new RegExp(
+            `^  ${state.heldMentor}: by .+: Fraud review FR-7; 1 eligible session\\(s\\)$`,
+            'm',
+          ),
+        );
+      },
+      preview: (result) => {
+        ok(result);
+        expect(result.stdout).toContain(
+          'Would fail 1 (held for admin review, no Stripe request): mentor_on_hold, owed $40.00',
+        );
+      },
+      'release --mentor <mentorId> --reason "Review closed"': async (result) => {
+        ok(result);
+        expect(result.stdout).toMatch(
+          new RegExp(`^Mentor ${state.heldMentor} released by .+: Fraud review FR-7\\)\\.$`, 'm'),
+        );
+        expect(
+          await db
+            .selectFrom('mentor_holds')
+            .select(['reason', 'release_reason'])
+            .where('mentor_id', '=', state.heldMentor ?? '')
+            .execute(),
+        ).toEqual([{ reason: 'Fraud review FR-7', release_reason: 'Review closed' }]);
+        // Held, the session was never offered to Stripe.
+        expect(await payoutStatus(state.heldSession ?? '')).toBe('pending');
+      },
+      scan: (result) => {
+        ok(result);
+        expect(result.stdout).toMatch(/^Scan \(payouts-local-scan\): enqueued \d+ session\(s\)/);
+      },
+      'status --wait': async (result) => {
+        ok(result);
+        expect(result.stdout).not.toContain('Mentors on hold');
+        expect(await payoutStatus(state.heldSession ?? '')).toBe('paid_out');
       },
     },
   },

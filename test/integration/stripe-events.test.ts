@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import Stripe from 'stripe';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parsePayoutMessage } from '../../lambdas/transfer/payout-message.ts';
@@ -352,6 +353,79 @@ describe('stripe-events handler', () => {
           'WARN',
           'Transfer reversed at Stripe; the payout stays paid and is not paid again',
         ),
+      ).toHaveLength(1);
+    });
+
+    it('writes one payout.reversed event per reversal with the reversal, in its transaction; a replayed event writes nothing twice', async () => {
+      const paid = await paidSession();
+      const before = pipeline.stripe.events().length;
+      const reversal = await sdk().transfers.createReversal(paid.transfer.id, { amount: 3000 });
+      const [reversed] = eventsSince(before);
+      if (!reversed) throw new Error('no transfer.reversed');
+      // The same Stripe event again, under a new id (Workbench's "Resend" keeps the id; a
+      // transfer.updated carries the same reversal under another): recorded once either way.
+      const carriedAgain: StandInEvent = {
+        ...reversed,
+        id: `evt_${randomUUID().replaceAll('-', '')}`,
+        type: 'transfer.updated',
+      };
+
+      await pipeline.stripeEvents([reversed]);
+      await pipeline.stripeEvents([reversed, carriedAgain]);
+
+      const events = await db()
+        .selectFrom('payout_events')
+        .selectAll()
+        .where('session_id', '=', paid.sessionId)
+        .where('event_type', '=', 'payout.reversed')
+        .execute();
+      const [recorded] = await findReversalsOfSessions(db(), [paid.sessionId]);
+      expect(events).toHaveLength(1);
+      expect(events[0]?.detail).toEqual({
+        version: 1,
+        eventId: events[0]?.id,
+        type: 'payout.reversed',
+        sessionId: paid.sessionId,
+        mentorId: paid.mentorId,
+        amount: 3000,
+        currency: 'usd',
+        code: null,
+        stripeTransferId: paid.transfer.id,
+        reversalId: reversal.id,
+        reversedAt: new Date(reversal.created * 1000).toISOString(),
+        occurredAt: recorded?.recorded_at.toISOString(),
+      });
+    });
+
+    it('writes no payout.reversed event when recording the reversal fails: neither exists without the other', async () => {
+      const paid = await paidSession();
+      const before = pipeline.stripe.events().length;
+      await sdk().transfers.createReversal(paid.transfer.id, { amount: 500 });
+      const [reversed] = eventsSince(before);
+      if (!reversed) throw new Error('no transfer.reversed');
+      // The outbox refuses the event's row: the reversal's transaction must take the reversal back.
+      await sql`alter table payout_events add constraint no_reversed_events
+        check (event_type <> 'payout.reversed') not valid`.execute(db());
+      let failed: Awaited<ReturnType<typeof pipeline.stripeEvents>>;
+      try {
+        failed = await pipeline.stripeEvents([reversed]);
+      } finally {
+        await sql`alter table payout_events drop constraint no_reversed_events`.execute(db());
+      }
+      const afterFailure = await findReversalsOfSessions(db(), [paid.sessionId]);
+      const redelivered = await pipeline.stripeEvents([reversed]);
+
+      expect(failed.batchItemFailures).toHaveLength(1);
+      expect(afterFailure).toEqual([]);
+      expect(redelivered).toEqual({ batchItemFailures: [] });
+      expect(await findReversalsOfSessions(db(), [paid.sessionId])).toHaveLength(1);
+      expect(
+        await db()
+          .selectFrom('payout_events')
+          .select('event_type')
+          .where('session_id', '=', paid.sessionId)
+          .where('event_type', '=', 'payout.reversed')
+          .execute(),
       ).toHaveLength(1);
     });
 

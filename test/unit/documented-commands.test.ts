@@ -17,6 +17,7 @@ const DOCS = ['README.md', 'docs/runbook.md'];
 /** What the docs write in angle brackets, as a person would fill it in. */
 const PLACEHOLDERS: Record<string, string> = {
   '<sessionId>': 'b0000000-0000-4000-8000-000000000001',
+  '<mentorId>': '22222222-2222-4222-8222-222222222222',
   '<messageId>': '38564a82-9293-4c1c-8a3c-1f3ec07452af',
   '<env>': 'dev',
   '<date>': '2026-11-01',

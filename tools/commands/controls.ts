@@ -1,13 +1,19 @@
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { findActiveHolds } from '../../shared/db/mentor-holds.repository.ts';
 import { readPayoutControls, setPaused } from '../../shared/db/payout-controls.repository.ts';
 import type { PayoutControls } from '../../shared/db/payout-controls.table.ts';
+import { findReversals } from '../../shared/db/payout-reversals.repository.ts';
 import { lastScanRun } from '../../shared/db/scan-runs.repository.ts';
+import { countEligibleSessionsOfMentors } from '../../shared/db/sessions.repository.ts';
+import { eligibilityCutoff } from '../../shared/payout-policy.ts';
+import { HOUR_MS } from '../../shared/runtime-limits.ts';
 import type { CliDeps } from '../cli-deps.ts';
-import { formatWhen, paint, printJson } from './format.ts';
+import { formatTotals, formatWhen, paint, printJson, sumByCurrency } from './format.ts';
 
-function operator(): string {
+/** Who runs the command, as pause, resume, hold and release record it. */
+export function operator(): string {
   try {
     return process.env.PAYOUTS_OPERATOR ?? userInfo().username;
   } catch {
@@ -133,16 +139,48 @@ async function waitForEmptyQueue(deps: CliDeps): Promise<void> {
   }
 }
 
+/** How far back `status` counts reversals. */
+const REVERSALS_WINDOW_DAYS = 7;
+
+/** Mentors on hold (oldest first), each with how many eligible sessions wait for the release. */
+async function heldMentors(deps: CliDeps) {
+  const holds = await findActiveHolds(deps.db);
+  const waiting = await countEligibleSessionsOfMentors(deps.db, {
+    cutoff: eligibilityCutoff(deps.clock.now(), deps.config.graceHours),
+    mentorIds: holds.map((hold) => hold.mentor_id),
+  });
+  return holds.map((hold) => ({
+    mentorId: hold.mentor_id,
+    reason: hold.reason,
+    heldBy: hold.held_by,
+    heldAt: hold.held_at.toISOString(),
+    eligibleSessions: waiting.get(hold.mentor_id) ?? 0,
+  }));
+}
+
+/** Reversals Stripe reported in the window: how many, and how much per currency. */
+async function recentReversals(deps: CliDeps) {
+  const since = new Date(deps.clock.now().getTime() - REVERSALS_WINDOW_DAYS * 24 * HOUR_MS);
+  const reversals = await findReversals(deps.db, { since });
+  return {
+    since: since.toISOString(),
+    count: reversals.length,
+    amounts: sumByCurrency(reversals),
+  };
+}
+
 export async function statusCommand(
   deps: CliDeps,
   options: { json: boolean; wait?: boolean },
 ): Promise<number> {
   if (options.wait) await waitForEmptyQueue(deps);
-  const [controls, scan, queue, dlq] = await Promise.all([
+  const [controls, scan, queue, dlq, holds, reversals] = await Promise.all([
     readPayoutControls(deps.db),
     lastScanRun(deps.db),
     depth(deps, deps.config.queueUrl),
     depth(deps, deps.config.dlqUrl),
+    heldMentors(deps),
+    recentReversals(deps),
   ]);
   const paused = controls.paused || deps.config.paused;
   const status = {
@@ -164,6 +202,8 @@ export async function statusCommand(
           error: scan.error,
         }
       : null,
+    heldMentors: holds,
+    reversals,
   };
   if (options.json) {
     printJson(deps.out, status);
@@ -198,6 +238,31 @@ export async function statusCommand(
           ? paint(colour, 'warning', 'paused, enqueued nothing')
           : `enqueued ${scan.enqueued} in ${scan.pages} page(s)`;
     lines.push(`Last scan: started ${formatWhen(scan.started_at, now)}; ${outcome}`);
+  }
+  // Only when there are any, so that a quiet day reads as before.
+  if (holds.length > 0) {
+    const waiting = holds.reduce((sum, hold) => sum + hold.eligibleSessions, 0);
+    lines.push(
+      paint(
+        colour,
+        'warning',
+        `Mentors on hold: ${holds.length}, with ${waiting} eligible session(s) not paid until released`,
+      ),
+    );
+    for (const hold of holds) {
+      lines.push(
+        `  ${hold.mentorId}: by ${hold.heldBy} ${formatWhen(new Date(hold.heldAt), now)}: ${hold.reason}; ${hold.eligibleSessions} eligible session(s)`,
+      );
+    }
+  }
+  if (reversals.count > 0) {
+    lines.push(
+      paint(
+        colour,
+        'warning',
+        `Reversed at Stripe in the last ${REVERSALS_WINDOW_DAYS} d: ${reversals.count} (${formatTotals(reversals.amounts)}); npx payouts failures lists them`,
+      ),
+    );
   }
   for (const line of lines) deps.out.log(line);
   return 0;

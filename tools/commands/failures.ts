@@ -3,6 +3,7 @@ import {
   findPaidAfterChange,
   type PaidAfterChange,
 } from '../../shared/db/payout-attempts.repository.ts';
+import { findReversals } from '../../shared/db/payout-reversals.repository.ts';
 import type { FailureCode } from '../../shared/payout-codes.ts';
 import { netAmount } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
@@ -34,7 +35,7 @@ const FAILURE_ADVICE: Record<FailureCode, string> = {
   account_not_ready:
     'Stripe says the account cannot receive transfers: ask the mentor to finish Stripe onboarding; they are paid within minutes of Stripe activating it.',
   mentor_on_hold:
-    'An admin holds this mentor’s payouts (see the reason): release the hold once reviewed.',
+    'An admin holds this mentor’s payouts (npx payouts status says who and why): once reviewed, npx payouts release --mentor <mentorId>.',
 };
 const PAID_AFTER_CHANGE_ADVICE =
   'Stripe paid the original terms; decide whether to reverse the transfer (docs/runbook.md, "Paid after a change").';
@@ -62,7 +63,22 @@ export interface FailuresReport {
   /** Paid, but the session changed after its transfer was requested: reverse or keep, by hand. */
   paidAfterChange: PaidAfterChange[];
   byCode: { code: string; count: number; owed: Record<string, number>; advice: string }[];
+  /** Paid, then reversed at Stripe (transfer.reversed): not paid again by itself. */
+  reversed: ReversedRow[];
 }
+
+export interface ReversedRow {
+  sessionId: string;
+  mentorId: string | null;
+  transferId: string;
+  reversalId: string;
+  amount: number;
+  currency: string;
+  reversedAt: string;
+}
+
+const REVERSED_ADVICE =
+  'Reversed at Stripe (dashboard or API): the session stays paid_out and is not paid again; paying the mentor again is a business decision (docs/runbook.md, "A transfer was reversed at Stripe").';
 
 /** The admin review list: unpaid sessions whose latest attempt failed, newest first. */
 async function listFailures(
@@ -100,7 +116,21 @@ async function listFailures(
     !options.code || options.code === 'paid_after_change'
       ? await findPaidAfterChange(deps.db, options)
       : [];
-  return { since: options.since.toISOString(), sessions, byCode, paidAfterChange };
+  // Reversals are not failures of a code: shown unless one code is asked for.
+  const reversed = options.code
+    ? []
+    : (await findReversals(deps.db, options)).map(
+        (row): ReversedRow => ({
+          sessionId: row.session_id,
+          mentorId: row.mentor_id,
+          transferId: row.transfer_id,
+          reversalId: row.reversal_id,
+          amount: row.amount,
+          currency: row.currency,
+          reversedAt: row.reversed_at.toISOString(),
+        }),
+      );
+  return { since: options.since.toISOString(), sessions, byCode, paidAfterChange, reversed };
 }
 
 export async function failuresCommand(
@@ -115,6 +145,7 @@ export async function failuresCommand(
   const now = deps.clock.now();
   const since = formatWhen(options.since, now);
   printPaidAfterChange(deps, report.paidAfterChange);
+  printReversed(deps, report.reversed);
   if (report.sessions.length === 0) {
     deps.out.log(`No unpaid sessions with a failed payout since ${since}.`);
     return 0;
@@ -180,6 +211,37 @@ function printPaidAfterChange(deps: CliDeps, rows: PaidAfterChange[]): void {
       row.transferId,
       formatMoney(row.amount, row.currency),
       row.change,
+    ]),
+  );
+  deps.out.log('');
+}
+
+function printReversed(deps: CliDeps, rows: ReversedRow[]): void {
+  if (rows.length === 0) return;
+  deps.out.log(
+    paint(
+      deps.out.colour,
+      'warning',
+      `${rows.length} payout(s) reversed at Stripe (${formatTotals(sumByCurrency(rows))} taken back from the mentors):`,
+    ),
+  );
+  deps.out.log(`  → ${REVERSED_ADVICE}\n`);
+  const now = deps.clock.now();
+  printTable(
+    deps.out,
+    [
+      { header: 'reversed' },
+      { header: 'session' },
+      { header: 'transfer', wrap: true },
+      { header: 'reversal', wrap: true },
+      { header: 'amount' },
+    ],
+    rows.map((row) => [
+      relativeTime(new Date(row.reversedAt), now),
+      row.sessionId,
+      row.transferId,
+      row.reversalId,
+      formatMoney(row.amount, row.currency),
     ]),
   );
   deps.out.log('');

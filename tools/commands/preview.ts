@@ -1,10 +1,12 @@
 import { readPayoutControls } from '../../shared/db/payout-controls.repository.ts';
+import { findPayoutsAndPayees } from '../../shared/db/payouts.repository.ts';
 import {
   type EligibleCursor,
   findEligibleSessionsForPayout,
 } from '../../shared/db/sessions.repository.ts';
-import type { PolicyFailureCode, SkipCode } from '../../shared/payout-codes.ts';
-import { eligibilityCutoff, payoutDecision } from '../../shared/payout-policy.ts';
+import type { PayeeFailureCode, PolicyFailureCode, SkipCode } from '../../shared/payout-codes.ts';
+import { planPayout } from '../../shared/payout-plan.ts';
+import { eligibilityCutoff } from '../../shared/payout-policy.ts';
 import type { CliDeps } from '../cli-deps.ts';
 import {
   formatMoney,
@@ -19,6 +21,8 @@ import {
 /** Sessions read per page, as the scan's default SCAN_PAGE_SIZE. */
 const PAGE_SIZE = 1000;
 
+type WouldFailCode = PolicyFailureCode | PayeeFailureCode;
+
 export interface PreviewReport {
   cutoff: string;
   /** The rules it planned with: the deployed transfer function's under --env. */
@@ -27,18 +31,28 @@ export interface PreviewReport {
   paused: boolean;
   wouldPay: { count: number; totals: Record<string, number> };
   largest: { sessionId: string; amount: number; currency: string; destination: string }[];
-  wouldSkip: { code: PolicyFailureCode | SkipCode; count: number }[];
+  /** Not paid, held for admin review, without a Stripe request (a hold, an account not ready, …). */
+  wouldFail: { code: WouldFailCode; count: number; owed: Record<string, number> }[];
+  /** Nothing to pay. */
+  wouldSkip: { code: SkipCode; count: number }[];
+  /** An earlier request is settled first (its key resent, or Stripe searched), or is being paid. */
+  unfinished: number;
 }
 
 /**
  * A dry run of the next scan and of the decisions the transfer Lambda would take, from the
- * database alone (it reads only; whether Stripe accepts each account shows on the day). It pages
- * through the scan's own query, so the two cannot disagree on which sessions are eligible.
+ * database alone (it reads only; whether Stripe accepts an account it has not described shows on
+ * the day). It pages through the scan's own query and asks the transfer Lambda's own planPayout,
+ * with each session's payout and payee standing (a held mentor, an account Stripe said is not
+ * ready), so the three cannot disagree. It plans as if not paused, and says when payouts are.
  */
 async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
-  const cutoff = eligibilityCutoff(deps.clock.now(), deps.config.graceHours);
+  const now = deps.clock.now();
+  const cutoff = eligibilityCutoff(now, deps.config.graceHours);
   const payable: PreviewReport['largest'] = [];
-  const skipped = new Map<PolicyFailureCode | SkipCode, number>();
+  const failed = new Map<WouldFailCode, { amount: number; currency: string }[]>();
+  const skipped = new Map<SkipCode, number>();
+  let unfinished = 0;
   let after: EligibleCursor | undefined;
   do {
     const page = await findEligibleSessionsForPayout(deps.db, {
@@ -46,18 +60,30 @@ async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
       after,
       limit: PAGE_SIZE,
     });
+    const stored = await findPayoutsAndPayees(
+      deps.db,
+      page.sessions.map((session) => session.id),
+    );
     for (const session of page.sessions) {
-      const decision = payoutDecision(session, deps.config);
-      if (decision.kind === 'pay') {
+      const { payout, payee } = stored.get(session.id) ?? { payout: undefined, payee: undefined };
+      const plan = planPayout({ session, payout, now, paused: false, config: deps.config, payee });
+      if (plan.step === 'start') {
         payable.push({
           sessionId: session.id,
-          amount: decision.net,
-          currency: session.currency,
-          destination: decision.destination,
+          amount: plan.terms.amount,
+          currency: plan.terms.currency,
+          destination: plan.terms.destination,
         });
+      } else if (plan.step === 'stop' && plan.stop.kind === 'failed') {
+        const owed = failed.get(plan.stop.code) ?? [];
+        if (plan.stop.owed) owed.push(plan.stop.owed);
+        else owed.push({ amount: 0, currency: session.currency });
+        failed.set(plan.stop.code, owed);
+      } else if (plan.step === 'stop' && plan.stop.kind === 'not_payable') {
+        skipped.set('net_not_positive', (skipped.get('net_not_positive') ?? 0) + 1);
       } else {
-        const code = decision.kind === 'not_payable' ? 'net_not_positive' : decision.code;
-        skipped.set(code, (skipped.get(code) ?? 0) + 1);
+        // resend, search, in_progress, unsettled, or a row changed since the page was read.
+        unfinished += 1;
       }
     }
     after = page.next;
@@ -69,9 +95,17 @@ async function previewNextRun(deps: CliDeps): Promise<PreviewReport> {
     paused: (await readPayoutControls(deps.db)).paused || deps.config.paused,
     wouldPay: { count: payable.length, totals: sumByCurrency(payable) },
     largest: [...payable].sort((a, b) => b.amount - a.amount).slice(0, 5),
+    wouldFail: [...failed]
+      .map(([code, owed]) => ({
+        code,
+        count: owed.length,
+        owed: sumByCurrency(owed.filter((item) => item.amount > 0)),
+      }))
+      .sort((a, b) => b.count - a.count),
     wouldSkip: [...skipped]
       .map(([code, count]) => ({ code, count }))
       .sort((a, b) => b.count - a.count),
+    unfinished,
   };
 }
 
@@ -103,8 +137,22 @@ export async function previewCommand(deps: CliDeps, options: { json: boolean }):
       row.destination,
     ]),
   );
+  for (const failure of report.wouldFail) {
+    deps.out.log(
+      paint(
+        colour,
+        'warning',
+        `Would fail ${failure.count} (held for admin review, no Stripe request): ${failure.code}, owed ${formatTotals(failure.owed)}`,
+      ),
+    );
+  }
   for (const skip of report.wouldSkip) {
-    deps.out.log(paint(colour, 'warning', `Would skip ${skip.count}: ${skip.code}`));
+    deps.out.log(`Would skip ${skip.count} (nothing to pay): ${skip.code}`);
+  }
+  if (report.unfinished > 0) {
+    deps.out.log(
+      `Would settle ${report.unfinished} earlier request(s) first (same key and terms, or a search at Stripe)`,
+    );
   }
   return 0;
 }

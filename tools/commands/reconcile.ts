@@ -40,6 +40,7 @@ function printReconcile(out: Output, report: ReconcileReport, now: Date): void {
   out.log(
     `Reconciled ${formatWhen(new Date(report.since), now)} → ${formatWhen(new Date(report.until), now)}: ${report.stripeTransfers} transfer(s) at Stripe, ${report.paidPayouts} payout(s) marked paid here.`,
   );
+  printReversed(out, report);
   if (report.mismatches.length === 0) {
     out.log(paint(out.colour, 'good', 'No mismatches.'));
     return;
@@ -65,4 +66,36 @@ function printReconcile(out: Output, report: ReconcileReport, now: Date): void {
   );
   const open = `${report.open} mismatch(es) open.`;
   out.log(report.open > 0 ? paint(out.colour, 'alert', open) : open);
+}
+
+/** Reversed transfers, apart from the mismatches: nothing to fix, and --fix pays nothing again. */
+function printReversed(out: Output, report: ReconcileReport): void {
+  if (report.reversed.length === 0) return;
+  out.log(
+    paint(
+      out.colour,
+      'warning',
+      `${report.reversed.length} transfer(s) reversed at Stripe (not mismatches; nothing to fix, none is paid again):`,
+    ),
+  );
+  printTable(
+    out,
+    [
+      { header: 'session' },
+      { header: 'transfer', wrap: true },
+      { header: 'reversed' },
+      { header: 'recorded here', wrap: true },
+    ],
+    report.reversed.map((row) => [
+      row.sessionId,
+      row.transferId,
+      `${formatMoney(row.amountReversed, row.currency)} of ${formatMoney(row.amount, row.currency)}`,
+      [
+        ...row.recordedReversalIds,
+        ...(row.unrecordedAmount > 0
+          ? [`${formatMoney(row.unrecordedAmount, row.currency)} not recorded yet`]
+          : []),
+      ].join(' ') || 'none',
+    ]),
+  );
 }
