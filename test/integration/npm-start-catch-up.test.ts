@@ -9,6 +9,7 @@ import type { Database } from '../../shared/db/database.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import { attemptsFor, sessionPayoutStatus } from '../helpers/factories.ts';
 import { interrupt, ROOT, type Running, startKeptPipeline } from '../helpers/processes.ts';
+import { setAccountAtStripe as setAccountAtStripeIn } from '../helpers/stand-in-control.ts';
 
 /**
  * The catch-up `npm start` shows is the event-driven path, not a second scan: a real
@@ -37,15 +38,8 @@ afterAll(async () => {
   rmSync(SCRATCH, { recursive: true, force: true });
 }, 60_000);
 
-/** The control route of the Stripe stand-in: the mentor changes their account at Stripe. */
-async function setAccountAtStripe(account: string, state: 'active' | 'restricted') {
-  const response = await fetch(`${localEnv.STRIPE_API_BASE}/_stand_in/accounts/${account}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded' },
-    body: `state=${state}`,
-  });
-  expect(response.status).toBe(200);
-}
+const setAccountAtStripe = (account: string, state: 'active' | 'restricted') =>
+  setAccountAtStripeIn(localEnv.STRIPE_API_BASE ?? '', account, state);
 
 const storedStanding = async (account: string) =>
   (
