@@ -6,7 +6,7 @@ import type { PayoutAttempt } from '../shared/db/payout-attempts.table.ts';
 import type { Output } from '../tools/cli-deps.ts';
 import { formatMoney, printTable } from '../tools/commands/format.ts';
 import { DEMO_ACCOUNTS } from './demo-data.ts';
-import { drainQueue, type PollerOptions, type PollerReport } from './lambda-poller.ts';
+import { drainQueue, type PollerOptions } from './lambda-poller.ts';
 import type { LocalStripeEventDestination } from './stripe-event-destination.ts';
 import type { StripeStandIn } from './stripe-stand-in/stripe-stand-in.ts';
 
@@ -14,7 +14,8 @@ import type { StripeStandIn } from './stripe-stand-in/stripe-stand-in.ts';
  * `npm start`, after the daily run: Ben finishes Stripe onboarding, so his restricted account can
  * receive transfers. Stripe emits `account.updated`, the event destination puts it on the
  * stripe-events queue, the real stripe-events handler reads the account and enqueues Ben's waiting
- * session, and the transfer handler pays it: no second scan, no wait for the next day.
+ * session, and the transfer handler pays it: no second scan, no wait for the next day. Resolves
+ * to what went wrong on the way (nothing, normally), each naming where.
  */
 export async function showCatchUp(
   out: Output,
@@ -61,15 +62,19 @@ export async function showCatchUp(
       outcome(attempt),
     ]),
   );
-  return [...deps.destination.failures(), ...errorsOf(events), ...errorsOf(transfers)];
+  return [
+    ...deps.destination
+      .failures()
+      .map((failure) => `an event missed the stripe-events queue: ${failure}`),
+    ...events.errors.map((error) => `the stripe-events Lambda failed: ${error}`),
+    ...transfers.errors.map((error) => `the transfer Lambda failed: ${error}`),
+  ];
 }
 
 function outcome(attempt: PayoutAttempt): string {
   if (attempt.outcome === 'paid') return `paid ${attempt.stripe_transfer_id ?? ''}`.trim();
   return attempt.error_code ? `${attempt.outcome}: ${attempt.error_code}` : attempt.outcome;
 }
-
-const errorsOf = (report: PollerReport) => report.errors;
 
 /** Messages on the queue, not yet received: what the stripe-events handler enqueued. */
 async function waiting(queue: PollerOptions): Promise<number> {

@@ -116,9 +116,10 @@ try {
   });
   out.log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   await db.destroy();
-  const error = report.errors[0] ?? catchUpErrors[0];
+  const error =
+    report.errors.map((cause) => `the transfer Lambda failed: ${cause}`)[0] ?? catchUpErrors[0];
   if (error !== undefined) {
-    out.error(paint(out.errorColour, 'alert', `npm start: a Lambda failed: ${error}`));
+    out.error(paint(out.errorColour, 'alert', `npm start: ${error}`));
     exitCode = 1;
   } else if (keep) {
     await keepRunning(databaseUrl, poller, stripeEventsPoller, scan.handler);
