@@ -49,12 +49,7 @@ export async function showCatchUp(
   );
   printTable(
     out,
-    [
-      { header: 'mentor' },
-      { header: 'session' },
-      { header: 'amount' },
-      { header: 'outcome', wrap: true },
-    ],
+    [{ header: 'mentor' }, { header: 'session' }, { header: 'amount' }, { header: 'outcome' }],
     attempts.map((attempt) => [
       attempt.mentor_id,
       attempt.session_id,
@@ -72,8 +67,9 @@ export async function showCatchUp(
 }
 
 function outcome(attempt: PayoutAttempt): string {
-  if (attempt.outcome === 'paid') return `paid ${attempt.stripe_transfer_id ?? ''}`.trim();
-  return attempt.error_code ? `${attempt.outcome}: ${attempt.error_code}` : attempt.outcome;
+  // The outcome on its first line, the transfer or the code under it: no id is cut in two.
+  const detail = attempt.outcome === 'paid' ? attempt.stripe_transfer_id : attempt.error_code;
+  return detail ? `${attempt.outcome}\n${detail}` : attempt.outcome;
 }
 
 /** Messages on the queue, not yet received: what the stripe-events handler enqueued. */

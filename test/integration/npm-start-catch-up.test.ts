@@ -100,7 +100,7 @@ describe('npm start: the catch-up after account.updated', () => {
     expect(output).toContain('Transfer: 1 invocation(s), 1 message(s) acknowledged, without');
     expect(output).toMatch(
       new RegExp(
-        `Caught up after account\\.updated \\(1\\):\\n(.*\\n){3}.*${DEMO_MENTORS.ben}.*${DEMO_SESSIONS.benRestricted}.*\\$72\\.00.*paid ${paid?.stripe_transfer_id}`,
+        `Caught up after account\\.updated \\(1\\):\\n(.*\\n){3}.*${DEMO_MENTORS.ben}.*${DEMO_SESSIONS.benRestricted}.*\\$72\\.00.*paid.*\\n.*${paid?.stripe_transfer_id}`,
       ),
     );
   });
