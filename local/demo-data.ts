@@ -7,7 +7,8 @@ import { HOUR_MS } from '../shared/runtime-limits.ts';
  * - Ada's account is active: her three eligible sessions (usd with a charge, eur with a partial
  *   refund, jpy) are paid.
  * - Ben's account is restricted: Stripe refuses his session, which fails for admin review and
- *   stays pending.
+ *   stays pending. (`npm start` then makes his account active at the Stripe stand-in, and its
+ *   `account.updated` gets the session paid: the catch-up.)
  * - Cleo has no connected account (fails too); a full refund is not payable; and sessions that are
  *   not eligible (too recent, cancelled, already paid out) are left alone.
  */

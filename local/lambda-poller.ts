@@ -22,6 +22,8 @@ export interface PollerOptions {
   queueArn: string;
   handler: (event: SQSEvent, context: Context) => Promise<SQSBatchResponse>;
   batchSize?: number;
+  /** The function the handler stands for, in its Lambda context (logs). */
+  functionName?: string;
   /** Stops after this many handler invocations even if messages remain. */
   maxInvocations?: number;
 }
@@ -102,7 +104,10 @@ async function invoke(
     Records: messages.map((message) => sqsRecord(message, options.queueArn)),
   };
   try {
-    const response = await options.handler(event, lambdaContext('payouts-transfer'));
+    const response = await options.handler(
+      event,
+      lambdaContext(options.functionName ?? 'payouts-transfer'),
+    );
     return new Set(response.batchItemFailures.map((failure) => failure.itemIdentifier));
   } catch (error) {
     // A handler that throws fails the whole batch, as in Lambda.

@@ -2,34 +2,40 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { Kysely } from 'kysely';
-import { parseScanConfig, parseTransferConfig } from '../shared/config.ts';
+import { parseScanConfig, parseStripeEventsConfig, parseTransferConfig } from '../shared/config.ts';
 import { createDb } from '../shared/db/connect.ts';
 import type { Database } from '../shared/db/database.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 import { findAllAttempts } from '../shared/db/payout-attempts.repository.ts';
 import { ConfigError } from '../shared/errors.ts';
+import { STRIPE_EVENTS_BATCH_SIZE } from '../shared/runtime-limits.ts';
 import { type Output, processOutput } from '../tools/cli-deps.ts';
 import { DEPLOYED_SETTINGS, LOCAL_PID_VARIABLE, localEnvFile } from '../tools/cli-environment.ts';
 import { formatMoney, paint, printTable } from '../tools/commands/format.ts';
+import { showCatchUp } from './catch-up-demo.ts';
 import { DEMO_ACCOUNTS, seedDemoData } from './demo-data.ts';
 import { startLocalLambdaApi } from './lambda-api.ts';
 import { lambdaContext, scheduledEvent } from './lambda-events.ts';
-import { drainQueue, type PollerReport, pollQueue } from './lambda-poller.ts';
+import { drainQueue, type PollerOptions, type PollerReport, pollQueue } from './lambda-poller.ts';
 import { startLocalPostgres } from './local-postgres.ts';
 import { type LocalSqs, startLocalSqs } from './local-sqs.ts';
 import { localPipelineEnv } from './pipeline-env.ts';
 import { receiveAll } from './queue-peek.ts';
+import { startStripeEventDestination } from './stripe-event-destination.ts';
 import { startStripeStandIn } from './stripe-stand-in/stripe-stand-in.ts';
 
 /**
  * `npm start [-- --keep] [-- --verbose]`: the daily job end to end on embedded defaults. A
  * throw-away Postgres with the demo marketplace, fauxqs as SQS, the Stripe stand-in; then the
- * real scan and transfer handlers. With --keep the pipeline stays up for `npx payouts --env local`:
- * the transfer poller keeps consuming the queue and `payouts scan` runs the scan on demand.
+ * real scan and transfer handlers, and the catch-up: a restricted mentor's account becomes active,
+ * and Stripe's account.updated, through the stripe-events queue and handler, gets them paid.
+ * With --keep the pipeline stays up for `npx payouts --env local`: the transfer and stripe-events
+ * pollers keep consuming their queues and `payouts scan` runs the scan on demand.
  */
 const USAGE = 'usage: npm start [-- --keep] [-- --verbose]';
 const SCAN_FUNCTION = 'payouts-local-scan';
 const TRANSFER_FUNCTION = 'payouts-local-transfer';
+const STRIPE_EVENTS_FUNCTION = 'payouts-local-stripe-events';
 
 const started = Date.now();
 const args = process.argv.slice(2);
@@ -48,6 +54,13 @@ const out = processOutput();
 const postgres = await startLocalPostgres();
 const sqs = await startLocalSqs();
 const stripe = await startStripeStandIn();
+const stripeEventsQueue = sqs.createQueue('payouts-stripe-events');
+// Stripe's event destination and the stack's rules: what the stand-in emits reaches the queue.
+const eventDestination = startStripeEventDestination({
+  stripe,
+  sqs: sqs.sqs,
+  queueUrl: stripeEventsQueue.queueUrl,
+});
 let exitCode = 0;
 try {
   const databaseUrl = await postgres.createDatabase('payouts');
@@ -63,6 +76,7 @@ try {
 
   const scan = await import('../lambdas/scan/handler.ts');
   const transfer = await import('../lambdas/transfer/handler.ts');
+  const stripeEvents = await import('../lambdas/stripe-events/handler.ts');
   const summary = await scan.handler(scheduledEvent(), lambdaContext(SCAN_FUNCTION));
   out.log(
     summary.paused
@@ -73,35 +87,52 @@ try {
   await sqs.sqs.send(
     new SendMessageCommand({ QueueUrl: sqs.queueUrl, MessageBody: '{"session":42}' }),
   );
-  const poller = {
+  const poller: PollerOptions = {
     sqs: sqs.sqs,
     queueUrl: sqs.queueUrl,
     queueArn: sqs.queueArn,
     handler: transfer.handler,
+    functionName: TRANSFER_FUNCTION,
+  };
+  const stripeEventsPoller: PollerOptions = {
+    sqs: sqs.sqs,
+    queueUrl: stripeEventsQueue.queueUrl,
+    queueArn: stripeEventsQueue.queueArn,
+    handler: stripeEvents.handler,
+    functionName: STRIPE_EVENTS_FUNCTION,
+    batchSize: STRIPE_EVENTS_BATCH_SIZE,
   };
   const report = await drainQueue(poller);
   out.log(
     `Transfer: ${report.invocations} invocation(s), ${report.acknowledged} message(s) acknowledged.\n`,
   );
   await printOutcomes(out, db, sqs);
+  const catchUpErrors = await showCatchUp(out, {
+    db,
+    stripe,
+    destination: eventDestination,
+    stripeEvents: stripeEventsPoller,
+    transfer: poller,
+  });
   out.log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
   await db.destroy();
-  if (report.errors.length > 0) {
-    out.error(
-      paint(out.errorColour, 'alert', `npm start: the transfer Lambda failed: ${report.errors[0]}`),
-    );
+  const error =
+    report.errors.map((cause) => `the transfer Lambda failed: ${cause}`)[0] ?? catchUpErrors[0];
+  if (error !== undefined) {
+    out.error(paint(out.errorColour, 'alert', `npm start: ${error}`));
     exitCode = 1;
   } else if (keep) {
-    await keepRunning(databaseUrl, poller, scan.handler);
+    await keepRunning(databaseUrl, poller, stripeEventsPoller, scan.handler);
   }
 } finally {
+  eventDestination.stop();
   await Promise.allSettled([stripe.close(), sqs.stop()]);
   await postgres.stop();
 }
 // The handlers keep their cold-start clients (pg pool, SQS) open, as in Lambda.
 process.exit(exitCode);
 
-/** Both Lambdas' configuration, as each would parse it at its cold start: one line if it is bad. */
+/** The Lambdas' configuration, as each would parse it at its cold start: one line if it is bad. */
 function checkConfiguration(): void {
   const pipeline = localPipelineEnv({
     databaseUrl: 'postgres://local/payouts',
@@ -111,6 +142,7 @@ function checkConfiguration(): void {
   try {
     parseScanConfig({ ...process.env, ...pipeline });
     parseTransferConfig({ ...process.env, ...pipeline });
+    parseStripeEventsConfig({ ...process.env, ...pipeline });
   } catch (error) {
     if (error instanceof ConfigError) fail(error.message, 1);
     throw error;
@@ -172,12 +204,14 @@ async function printOutcomes(out: Output, db: Kysely<Database>, queues: LocalSqs
 
 /**
  * `npm start -- --keep`: the pipeline stays up until Ctrl-C. The transfer poller consumes the
- * payout queue as the event source mapping would; `payouts --env local scan` invokes the scan
- * through a local stand-in of Lambda's API, which also tells the CLI the transfer settings.
+ * payout queue as the event source mapping would, the stripe-events poller the events Stripe's
+ * destination delivers; `payouts --env local scan` invokes the scan through a local stand-in of
+ * Lambda's API, which also tells the CLI the transfer settings.
  */
 async function keepRunning(
   databaseUrl: string,
-  poller: Parameters<typeof drainQueue>[0],
+  poller: PollerOptions,
+  stripeEventsPoller: PollerOptions,
   scanHandler: typeof import('../lambdas/scan/handler.ts')['handler'],
 ): Promise<void> {
   const clock = () => new Date().toTimeString().slice(0, 8);
@@ -210,6 +244,15 @@ async function keepRunning(
       for (const error of batch.errors) out.error(paint(out.errorColour, 'alert', `  ${error}`));
     },
   });
+  const eventPolling = pollQueue({
+    ...stripeEventsPoller,
+    signal: stop.signal,
+    onInvocation: (batch: PollerReport) => {
+      const line = `${clock()} stripe-events: ${batch.acknowledged + batch.failed} event(s), ${batch.acknowledged} acknowledged, ${batch.failed} to be retried`;
+      out.log(batch.failed > 0 ? paint(out.colour, 'warning', line) : line);
+      for (const error of batch.errors) out.error(paint(out.errorColour, 'alert', `  ${error}`));
+    },
+  });
   const file = localEnvFile();
   const variables = {
     ...localPipelineEnv({
@@ -228,7 +271,8 @@ async function keepRunning(
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(variables, null, 2));
   out.log(
-    '\nKept running: the transfer poller consumes the payout queue. In another shell:\n' +
+    '\nKept running: the transfer poller consumes the payout queue, the stripe-events poller\n' +
+      'the events Stripe sends. In another shell:\n' +
       '  npx payouts --env local status      (scan, retry, dlq, pause …; see docs/runbook.md)\n' +
       'Ctrl-C stops it.',
   );
@@ -242,5 +286,5 @@ async function keepRunning(
     process.once('SIGTERM', onSignal);
   });
   stop.abort();
-  await Promise.allSettled([polling, lambdaApi.close()]);
+  await Promise.allSettled([polling, eventPolling, lambdaApi.close()]);
 }

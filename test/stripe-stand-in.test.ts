@@ -841,6 +841,42 @@ describe('Stripe stand-in, through the real stripe SDK', () => {
       });
     });
 
+    it('tells onEvent listeners of each event as it is emitted, until they stop listening', async () => {
+      const heard: string[] = [];
+      const stop = standIn.onEvent((event) => heard.push(`${event.type} ${event.account}`));
+
+      standIn.setAccount(RESTRICTED, 'restricted');
+      standIn.setAccount(RESTRICTED, 'active');
+      stop();
+      standIn.setAccount(RESTRICTED, 'restricted');
+
+      expect(heard).toEqual([`account.updated ${RESTRICTED}`]);
+      expect(standIn.events()).toHaveLength(2);
+    });
+
+    it('changes an account from another process through its control route, as setAccount does, unrecorded', async () => {
+      const control = (id: string, body: string) =>
+        fetch(`${standIn.url}/_stand_in/accounts/${id}`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          body,
+        });
+      standIn.setAccount(RESTRICTED, 'restricted');
+
+      const changed = await control(RESTRICTED, 'state=active');
+      const created = await control(OTHER, 'state=restricted');
+      const refused = await control(RESTRICTED, 'state=open');
+
+      expect(changed.status).toBe(200);
+      expect(await changed.json()).toMatchObject({ capabilities: { transfers: 'active' } });
+      expect(created.status).toBe(200);
+      expect(refused.status).toBe(400);
+      expect((await client().accounts.retrieve(OTHER)).capabilities?.transfers).toBe('inactive');
+      // Only a change of a known account is an event, as with setAccount.
+      expect(standIn.events().map((event) => event.account)).toEqual([RESTRICTED]);
+      expect(standIn.requests().map((request) => request.path)).toEqual([`/v1/accounts/${OTHER}`]);
+    });
+
     it('fails the next account reads as injected: 500, a misrouted 404, 429, a dropped connection', async () => {
       standIn.failNextAccountRead(1, 500);
       const failed = await failure(client().accounts.retrieve(ACTIVE));

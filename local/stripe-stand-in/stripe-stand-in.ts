@@ -18,7 +18,11 @@ import { decodeForm, type FormParams, type FormValue, fingerprint } from './form
  *   Stripe's error shapes; 401 for a bad API key.
  * - Events, as Stripe documents them (`events()`): `account.updated` from the connected account when
  *   `setAccount` changes its state, `transfer.reversed` from the platform for each reversal. Tests
- *   deliver them, in the EventBridge envelope, in any order and as often as they like.
+ *   deliver them, in the EventBridge envelope, in any order and as often as they like; `onEvent`
+ *   hears each as it is emitted (what `npm start` forwards, as an event destination would).
+ * - One route that is not Stripe's: `POST /_stand_in/accounts/:id` with `state=active|restricted`
+ *   does what `setAccount` does, for a process that does not hold the stand-in (the runbook
+ *   rehearsal: a mentor finishing onboarding at Stripe). It is not recorded in `requests()`.
  * - Idempotency as Stripe documents it: the first executed answer is stored under the key (2xx,
  *   4xx refusals such as `balance_insufficient`, 500s) and replayed with `Idempotent-Replayed:
  *   true`; same key with other parameters → 400 `idempotency_error`; a key whose execution is still
@@ -136,6 +140,8 @@ export interface StripeStandIn {
   transfers(): StandInTransfer[];
   /** Every event emitted so far, oldest first. */
   events(): StandInEvent[];
+  /** Calls `listener` with each event as it is emitted; returns what stops it. */
+  onEvent(listener: (event: StandInEvent) => void): () => void;
   /**
    * The Idempotency-Key of the request whose execution created the transfer (undefined for a
    * transfer created without a key, or unknown). Test bookkeeping only: never part of an answer.
@@ -304,6 +310,7 @@ export async function startStripeStandIn(
   const accounts = new Map<string, { state: AccountState; created: number }>();
   const transfers: StandInTransfer[] = [];
   const events: StandInEvent[] = [];
+  const eventListeners = new Set<(event: StandInEvent) => void>();
   const creatorKeys = new Map<string, string>();
   /** Every reversal of each transfer, newest first (the transfer embeds the 10 newest). */
   const reversalsOf = new Map<string, StandInReversal[]>();
@@ -361,6 +368,8 @@ export async function startStripeStandIn(
     const url = new URL(req.url ?? '/', 'http://stand-in');
     const method = req.method ?? 'GET';
     const path = url.pathname;
+    const control = /^\/_stand_in\/accounts\/([^/]+)$/.exec(path);
+    if (control) return controlAccount(res, method, control[1] ?? '', decodeForm(raw));
     const key = header(req, 'idempotency-key');
     const query = decodeForm(url.searchParams.toString());
     const apiKey = (header(req, 'authorization') ?? '').replace(/^Bearer\s+/i, '');
@@ -747,7 +756,7 @@ export async function startStripeStandIn(
     object: unknown,
     from: { account?: string; previousAttributes?: Record<string, unknown> } = {},
   ): void {
-    events.push({
+    const event: StandInEvent = {
       id: `evt_${randomId(24)}`,
       object: 'event',
       ...(from.account && { account: from.account }),
@@ -761,7 +770,27 @@ export async function startStripeStandIn(
       pending_webhooks: 1,
       request: { id: null, idempotency_key: null },
       type,
-    });
+    };
+    events.push(event);
+    for (const listener of eventListeners) listener(structuredClone(event));
+  }
+
+  /** `POST /_stand_in/accounts/:id` (`state=…`): setAccount from another process. */
+  function controlAccount(
+    res: ServerResponse,
+    method: string,
+    id: string,
+    params: FormParams,
+  ): void {
+    const state = params.state;
+    if (method !== 'POST' || (state !== 'active' && state !== 'restricted')) {
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end('POST /_stand_in/accounts/:id takes state=active or state=restricted\n');
+      return;
+    }
+    setAccount(id, state);
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(accountObject(id)));
   }
 
   function listTransfers(query: FormParams): Answer {
@@ -877,6 +906,10 @@ export async function startStripeStandIn(
     account: accountObject,
     transfers: () => [...transfers],
     events: () => [...events],
+    onEvent(listener) {
+      eventListeners.add(listener);
+      return () => eventListeners.delete(listener);
+    },
     creatorKey: (transferId) => creatorKeys.get(transferId),
     requests: () => [...requests],
     setLatency: (ms) => {

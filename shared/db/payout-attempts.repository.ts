@@ -159,6 +159,24 @@ export async function findAllAttempts(db: Kysely<Database>): Promise<PayoutAttem
   return db.selectFrom('payout_attempts').selectAll().orderBy('id').execute();
 }
 
+/**
+ * The attempt rows written after the one with `afterId` (`'0'`: all), oldest first, each with its
+ * session's mentor: what the local demo reports of the catch-up after an `account.updated`.
+ */
+export async function findAttemptsAfter(
+  db: Kysely<Database>,
+  afterId: string,
+): Promise<(PayoutAttempt & { mentor_id: string })[]> {
+  return db
+    .selectFrom('payout_attempts as a')
+    .innerJoin('sessions as s', 's.id', 'a.session_id')
+    .selectAll('a')
+    .select('s.mentor_id')
+    .where('a.id', '>', afterId)
+    .orderBy('a.id')
+    .execute();
+}
+
 /** The attempts a filter selects, with their sessions: what `payouts failures` reads. */
 function attemptsOfSessions(db: Kysely<Database>, filter: AttemptFilter) {
   const query = db

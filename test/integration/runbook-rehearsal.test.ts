@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_ACCOUNTS, DEMO_MENTORS, DEMO_SESSIONS } from '../../local/demo-data.ts';
 import { createDb } from '../../shared/db/connect.ts';
 import type { Database } from '../../shared/db/database.ts';
+import { findStripeAccounts } from '../../shared/db/stripe-accounts.repository.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
 import { documentedCommands } from '../helpers/documented-commands.ts';
@@ -28,6 +29,7 @@ import {
   startKeptPipeline,
 } from '../helpers/processes.ts';
 import { queueDepth } from '../helpers/sqs.ts';
+import { setAccountAtStripe } from '../helpers/stand-in-control.ts';
 
 /**
  * The runbook rehearsed as on-call would: `npm start -- --keep` as a real process (the whole
@@ -123,9 +125,9 @@ const REHEARSALS: Record<string, Rehearsal> = {
       },
       failures: (result) => {
         ok(result);
-        expect(result.stdout).toContain(
-          'insufficient_capabilities_for_transfer: 1 session(s), owed $72.00',
-        );
+        expect(result.stdout).toContain('no_connected_account: 1 session(s), owed $80.00');
+        // Ben's restricted account became active during npm start: account.updated paid him.
+        expect(result.stdout).not.toContain(DEMO_SESSIONS.benRestricted);
       },
     },
   },
@@ -267,22 +269,53 @@ const REHEARSALS: Record<string, Rehearsal> = {
   },
   'A restricted account (insufficient_capabilities_for_transfer, transfers_not_allowed)': {
     async arrange() {
-      state.benAttempts = String((await attempts(DEMO_SESSIONS.benRestricted)).length);
+      // A mentor whose account Stripe restricted before it ever sent us an event: Stripe refuses.
+      const account = `acct_1Rehearsal${randomUUID().slice(0, 8)}`;
+      await setAccountAtStripe(localEnv.STRIPE_API_BASE ?? '', account, 'restricted');
+      const mentor = await insertMentor(db, { stripeAccountId: account });
+      state.restricted = await insertSession(db, mentor, {
+        endedHoursAgo: 30,
+        price_amount: 5_000,
+      });
+      state.restrictedAccount = account;
+      ok(await payouts(['--env', 'local', 'retry', state.restricted]));
+      await expect
+        .poll(async () => (await attempts(state.restricted ?? '')).map((a) => a.error_code), {
+          timeout: 20_000,
+        })
+        .toEqual(['insufficient_capabilities_for_transfer']);
+      // The mentor finishes onboarding while payouts are paused: the account.updated is stored,
+      // and its catch-up is left to the next scan, so on-call pays at once.
+      ok(
+        await payouts([
+          '--env',
+          'local',
+          'pause',
+          '--reason',
+          'rehearsal: paused when the account was fixed',
+        ]),
+      );
+      await setAccountAtStripe(localEnv.STRIPE_API_BASE ?? '', account, 'active');
+      await expect
+        .poll(async () => (await findStripeAccounts(db, [account]))[0], { timeout: 20_000 })
+        .toMatchObject({ transfers_capability: 'active', catch_up_pending: false });
+      ok(await payouts(['--env', 'local', 'resume']));
+      expect(await payoutStatus(state.restricted)).toBe('pending');
     },
-    placeholders: { '<sessionId>': async () => DEMO_SESSIONS.benRestricted },
+    placeholders: { '<sessionId>': async () => state.restricted ?? '' },
     steps: {
       'retry <sessionId>': async (result) => {
         ok(result);
         expect(result.stdout).toBe(
-          `Enqueued session ${DEMO_SESSIONS.benRestricted}: $72.00 to acct_1DemoBenRestricted.\n`,
+          `Enqueued session ${state.restricted}: $40.00 to ${state.restrictedAccount}.\n`,
         );
-        // Still restricted at the stand-in: it fails again, for admin review, and stays pending.
         await expect
-          .poll(async () => (await attempts(DEMO_SESSIONS.benRestricted)).length, {
-            timeout: 20_000,
-          })
-          .toBeGreaterThan(Number(state.benAttempts));
-        expect(await payoutStatus(DEMO_SESSIONS.benRestricted)).toBe('pending');
+          .poll(() => payoutStatus(state.restricted ?? ''), { timeout: 20_000 })
+          .toBe('paid_out');
+        expect((await attempts(state.restricted ?? '')).map((a) => a.outcome)).toEqual([
+          'failed',
+          'paid',
+        ]);
       },
     },
   },

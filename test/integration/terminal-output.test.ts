@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_SESSIONS } from '../../local/demo-data.ts';
+import { DEMO_MENTORS, DEMO_SESSIONS } from '../../local/demo-data.ts';
 import {
   cleanEnv,
   interrupt,
@@ -147,6 +147,15 @@ describe.each(WIDTHS)('in a terminal %i columns wide', (columns) => {
     expect(text).not.toContain('"level":"ERROR"');
     expect(text).toContain('$96.00');
     expect(text).toContain('¥4,000');
+    // The catch-up: Ben's account becomes active, its account.updated gets his session paid.
+    const catchUp = text.slice(text.indexOf('Ben finishes Stripe onboarding'));
+    expect(catchUp).toMatch(
+      /^Ben finishes Stripe onboarding: acct_1DemoBenRestricted becomes active\.\nStripe sends account\.updated through EventBridge to the stripe-events queue\.\nStripe events: 1 invocation\(s\), 1 event\(s\) handled, 1 session\(s\) enqueued\.\nTransfer: 1 invocation\(s\), 1 message\(s\) acknowledged, without another scan\.\n\nCaught up after account\.updated \(1\):\n/,
+    );
+    expect(catchUp).toContain(DEMO_MENTORS.ben);
+    expect(catchUp).toContain(DEMO_SESSIONS.benRestricted);
+    expect(catchUp).toContain('$72.00');
+    expect(catchUp).toMatch(/\bpaid\b[\s│]*(tr_\w+)/);
   }, 120_000);
 });
 
@@ -171,7 +180,7 @@ describe('colour', () => {
   it('marks failures in yellow on a terminal', async () => {
     const { output } = await payoutsIn(120, ['failures']);
 
-    expect(output).toContain('\u001b[33m2 unpaid session(s) with a failed payout');
+    expect(output).toContain('\u001b[33m1 unpaid session(s) with a failed payout');
   }, 60_000);
 });
 
@@ -211,6 +220,11 @@ describe('npm start', () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain('Payouts are PAUSED: the scan enqueued nothing.');
     expect(result.stdout).toContain('Paid (0): none');
+    // Ben's account.updated is handled, and its catch-up left to the first scan after resuming.
+    expect(result.stdout).toContain(
+      'Stripe events: 1 invocation(s), 1 event(s) handled, 0 session(s) enqueued.',
+    );
+    expect(result.stdout).toContain('Caught up after account.updated (0): none');
   }, 120_000);
 
   it('shows the Lambdas’ log lines, the expected ERROR ones too, only with --verbose', async () => {
