@@ -36,9 +36,9 @@ export interface PacingDeps {
 }
 
 /**
- * How late after its slot a request may still be sent: a request woken later than this (a paused
- * event loop, a busy host) would land among the next slots' requests and crowd Stripe's second,
- * so its slot is given up and the next one taken.
+ * How late after its slot a request may still be sent, as a share of the interval (at most half a
+ * second): a request woken later (a paused event loop, a busy host) would land among the next
+ * slots' requests and crowd Stripe's second, so its slot is given up and the next one taken.
  */
 export const LATE_SLOT_TOLERANCE = 0.5;
 
@@ -50,11 +50,15 @@ export async function waitForStripeSlot(
 ): Promise<boolean> {
   const perSecond =
     endpoint === 'transfers.create' ? deps.budget.createsPerSecond : deps.budget.readsPerSecond;
-  const toleranceMs = (LATE_SLOT_TOLERANCE * 1000) / perSecond;
+  const toleranceMs = LATE_SLOT_TOLERANCE * Math.min(1000 / perSecond, 1000);
+  // Slots are spaced by the tolerance more per second's worth of them, so that sends up to the
+  // tolerance late still leave every second at Stripe within the rate (20/s: 51.25 ms apart).
+  const scheduleMs =
+    perSecond >= 1 ? (1000 + toleranceMs) / perSecond : 1000 / perSecond + toleranceMs;
   const until = performance.now() + Math.max(0, Math.min(maxWaitMs, MAX_SLOT_WAIT_MS));
   for (;;) {
     const slot = await takeStripeRequestSlot(deps.db, endpoint, {
-      perSecond,
+      perSecond: 1000 / scheduleMs,
       maxWaitMs: Math.max(0, until - performance.now()),
     });
     if (!slot) return false;
