@@ -46,7 +46,9 @@ export function median(values: number[]): number {
 
 /** The AWS SDK clients a bundle leaves to the runtime (its `require("@aws-sdk/…")`). */
 export function awsSdkClientsOf(bundleCode: string): string[] {
-  return [...new Set([...bundleCode.matchAll(/require\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1] ?? ''))].sort();
+  return [
+    ...new Set([...bundleCode.matchAll(/require\("(@aws-sdk\/[^"]+)"\)/g)].map((m) => m[1] ?? '')),
+  ].sort();
 }
 
 const REQUIRE_ONLY = `

@@ -46,8 +46,7 @@ export function costFigures(inputs: CostInputs): Figure[] {
     (PAYOUTS * transfer.billedMsPerPayout * transfer.memoryMb) / 1024 / 1000 +
     (PAYOUTS * scan.billedMsPerSession * scan.memoryMb) / 1024 / 1000;
   const invocations = PAYOUTS * transfer.invocationsPerPayout + 1;
-  const lambda =
-    gbSeconds * PRICES.lambdaGbSecond.price + invocations * PRICES.lambdaRequest.price;
+  const lambda = gbSeconds * PRICES.lambdaGbSecond.price + invocations * PRICES.lambdaRequest.price;
   const sqsRequests =
     PAYOUTS / 10 +
     2 * PAYOUTS * transfer.invocationsPerPayout +
@@ -61,9 +60,7 @@ export function costFigures(inputs: CostInputs): Figure[] {
     1;
   const secrets = secretCalls * PRICES.secretsManagerCall.price;
   const logGb =
-    (PAYOUTS * transfer.logBytesPerPayout +
-      invocations * PLATFORM_LOG_BYTES_PER_INVOCATION) /
-    1e9;
+    (PAYOUTS * transfer.logBytesPerPayout + invocations * PLATFORM_LOG_BYTES_PER_INVOCATION) / 1e9;
   const cloudWatch =
     logGb * PRICES.logsIngestionGb.price +
     logGb * transfer.logRetentionMonths * PRICES.logsStorageGbMonth.price;

@@ -3,7 +3,7 @@
 const dns = require('node:dns');
 
 const lookup = dns.lookup;
-dns.lookup = function localhostLookup(hostname, options, callback) {
+dns.lookup = function localhostLookup(hostname, options, callback, ...rest) {
   if (typeof hostname === 'string' && hostname.endsWith('.localhost')) {
     const done = typeof options === 'function' ? options : callback;
     if (typeof options === 'object' && options?.all) {
@@ -13,5 +13,5 @@ dns.lookup = function localhostLookup(hostname, options, callback) {
     }
     return;
   }
-  return lookup.apply(this, arguments);
+  return lookup.call(this, hostname, options, callback, ...rest);
 };

@@ -23,7 +23,7 @@ function table(header: string[], rows: string[][]): string {
   ].join('\n');
 }
 
-const escape = (text: string) => text.replaceAll('|', '\\|');
+const cell = (text: string) => text.replaceAll('|', '\\|');
 const measured = (figure: Figure) => `${figure.value} ${figure.unit}`;
 const metMark = (figure: Figure) => (figure.met === null ? '' : figure.met ? '✓' : '✗ missed');
 
@@ -50,9 +50,9 @@ export function renderPerformanceSection(results: BenchResults): string {
     table(
       ['figure', 'measured', 'target', 'met'],
       figures.map((figure) => [
-        escape(figure.name),
-        escape(measured(figure)),
-        escape(figure.target ?? ''),
+        cell(figure.name),
+        cell(measured(figure)),
+        cell(figure.target ?? ''),
         metMark(figure),
       ]),
     ),
@@ -62,7 +62,7 @@ export function renderPerformanceSection(results: BenchResults): string {
     parts.push(
       'Missed, and why (measured in the same run):',
       '',
-      ...missed.map((figure) => `- ${escape(figure.name)}: ${figure.note ?? 'no reason measured'}`),
+      ...missed.map((figure) => `- ${cell(figure.name)}: ${figure.note ?? 'no reason measured'}`),
       '',
     );
   }
@@ -76,7 +76,7 @@ export function renderPerformanceSection(results: BenchResults): string {
       costs.map((figure) => [
         figure.name.replace('cost: ', ''),
         String(figure.value),
-        escape(figure.note ?? ''),
+        cell(figure.note ?? ''),
       ]),
     ),
     '',
@@ -85,8 +85,8 @@ export function renderPerformanceSection(results: BenchResults): string {
     table(
       ['item', 'price', 'source', 'read'],
       results.prices.map((price) => [
-        escape(price.item),
-        `${price.price} ${escape(price.unit)}`,
+        cell(price.item),
+        `${price.price} ${cell(price.unit)}`,
         `<${price.source}>`,
         price.checked,
       ]),

@@ -70,10 +70,14 @@ interface ScanRun {
 }
 
 async function runScan(options: ScanBenchOptions): Promise<ScanRun> {
-  const { stdout } = await run(process.execPath, ['--require', LOCALHOST_DNS_PRELOAD, '-e', SCAN_ONCE, options.bundle.file], {
-    env: { ...process.env, ...options.env },
-    maxBuffer: 1 << 26,
-  });
+  const { stdout } = await run(
+    process.execPath,
+    ['--require', LOCALHOST_DNS_PRELOAD, '-e', SCAN_ONCE, options.bundle.file],
+    {
+      env: { ...process.env, ...options.env },
+      maxBuffer: 1 << 26,
+    },
+  );
   // The scan logs to stdout too (as in Lambda); its result is the marked line.
   const line = stdout.split('\n').find((each) => each.startsWith('BENCH_RESULT '));
   if (!line) throw new Error(`The scan printed no result:\n${stdout.slice(-2000)}`);
@@ -88,7 +92,10 @@ async function sendCeiling(options: ScanBenchOptions, messages: number): Promise
       LOCALHOST_DNS_PRELOAD,
       '-e',
       SEND_CEILING,
-      options.queue.queueUrl, String(messages), String(SEND_CONCURRENCY)],
+      options.queue.queueUrl,
+      String(messages),
+      String(SEND_CONCURRENCY),
+    ],
     { env: { ...process.env, ...options.env } },
   );
   const { ms } = JSON.parse(stdout) as { ms: number };

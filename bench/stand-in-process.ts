@@ -88,6 +88,9 @@ export async function startStandInProcess(): Promise<StandInProcess> {
   };
 }
 
-if (process.argv.includes('--serve') && import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+if (
+  process.argv.includes('--serve') &&
+  import.meta.url === pathToFileURL(process.argv[1] ?? '').href
+) {
   await serve();
 }

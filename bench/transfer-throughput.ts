@@ -5,7 +5,7 @@ import { type Kysely, sql } from 'kysely';
 import { drainQueue } from '../local/lambda-poller.ts';
 import type { Database } from '../shared/db/database.ts';
 import { createSqsPayoutQueue } from '../shared/payout-queue.ts';
-import { type Figure, round, secondaryFigure, targetFigure } from './figures.ts';
+import { type Figure, round, targetFigure } from './figures.ts';
 import type { LambdaBundle } from './lambda-bundles.ts';
 import type { BenchQueue } from './remote-sqs.ts';
 import type { StandInProcess } from './stand-in-process.ts';
@@ -52,12 +52,13 @@ export async function benchTransferThroughput(
 ): Promise<{ figures: Figure[]; cost: TransferCostMeasure }> {
   Object.assign(process.env, options.env);
   const instances = loadInstances(options.bundle, Math.max(...options.consumers));
+  const warm = new Set<Handler>();
   const figures: Figure[] = [];
   let cost: TransferCostMeasure | undefined;
   await options.standIn.limitRate(STRIPE_ENDPOINT_LIMIT);
   for (const latencyMs of options.latenciesMs) {
     for (const consumers of options.consumers) {
-      const run = await runOnce(options, instances.slice(0, consumers), latencyMs);
+      const run = await runOnce(options, instances.slice(0, consumers), latencyMs, warm);
       const bound = Math.min(
         options.createsPerSecond,
         latencyMs === 0 ? Number.POSITIVE_INFINITY : consumers / (latencyMs / 1000),
@@ -68,39 +69,21 @@ export async function benchTransferThroughput(
           `transfer throughput, ${label} (sustained: first to last create)`,
           round(run.sustainedPerSecond, 1),
           'payouts/s',
-          {
-            text: `≥ 90% of ${round(bound, 1)}`,
-            met: (value) => value >= 0.9 * bound,
-          },
-        ),
-        secondaryFigure(
-          `transfer throughput, ${label}, cold starts and drain included`,
-          round(run.payoutsPerSecond, 1),
-          'payouts/s',
+          { text: `≥ 90% of ${round(bound, 1)}`, met: (value) => value >= 0.9 * bound },
+          `${run.payouts} payouts, ${round(run.payoutsPerSecond, 1)}/s with the Lambdas' cold starts and the queue's drain; ${run.handBacks} handed back`,
         ),
         targetFigure(
           `busiest second of POST /v1/transfers at Stripe, ${label}`,
-          run.busiestSecond,
+          run.busiest.most,
           'requests',
           {
             text: `≤ ${options.createsPerSecond} (prod's budget)`,
             met: (value) => value <= options.createsPerSecond,
           },
+          `the busiest one-second window of arrivals at the stand-in (its own process)${overBudget(run)}; Stripe's ${STRIPE_ENDPOINT_LIMIT}/s per endpoint, enforced by the stand-in, answered ${run.rateLimited} 429s`,
         ),
       );
-      if (run.rateLimited > 0 || run.handBacks > 0) {
-        figures.push(
-          secondaryFigure(
-            `Stripe 429s (limit ${STRIPE_ENDPOINT_LIMIT}/s) and hand-backs, ${label}`,
-            run.rateLimited,
-            `429s, ${run.handBacks} hand-backs`,
-          ),
-        );
-      }
-      if (
-        latencyMs === options.costRun.latencyMs &&
-        consumers === options.costRun.consumers
-      ) {
+      if (latencyMs === options.costRun.latencyMs && consumers === options.costRun.consumers) {
         cost = {
           billedMsPerPayout: run.billedMs / run.payouts,
           invocationsPerPayout: run.invocations / run.payouts,
@@ -116,6 +99,17 @@ export async function benchTransferThroughput(
   return { figures, cost };
 }
 
+function overBudget(run: {
+  busiest: { overLimitAt: number[] };
+  coldStarts: number;
+  coldSecondsAfterFirstRequest: number;
+}): string {
+  const starts = run.busiest.overLimitAt;
+  if (starts.length === 0) return '';
+  const seconds = (ms: number) => round(ms / 1000, 1);
+  return `; windows above the budget began ${seconds(Math.min(...starts))}–${seconds(Math.max(...starts))} s after the first request, and the last of the ${run.coldStarts} Lambdas cold in this run finished its first invocation ${round(run.coldSecondsAfterFirstRequest, 1)} s after it`;
+}
+
 /** Each require of the bundle afresh is one more Lambda instance, with its own pool and clients. */
 function loadInstances(bundle: LambdaBundle, count: number): Handler[] {
   const require = createRequire(import.meta.url);
@@ -125,7 +119,12 @@ function loadInstances(bundle: LambdaBundle, count: number): Handler[] {
   });
 }
 
-async function runOnce(options: TransferBenchOptions, instances: Handler[], latencyMs: number) {
+async function runOnce(
+  options: TransferBenchOptions,
+  instances: Handler[],
+  latencyMs: number,
+  warm: Set<Handler>,
+) {
   const { db, standIn, queue } = options;
   const sessionIds = await seedPayableSessions(db, options.payoutsPerRun);
   const accounts = await db.selectFrom('mentors').select('stripe_account_id').execute();
@@ -140,6 +139,9 @@ async function runOnce(options: TransferBenchOptions, instances: Handler[], late
   let billedMs = 0;
   let invocations = 0;
   let lastDone = 0;
+  // When the last Lambda that was cold in this run finished its first invocation (epoch ms).
+  let coldStarts = 0;
+  let lastColdDone = 0;
   const output = captureOutput();
   const start = performance.now();
   try {
@@ -151,10 +153,16 @@ async function runOnce(options: TransferBenchOptions, instances: Handler[], late
           queueArn: queue.queueArn,
           handler: async (event, context) => {
             const invoked = performance.now();
+            const cold = !warm.has(handler);
+            warm.add(handler);
             try {
               return await handler(event, context);
             } finally {
               lastDone = performance.now();
+              if (cold) {
+                coldStarts += 1;
+                lastColdDone = performance.timeOrigin + lastDone;
+              }
               billedMs += Math.ceil(lastDone - invoked);
               invocations += 1;
             }
@@ -182,7 +190,9 @@ async function runOnce(options: TransferBenchOptions, instances: Handler[], late
     payouts: sessionIds.length,
     payoutsPerSecond: sessionIds.length / seconds,
     sustainedPerSecond: (posts.length - 1) / (((posts.at(-1) ?? 0) - (posts[0] ?? 0)) / 1000),
-    busiestSecond: busiestSecond(posts),
+    busiest: busiestSecond(posts, options.createsPerSecond),
+    coldStarts,
+    coldSecondsAfterFirstRequest: coldStarts > 0 ? (lastColdDone - (posts[0] ?? 0)) / 1000 : 0,
     billedMs,
     invocations,
     logBytes: output.bytes(),
@@ -191,15 +201,20 @@ async function runOnce(options: TransferBenchOptions, instances: Handler[], late
   };
 }
 
-/** The most requests in any window of one second, [t, t + 1000), t being each request's arrival. */
-export function busiestSecond(sortedAt: number[]): number {
+/**
+ * The most requests in any window of one second, [t, t + 1000), t being each request's arrival;
+ * and when (ms after the first request) each window above `limit` began.
+ */
+export function busiestSecond(sortedAt: number[], limit: number) {
   let most = 0;
   let first = 0;
+  const overLimitAt: number[] = [];
   for (let last = 0; last < sortedAt.length; last += 1) {
     while ((sortedAt[last] ?? 0) - (sortedAt[first] ?? 0) >= 1000) first += 1;
     most = Math.max(most, last - first + 1);
+    if (last - first + 1 > limit) overLimitAt.push((sortedAt[first] ?? 0) - (sortedAt[0] ?? 0));
   }
-  return most;
+  return { most, overLimitAt };
 }
 
 /** Payable sessions of mentors with connected accounts, ended two days ago. */

@@ -5,9 +5,7 @@ import { renderPerformanceSection, replacePerformanceSection } from './performan
 
 /** `npm run bench:readme`: the README's Performance section from bench/results.json. */
 const root = join(import.meta.dirname, '..');
-const results = JSON.parse(
-  readFileSync(join(root, 'bench/results.json'), 'utf8'),
-) as BenchResults;
+const results = JSON.parse(readFileSync(join(root, 'bench/results.json'), 'utf8')) as BenchResults;
 const readmePath = join(root, 'README.md');
 writeFileSync(
   readmePath,
