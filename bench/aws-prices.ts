@@ -53,3 +53,14 @@ export const PRICES = {
 } satisfies Record<string, PriceSource>;
 
 export const PRICE_LIST: PriceSource[] = Object.values(PRICES);
+
+/**
+ * How each price was checked on the date above: AWS's pages could not be opened from the machine
+ * the bench was written on, so each is the figure AWS publishes as quoted by a dated copy.
+ */
+export const PRICE_PROVENANCE = [
+  'Lambda arm64 $0.0000133334 per GB-s (first 7.5 billion GB-s a month) and $0.20 per 1M requests: as quoted from AWS’s page by cloudchipr.com (“AWS Lambda Pricing Breakdown”, 2024), unchanged since arm64 pricing began in 2021.',
+  'SQS $0.40 per 1M standard requests (first 100 billion a month), each 64 KB of payload one request: as quoted by cloudburn.io (March 2026) and factualminds.com (June 2026).',
+  'Secrets Manager $0.05 per 10 000 API calls (and $0.40 per secret a month, not per payout): from a transcription of AWS’s page dated 2026-09-20 (api-evangelist, “amazon secrets manager plans pricing”).',
+  'CloudWatch Logs $0.50 per GB ingested (standard class; Lambda logs’ first tier since May 2025) and $0.03 per GB-month stored: as quoted by c3x.dev and hykell.com (June 2026).',
+];

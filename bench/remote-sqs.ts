@@ -25,6 +25,10 @@ export interface BenchQueue {
 }
 
 export interface RemoteSqs {
+  /**
+   * For AWS_ENDPOINT_URL_SQS: the queue URLs' own origin (`sqs.<region>.localhost:<port>`), since
+   * the SDK warns on every call whose queue URL is not at the endpoint from the environment.
+   */
   endpoint: string;
   /** The scan's queue and the transfer Lambdas' queue, each with its DLQ. */
   scanQueue: BenchQueue;
@@ -97,7 +101,7 @@ export async function startRemoteSqs(): Promise<RemoteSqs> {
     },
   });
   return {
-    endpoint,
+    endpoint: new URL(queues.scan.queueUrl).origin,
     scanQueue: benchQueue(queues.scan),
     transferQueue: benchQueue(queues.transfer),
     async stop() {

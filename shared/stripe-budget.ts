@@ -36,11 +36,12 @@ export interface PacingDeps {
 }
 
 /**
- * How late after its slot a request may still be sent, as a share of the interval (at most half a
- * second): a request woken later (a paused event loop, a busy host) would land among the next
- * slots' requests and crowd Stripe's second, so its slot is given up and the next one taken.
+ * How late after its slot a request may still be sent, as a share of the interval (at most a
+ * quarter of a second): a request woken later (a paused event loop, a busy host) would land among
+ * the next slots' requests and crowd Stripe's second, so its slot is given up and the next one
+ * taken. Slots are spaced for twice this lateness: the rest is for the way to Stripe.
  */
-export const LATE_SLOT_TOLERANCE = 0.5;
+export const LATE_SLOT_TOLERANCE = 0.25;
 
 /** Waits for the endpoint's next slot; false (nothing taken) if it does not come within maxWaitMs. */
 export async function waitForStripeSlot(
@@ -51,10 +52,11 @@ export async function waitForStripeSlot(
   const perSecond =
     endpoint === 'transfers.create' ? deps.budget.createsPerSecond : deps.budget.readsPerSecond;
   const toleranceMs = LATE_SLOT_TOLERANCE * Math.min(1000 / perSecond, 1000);
-  // Slots are spaced by the tolerance more per second's worth of them, so that sends up to the
-  // tolerance late still leave every second at Stripe within the rate (20/s: 51.25 ms apart).
-  const scheduleMs =
-    perSecond >= 1 ? (1000 + toleranceMs) / perSecond : 1000 / perSecond + toleranceMs;
+  // Slots are spaced by twice the tolerance more per second's worth of them, so that sends late by
+  // the tolerance, and late again on their way, leave every second at Stripe within the rate
+  // (20/s: 51.25 ms apart).
+  const lateness = 2 * toleranceMs;
+  const scheduleMs = perSecond >= 1 ? (1000 + lateness) / perSecond : 1000 / perSecond + lateness;
   const until = performance.now() + Math.max(0, Math.min(maxWaitMs, MAX_SLOT_WAIT_MS));
   for (;;) {
     const slot = await takeStripeRequestSlot(deps.db, endpoint, {

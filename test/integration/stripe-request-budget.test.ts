@@ -78,7 +78,7 @@ describe('the Stripe request budget and Stripe’s 429s', () => {
     await paySession(deps(budget), second);
 
     expect(waits).toHaveLength(1);
-    // The second slot is 625 ms after the first ((1 s + 250 ms tolerance) / 2), less the time the
+    // The second slot is 625 ms after the first ((1 s + twice the 125 ms tolerance) / 2), less the time the
     // first payout took.
     expect(waits[0]).toBeGreaterThan(0);
     expect(waits[0]).toBeLessThanOrEqual(625);

@@ -24,8 +24,8 @@ describe('a Stripe send slot woken too late', () => {
         .executeTakeFirstOrThrow()
     ).next_slot_at.getTime();
 
-  it('gives the slot up and sends in a later one when the wait overran by more than half an interval', async () => {
-    // 2 per second: a send may be at most 250 ms late, slots (1000 + 250) / 2 = 625 ms apart.
+  it('gives the slot up and sends in a later one when the wait overran by more than a quarter of an interval', async () => {
+    // 2 per second: a send may be at most 125 ms late, slots (1000 + 2 × 125) / 2 = 625 ms apart.
     const budget = { createsPerSecond: 2, readsPerSecond: 2 };
     const asked: number[] = [];
     const oversleeping = {
