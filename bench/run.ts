@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -137,6 +137,11 @@ try {
         `${round(ms, 0)} ms against ${round(baselineMs, 0)} ms; requiring only the AWS SDK clients it needs from the runtime (${clients.join(', ')}) takes ${round(sdkMs, 0)} ms, ${round(sdkMs / baselineMs, 1)}× the minimal handler, before any code of ours (the Stripe SDK, pg, kysely, zod) loads`,
       ),
       secondaryFigure(`cold start ${bundle.name}`, round(ms, 1), 'ms'),
+      secondaryFigure(
+        `bundle size ${bundle.name}, minified`,
+        round(statSync(bundle.file).size / 2 ** 20, 2),
+        'MB',
+      ),
     );
   }
 

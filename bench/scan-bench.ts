@@ -4,6 +4,7 @@ import { promisify } from 'node:util';
 import { ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from '../shared/db/database.ts';
+import { eligibleSessionPageQuery } from '../shared/db/sessions.repository.ts';
 import { eligibilityCutoff } from '../shared/payout-policy.ts';
 import { payoutMessageBody } from '../shared/payout-queue.ts';
 import { type Figure, round, secondaryFigure, targetFigure } from './figures.ts';
@@ -114,6 +115,32 @@ export async function benchScan(
   await seedSessions(db, now, options.smaller, { withOthers: true });
   progress(
     `  seeded ${options.smaller} eligible sessions and ${options.smaller} others in ${round((performance.now() - seedStart) / 1000, 1)} s`,
+  );
+
+  // The scan's own page query, first page and one deep in the walk: the partial index, no seq scan.
+  const cutoff = eligibilityCutoff(now, 24);
+  const deep = {
+    endTime: new Date(now.getTime() - 15 * 86_400_000).toISOString(),
+    id: '00000000-0000-0000-0000-000000000000',
+  };
+  const plans = await Promise.all(
+    [undefined, deep].map(async (after) =>
+      (await eligibleSessionPageQuery(db, { cutoff, after, limit: 1000 }).explain())
+        .map((row) => String(row['QUERY PLAN']))
+        .join('\n'),
+    ),
+  );
+  const indexOnly = plans.every(
+    (plan) => plan.includes('sessions_payout_eligible_idx') && !plan.includes('Seq Scan'),
+  );
+  figures.push(
+    targetFigure(
+      'scan page query uses sessions_payout_eligible_idx (first and a later page)',
+      indexOnly ? 1 : 0,
+      'yes = 1',
+      { text: 'the index, no seq scan', met: (value) => value === 1 },
+      plans[1]?.split('\n')[0],
+    ),
   );
 
   // Throughput against the queue's ceiling, the ceiling measured before and after (the higher kept).

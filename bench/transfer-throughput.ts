@@ -107,7 +107,11 @@ function overBudget(run: {
   const starts = run.busiest.overLimitAt;
   if (starts.length === 0) return '';
   const seconds = (ms: number) => round(ms / 1000, 1);
-  return `; windows above the budget began ${seconds(Math.min(...starts))}–${seconds(Math.max(...starts))} s after the first request, and the last of the ${run.coldStarts} Lambdas cold in this run finished its first invocation ${round(run.coldSecondsAfterFirstRequest, 1)} s after it`;
+  const cold =
+    run.coldStarts > 0
+      ? `, and the last of the ${run.coldStarts} Lambdas cold in this run finished its first invocation ${round(run.coldSecondsAfterFirstRequest, 1)} s after it`
+      : ', every Lambda warm';
+  return `; ${starts.length} windows above the budget, beginning ${seconds(Math.min(...starts))}–${seconds(Math.max(...starts))} s after the first request${cold}`;
 }
 
 /** Each require of the bundle afresh is one more Lambda instance, with its own pool and clients. */
