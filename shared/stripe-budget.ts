@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Kysely } from 'kysely';
 import type { Database } from './db/database.ts';
 import { takeStripeRequestSlot } from './db/stripe-request-pacing.repository.ts';
@@ -34,6 +35,14 @@ export interface PacingDeps {
   budget: StripeBudget;
 }
 
+/**
+ * How late after its slot a request may still be sent, as a share of the interval (at most a
+ * quarter of a second): a request woken later (a paused event loop, a busy host) would land among
+ * the next slots' requests and crowd Stripe's second, so its slot is given up and the next one
+ * taken. Slots are spaced for twice this lateness: the rest is for the way to Stripe.
+ */
+export const LATE_SLOT_TOLERANCE = 0.25;
+
 /** Waits for the endpoint's next slot; false (nothing taken) if it does not come within maxWaitMs. */
 export async function waitForStripeSlot(
   deps: PacingDeps,
@@ -42,13 +51,24 @@ export async function waitForStripeSlot(
 ): Promise<boolean> {
   const perSecond =
     endpoint === 'transfers.create' ? deps.budget.createsPerSecond : deps.budget.readsPerSecond;
-  const slot = await takeStripeRequestSlot(deps.db, endpoint, {
-    perSecond,
-    maxWaitMs: Math.max(0, Math.min(maxWaitMs, MAX_SLOT_WAIT_MS)),
-  });
-  if (!slot) return false;
-  if (slot.waitMs > 0) await deps.sleep(slot.waitMs);
-  return true;
+  const toleranceMs = LATE_SLOT_TOLERANCE * Math.min(1000 / perSecond, 1000);
+  // Slots are spaced by twice the tolerance more per second's worth of them, so that sends late by
+  // the tolerance, and late again on their way, leave every second at Stripe within the rate
+  // (20/s: 51.25 ms apart).
+  const lateness = 2 * toleranceMs;
+  const scheduleMs = perSecond >= 1 ? (1000 + lateness) / perSecond : 1000 / perSecond + lateness;
+  const until = performance.now() + Math.max(0, Math.min(maxWaitMs, MAX_SLOT_WAIT_MS));
+  for (;;) {
+    const slot = await takeStripeRequestSlot(deps.db, endpoint, {
+      perSecond: 1000 / scheduleMs,
+      maxWaitMs: Math.max(0, until - performance.now()),
+    });
+    if (!slot) return false;
+    const due = performance.now() + slot.waitMs;
+    if (slot.waitMs > 0) await deps.sleep(slot.waitMs);
+    if (performance.now() - due <= toleranceMs) return true;
+    if (performance.now() >= until) return false;
+  }
 }
 
 /** A Lambda's pacing: what the invocation has left decides whether a Stripe call may start. */

@@ -76,19 +76,27 @@ export async function scanEligibleSessions(deps: ScanDeps): Promise<ScanSummary>
   }
   const failedIds: string[] = [];
   try {
-    let after: EligibleCursor | undefined;
-    do {
-      const page = await findEligibleSessionPage(deps.db, {
+    const readPage = (after: EligibleCursor | undefined) => {
+      const reading = findEligibleSessionPage(deps.db, {
         cutoff,
         after,
         limit: deps.config.pageSize,
       });
+      // Awaited below; until then a failure must not count as unhandled.
+      reading.catch(() => {});
+      return reading;
+    };
+    // The next page is read while this one is sent: the database's time hides behind SQS's.
+    let reading = readPage(undefined);
+    for (;;) {
+      const page = await reading;
+      if (page.next) reading = readPage(page.next);
       if (page.ids.length > 0) summary.pages += 1;
       const failedOnPage = await enqueueSessions(deps, page.ids);
       summary.enqueued += page.ids.length - failedOnPage.length;
       failedIds.push(...failedOnPage);
-      after = page.next;
-    } while (after);
+      if (!page.next) break;
+    }
     const unfinished = await findUnfinishedPayoutsOutsideScan(deps.db, cutoff);
     const failedUnfinished = await enqueueSessions(deps, unfinished);
     summary.unfinished = unfinished.length - failedUnfinished.length;
