@@ -9,10 +9,17 @@ import { migrateToLatest } from '../shared/db/migrate.ts';
 import { findAllAttempts } from '../shared/db/payout-attempts.repository.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { type Output, processOutput } from '../tools/cli-deps.ts';
-import { DEPLOYED_SETTINGS, LOCAL_PID_VARIABLE, localEnvFile } from '../tools/cli-environment.ts';
+import {
+  DEPLOYED_SETTINGS,
+  LOCAL_OWNER_DATABASE_URL_VARIABLE,
+  LOCAL_PID_VARIABLE,
+  localEnvFile,
+} from '../tools/cli-environment.ts';
 import { formatMoney, paint, printTable } from '../tools/commands/format.ts';
+import { createDatabaseLogins, databaseUrls } from './database-logins.ts';
 import { DEMO_ACCOUNTS, seedDemoData } from './demo-data.ts';
 import { startLocalLambdaApi } from './lambda-api.ts';
+import { withOwnEnvironment } from './lambda-environment.ts';
 import { lambdaContext, scheduledEvent } from './lambda-events.ts';
 import { drainQueue, type PollerReport, pollQueue } from './lambda-poller.ts';
 import { startLocalPostgres } from './local-postgres.ts';
@@ -50,19 +57,38 @@ const sqs = await startLocalSqs();
 const stripe = await startStripeStandIn();
 let exitCode = 0;
 try {
+  // The owner migrates and, playing the marketplace, seeds; the Lambdas and the CLI connect as
+  // their own database roles (local/database-logins.ts), as they do deployed.
   const databaseUrl = await postgres.createDatabase('payouts');
   const db = createDb(databaseUrl);
   await migrateToLatest(db);
   await seedDemoData(db, new Date());
+  await db.destroy();
+  const urls = databaseUrls(databaseUrl, await createDatabaseLogins(databaseUrl));
+  const operatorDb = createDb(urls.operator, { maxConnections: 2 });
   stripe.setAccount(DEMO_ACCOUNTS.active, 'active');
   stripe.setAccount(DEMO_ACCOUNTS.restricted, 'restricted');
   Object.assign(
     process.env,
-    localPipelineEnv({ databaseUrl, queueUrl: sqs.queueUrl, stripeApiBase: stripe.url }),
+    localPipelineEnv({
+      databaseUrl: urls.transfer,
+      queueUrl: sqs.queueUrl,
+      stripeApiBase: stripe.url,
+    }),
   );
 
-  const scan = await import('../lambdas/scan/handler.ts');
-  const transfer = await import('../lambdas/transfer/handler.ts');
+  const scan = {
+    handler: withOwnEnvironment(
+      { DATABASE_URL: urls.scan },
+      (await import('../lambdas/scan/handler.ts')).handler,
+    ),
+  };
+  const transfer = {
+    handler: withOwnEnvironment(
+      { DATABASE_URL: urls.transfer },
+      (await import('../lambdas/transfer/handler.ts')).handler,
+    ),
+  };
   const summary = await scan.handler(scheduledEvent(), lambdaContext(SCAN_FUNCTION));
   out.log(
     summary.paused
@@ -83,16 +109,16 @@ try {
   out.log(
     `Transfer: ${report.invocations} invocation(s), ${report.acknowledged} message(s) acknowledged.\n`,
   );
-  await printOutcomes(out, db, sqs);
+  await printOutcomes(out, operatorDb, sqs);
   out.log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
-  await db.destroy();
+  await operatorDb.destroy();
   if (report.errors.length > 0) {
     out.error(
       paint(out.errorColour, 'alert', `npm start: the transfer Lambda failed: ${report.errors[0]}`),
     );
     exitCode = 1;
   } else if (keep) {
-    await keepRunning(databaseUrl, poller, scan.handler);
+    await keepRunning({ owner: databaseUrl, operator: urls.operator }, poller, scan.handler);
   }
 } finally {
   await Promise.allSettled([stripe.close(), sqs.stop()]);
@@ -176,7 +202,7 @@ async function printOutcomes(out: Output, db: Kysely<Database>, queues: LocalSqs
  * through a local stand-in of Lambda's API, which also tells the CLI the transfer settings.
  */
 async function keepRunning(
-  databaseUrl: string,
+  databaseUrl: { owner: string; operator: string },
   poller: Parameters<typeof drainQueue>[0],
   scanHandler: typeof import('../lambdas/scan/handler.ts')['handler'],
 ): Promise<void> {
@@ -213,7 +239,8 @@ async function keepRunning(
   const file = localEnvFile();
   const variables = {
     ...localPipelineEnv({
-      databaseUrl,
+      // The CLI's: the operator role.
+      databaseUrl: databaseUrl.operator,
       queueUrl: sqs.queueUrl,
       dlqUrl: sqs.dlqUrl,
       stripeApiBase: stripe.url,
@@ -224,6 +251,8 @@ async function keepRunning(
     PAYOUT_SCAN_FUNCTION: SCAN_FUNCTION,
     PAYOUT_TRANSFER_FUNCTION: TRANSFER_FUNCTION,
     [LOCAL_PID_VARIABLE]: String(process.pid),
+    // The owner's, for whoever plays the marketplace (psql, the runbook rehearsal); no command reads it.
+    [LOCAL_OWNER_DATABASE_URL_VARIABLE]: databaseUrl.owner,
   };
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(variables, null, 2));
