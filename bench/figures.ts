@@ -39,6 +39,13 @@ export const FIGURE_FIELDS = ['name', 'value', 'unit', 'target', 'met'] as const
 
 export const round = (value: number, digits = 2): number => Number(value.toFixed(digits));
 
+/** The nearest-rank percentile `p` (0–100) of the values. */
+export function percentile(values: number[], p: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1] ?? Number.NaN;
+}
+
 /** A figure with a target: `met` is computed here, from the value, never passed in. */
 export function targetFigure(
   name: string,

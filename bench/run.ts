@@ -22,6 +22,7 @@ import { type LambdaBundle, REPOSITORY_ROOT, synthesizeBundles } from './lambda-
 import { startRemoteSqs } from './remote-sqs.ts';
 import { benchScan } from './scan-bench.ts';
 import { startStandInProcess } from './stand-in-process.ts';
+import { benchTransferOverhead } from './transfer-overhead.ts';
 import { benchTransferThroughput, captureOutput } from './transfer-throughput.ts';
 
 /**
@@ -40,6 +41,7 @@ const SIZES = quick
       scanEligibleLarger: 100_000,
       naiveBaselineSample: 1_000,
       payoutsPerTransferRun: 150,
+      payoutsForOverhead: 300,
       coldStartRepetitions: 5,
     }
   : {
@@ -47,6 +49,7 @@ const SIZES = quick
       scanEligibleLarger: 1_000_000,
       naiveBaselineSample: 5_000,
       payoutsPerTransferRun: 600,
+      payoutsForOverhead: 2_000,
       coldStartRepetitions: 9,
     };
 const LATENCIES_MS = [0, 100, 300];
@@ -174,9 +177,6 @@ try {
     report(...scan.figures);
     await scanDb.destroy();
 
-    section(
-      `Transfer throughput: the transfer bundle, ${SIZES.payoutsPerTransferRun} payouts per run, Stripe enforcing 25/s per endpoint`,
-    );
     const transferUrl = await postgres.createDatabase('bench_transfer');
     const transferDb = createDb(transferUrl, { maxConnections: 4 });
     await migrateToLatest(transferDb);
@@ -189,6 +189,20 @@ try {
         })),
       )
       .execute();
+    section(
+      `Transfer overhead: paySession in this process, ${SIZES.payoutsForOverhead} payouts one at a time, Stripe answering at once`,
+    );
+    report(
+      ...(await benchTransferOverhead({
+        db: transferDb,
+        standIn,
+        payouts: SIZES.payoutsForOverhead,
+      })),
+    );
+
+    section(
+      `Transfer throughput: the transfer bundle, ${SIZES.payoutsPerTransferRun} payouts per run, Stripe enforcing 25/s per endpoint`,
+    );
     const budget = synthesized.prod.transfer.stripeBudget;
     const costRun = { latencyMs: 300, consumers: synthesized.prod.transfer.maxConcurrency };
     const transfer = await benchTransferThroughput({

@@ -222,7 +222,7 @@ export function busiestSecond(sortedAt: number[], limit: number) {
 }
 
 /** Payable sessions of mentors with connected accounts, ended two days ago. */
-async function seedPayableSessions(db: Kysely<Database>, count: number): Promise<string[]> {
+export async function seedPayableSessions(db: Kysely<Database>, count: number): Promise<string[]> {
   const { rows } = await sql<{ id: string }>`
     with m as (select id, row_number() over (order by id) as n from mentors)
     insert into sessions (id, mentor_id, status, session_end_time, price_amount, refunded_amount, currency, stripe_charge_id, payout_status)
