@@ -13,7 +13,7 @@ export interface TestDatabase {
   db: Kysely<Database>;
   /** Each role's connection string: the code under test connects as its own role. */
   urls: Record<DatabaseRole, string>;
-  /** A handle as the role (closed with the database). */
+  /** A handle as the role, one per role unless options are given (closed with the database). */
   dbAs(role: DatabaseRole, options?: DbOptions): Kysely<Database>;
   close(): Promise<void>;
 }
@@ -34,13 +34,17 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const urls = databaseUrls(url, inject('databaseLogins'));
   const db = createDb(url);
   const handles: Kysely<Database>[] = [];
+  const shared = new Map<DatabaseRole, Kysely<Database>>();
   return {
     url,
     db,
     urls,
     dbAs(role, options) {
+      const existing = options ? undefined : shared.get(role);
+      if (existing) return existing;
       const handle = createDb(urls[role], options);
       handles.push(handle);
+      if (!options) shared.set(role, handle);
       return handle;
     },
     close: async () => {

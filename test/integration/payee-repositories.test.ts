@@ -29,6 +29,7 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
 const T0 = new Date('2026-11-25T09:00:00Z');
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
+// Holds are the marketplace admins' (the owner's): no payouts role may write them.
 describe('mentor holds', () => {
   let database: TestDatabase;
   beforeAll(async () => {
@@ -123,15 +124,15 @@ describe('connected accounts as Stripe last described them', () => {
   it('never lets an older read overwrite a newer one, whatever order they are stored in', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
-    await recordAccountObservation(database.db, observation(account, 'active', 20), at(21));
+    await recordAccountObservation(database.dbAs('stripeEvents'), observation(account, 'active', 20), at(21));
     const stale = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'inactive', 10),
       at(22),
     );
 
     expect(stale).toBeUndefined();
-    expect(await findStripeAccounts(database.db, [account])).toMatchObject([
+    expect(await findStripeAccounts(database.dbAs('stripeEvents'), [account])).toMatchObject([
       { transfers_capability: 'active', observed_at: at(20) },
     ]);
   });
@@ -140,23 +141,23 @@ describe('connected accounts as Stripe last described them', () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
     const restricted = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'inactive', 0),
       at(0),
     );
     const activated = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'active', 10),
       at(10),
     );
     const stillActive = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'active', 20),
       at(20),
     );
-    await finishCatchUp(database.db, { accountId: account, observedAt: at(20) }, at(21));
+    await finishCatchUp(database.dbAs('stripeEvents'), { accountId: account, observedAt: at(20) }, at(21));
     const afterCatchUp = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'active', 30),
       at(30),
     );
@@ -172,12 +173,12 @@ describe('connected accounts as Stripe last described them', () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
     const firstSeen = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'active', 0),
       at(0),
     );
     const restricted = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'inactive', 10),
       at(10),
     );
@@ -188,13 +189,13 @@ describe('connected accounts as Stripe last described them', () => {
 
   it('keeps a catch-up that a newer read asked for when an older one finishes', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
-    await recordAccountObservation(database.db, observation(account, 'active', 0), at(0));
-    await recordAccountObservation(database.db, observation(account, 'inactive', 10), at(10));
-    await recordAccountObservation(database.db, observation(account, 'active', 20), at(20));
+    await recordAccountObservation(database.dbAs('stripeEvents'), observation(account, 'active', 0), at(0));
+    await recordAccountObservation(database.dbAs('stripeEvents'), observation(account, 'inactive', 10), at(10));
+    await recordAccountObservation(database.dbAs('stripeEvents'), observation(account, 'active', 20), at(20));
 
-    await finishCatchUp(database.db, { accountId: account, observedAt: at(0) }, at(21));
+    await finishCatchUp(database.dbAs('stripeEvents'), { accountId: account, observedAt: at(0) }, at(21));
 
-    expect(await findStripeAccounts(database.db, [account])).toMatchObject([
+    expect(await findStripeAccounts(database.dbAs('stripeEvents'), [account])).toMatchObject([
       { catch_up_pending: true },
     ]);
   });
@@ -220,22 +221,22 @@ describe('payout reversals', () => {
       stripeEventId: 'evt_1',
     };
 
-    const first = await recordPayoutReversals(database.db, [reversal], at(5));
+    const first = await recordPayoutReversals(database.dbAs('stripeEvents'), [reversal], at(5));
     const again = await recordPayoutReversals(
-      database.db,
+      database.dbAs('stripeEvents'),
       [{ ...reversal, stripeEventId: 'evt_2' }],
       at(6),
     );
 
     expect(first).toMatchObject([{ reversal_id: reversal.reversalId, amount: 3000 }]);
     expect(again).toEqual([]);
-    expect(await findReversalsOfSessions(database.db, [sessionId])).toMatchObject([
+    expect(await findReversalsOfSessions(database.dbAs('stripeEvents'), [sessionId])).toMatchObject([
       { stripe_event_id: 'evt_1', recorded_at: at(5) },
     ]);
     expect(
-      await findReversals(database.db, { since: at(-1), until: at(1), mentor: mentorId }),
+      await findReversals(database.dbAs('stripeEvents'), { since: at(-1), until: at(1), mentor: mentorId }),
     ).toMatchObject([{ session_id: sessionId, mentor_id: mentorId, transfer_id: 'tr_1' }]);
-    expect(await findReversals(database.db, { since: at(1) })).toEqual([]);
+    expect(await findReversals(database.dbAs('stripeEvents'), { since: at(1) })).toEqual([]);
   });
 });
 
@@ -254,10 +255,10 @@ describe('Stripe events seen', () => {
       created: at(0),
     };
 
-    const first = await beginStripeEvent(database.db, event, at(1));
-    const duplicateWhileRunning = await beginStripeEvent(database.db, event, at(2));
-    await markStripeEventProcessed(database.db, event.id, at(3));
-    const duplicateAfter = await beginStripeEvent(database.db, event, at(4));
+    const first = await beginStripeEvent(database.dbAs('stripeEvents'), event, at(1));
+    const duplicateWhileRunning = await beginStripeEvent(database.dbAs('stripeEvents'), event, at(2));
+    await markStripeEventProcessed(database.dbAs('stripeEvents'), event.id, at(3));
+    const duplicateAfter = await beginStripeEvent(database.dbAs('stripeEvents'), event, at(4));
 
     expect([first, duplicateWhileRunning, duplicateAfter]).toEqual([
       { processed: false },
