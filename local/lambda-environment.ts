@@ -10,7 +10,9 @@ export function withOwnEnvironment<A extends unknown[], R>(
   handler: (...args: A) => Promise<R>,
 ): (...args: A) => Promise<R> {
   return (...args) => {
-    const outer = Object.fromEntries(Object.keys(variables).map((name) => [name, process.env[name]]));
+    const outer = Object.fromEntries(
+      Object.keys(variables).map((name) => [name, process.env[name]]),
+    );
     Object.assign(process.env, variables);
     try {
       return handler(...args);

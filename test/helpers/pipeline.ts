@@ -1,13 +1,13 @@
 import { PurgeQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { vi } from 'vitest';
+import { withOwnEnvironment } from '../../local/lambda-environment.ts';
 import {
   lambdaContext,
   scheduledEvent,
   sqsRecord,
   stripeEventBridgeEvent,
 } from '../../local/lambda-events.ts';
-import { withOwnEnvironment } from '../../local/lambda-environment.ts';
 import { drainQueue } from '../../local/lambda-poller.ts';
 import { type LocalSqs, startLocalSqs } from '../../local/local-sqs.ts';
 import { LOCAL_STRIPE_EVENT_SOURCE, localPipelineEnv } from '../../local/pipeline-env.ts';

@@ -124,7 +124,11 @@ describe('connected accounts as Stripe last described them', () => {
   it('never lets an older read overwrite a newer one, whatever order they are stored in', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
-    await recordAccountObservation(database.dbAs('stripeEvents'), observation(account, 'active', 20), at(21));
+    await recordAccountObservation(
+      database.dbAs('stripeEvents'),
+      observation(account, 'active', 20),
+      at(21),
+    );
     const stale = await recordAccountObservation(
       database.dbAs('stripeEvents'),
       observation(account, 'inactive', 10),
@@ -155,7 +159,11 @@ describe('connected accounts as Stripe last described them', () => {
       observation(account, 'active', 20),
       at(20),
     );
-    await finishCatchUp(database.dbAs('stripeEvents'), { accountId: account, observedAt: at(20) }, at(21));
+    await finishCatchUp(
+      database.dbAs('stripeEvents'),
+      { accountId: account, observedAt: at(20) },
+      at(21),
+    );
     const afterCatchUp = await recordAccountObservation(
       database.dbAs('stripeEvents'),
       observation(account, 'active', 30),
@@ -189,11 +197,27 @@ describe('connected accounts as Stripe last described them', () => {
 
   it('keeps a catch-up that a newer read asked for when an older one finishes', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
-    await recordAccountObservation(database.dbAs('stripeEvents'), observation(account, 'active', 0), at(0));
-    await recordAccountObservation(database.dbAs('stripeEvents'), observation(account, 'inactive', 10), at(10));
-    await recordAccountObservation(database.dbAs('stripeEvents'), observation(account, 'active', 20), at(20));
+    await recordAccountObservation(
+      database.dbAs('stripeEvents'),
+      observation(account, 'active', 0),
+      at(0),
+    );
+    await recordAccountObservation(
+      database.dbAs('stripeEvents'),
+      observation(account, 'inactive', 10),
+      at(10),
+    );
+    await recordAccountObservation(
+      database.dbAs('stripeEvents'),
+      observation(account, 'active', 20),
+      at(20),
+    );
 
-    await finishCatchUp(database.dbAs('stripeEvents'), { accountId: account, observedAt: at(0) }, at(21));
+    await finishCatchUp(
+      database.dbAs('stripeEvents'),
+      { accountId: account, observedAt: at(0) },
+      at(21),
+    );
 
     expect(await findStripeAccounts(database.dbAs('stripeEvents'), [account])).toMatchObject([
       { catch_up_pending: true },
@@ -230,11 +254,15 @@ describe('payout reversals', () => {
 
     expect(first).toMatchObject([{ reversal_id: reversal.reversalId, amount: 3000 }]);
     expect(again).toEqual([]);
-    expect(await findReversalsOfSessions(database.dbAs('stripeEvents'), [sessionId])).toMatchObject([
-      { stripe_event_id: 'evt_1', recorded_at: at(5) },
-    ]);
+    expect(await findReversalsOfSessions(database.dbAs('stripeEvents'), [sessionId])).toMatchObject(
+      [{ stripe_event_id: 'evt_1', recorded_at: at(5) }],
+    );
     expect(
-      await findReversals(database.dbAs('stripeEvents'), { since: at(-1), until: at(1), mentor: mentorId }),
+      await findReversals(database.dbAs('stripeEvents'), {
+        since: at(-1),
+        until: at(1),
+        mentor: mentorId,
+      }),
     ).toMatchObject([{ session_id: sessionId, mentor_id: mentorId, transfer_id: 'tr_1' }]);
     expect(await findReversals(database.dbAs('stripeEvents'), { since: at(1) })).toEqual([]);
   });
@@ -256,7 +284,11 @@ describe('Stripe events seen', () => {
     };
 
     const first = await beginStripeEvent(database.dbAs('stripeEvents'), event, at(1));
-    const duplicateWhileRunning = await beginStripeEvent(database.dbAs('stripeEvents'), event, at(2));
+    const duplicateWhileRunning = await beginStripeEvent(
+      database.dbAs('stripeEvents'),
+      event,
+      at(2),
+    );
     await markStripeEventProcessed(database.dbAs('stripeEvents'), event.id, at(3));
     const duplicateAfter = await beginStripeEvent(database.dbAs('stripeEvents'), event, at(4));
 

@@ -59,12 +59,18 @@ describe('the Stripe request budget in Postgres', () => {
 
   it('keeps each endpoint on its own schedule', async () => {
     const budget = { perSecond: 1, maxWaitMs: 0 };
-    expect(await takeStripeRequestSlot(database.dbAs('transfer'), 'endpoint.a', budget)).toMatchObject({
+    expect(
+      await takeStripeRequestSlot(database.dbAs('transfer'), 'endpoint.a', budget),
+    ).toMatchObject({
       waitMs: 0,
     });
-    expect(await takeStripeRequestSlot(database.dbAs('transfer'), 'endpoint.b', budget)).toMatchObject({
+    expect(
+      await takeStripeRequestSlot(database.dbAs('transfer'), 'endpoint.b', budget),
+    ).toMatchObject({
       waitMs: 0,
     });
-    expect(await takeStripeRequestSlot(database.dbAs('transfer'), 'endpoint.a', budget)).toBeUndefined();
+    expect(
+      await takeStripeRequestSlot(database.dbAs('transfer'), 'endpoint.a', budget),
+    ).toBeUndefined();
   });
 });
