@@ -25,7 +25,7 @@ export const LOCAL_OWNER_DATABASE_URL_VARIABLE = 'PAYOUTS_LOCAL_OWNER_DATABASE_U
 export const STACK_OUTPUT_VARIABLES: Record<string, string> = {
   PayoutQueueUrl: 'PAYOUT_QUEUE_URL',
   PayoutDlqUrl: 'PAYOUT_DLQ_URL',
-  DbSecretArn: 'DB_SECRET_ARN',
+  OperatorDbSecretArn: 'DB_SECRET_ARN',
   StripeSecretArn: 'STRIPE_SECRET_ARN',
   ScanFunctionName: 'PAYOUT_SCAN_FUNCTION',
   TransferFunctionName: 'PAYOUT_TRANSFER_FUNCTION',
