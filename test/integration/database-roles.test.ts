@@ -1,8 +1,14 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { type Kysely, sql } from 'kysely';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DATABASE_ROLES, type DatabaseRole } from '../../local/database-logins.ts';
+import { startLocalPostgres } from '../../local/local-postgres.ts';
+import { createDb } from '../../shared/db/connect.ts';
 import type { Database } from '../../shared/db/database.ts';
+import { migrateToLatest } from '../../shared/db/migrate.ts';
 import { insertMentor, insertSession } from '../helpers/factories.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
@@ -331,4 +337,56 @@ describe('database roles', () => {
 
     expect(users).toEqual(Object.values(DATABASE_ROLES).map((role) => `${role}_login off`));
   });
+});
+
+describe('the README’s SQL for an existing database (Deploy, step 4), as written', () => {
+  it('gives each role a login user, after the migrations on a fresh server, that connects as it and is refused what it is refused', async () => {
+    const readme = readFileSync(join(import.meta.dirname, '../../README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```sql\n([\s\S]*?)```/g)].map((match) =>
+      (match[1] ?? '').replace(/^ {3}/gm, ''),
+    );
+    expect(blocks).toHaveLength(1);
+    const passwords = new Map<string, string>();
+    const script = (blocks[0] ?? '')
+      .replace(/'<([\w-]+) password>'/g, (_, name: string) => {
+        const password = randomBytes(12).toString('hex');
+        passwords.set(`payouts_${name.replaceAll('-', '_')}`, password);
+        return `'${password}'`;
+      })
+      .replace('<dbname>', 'marketplace');
+    // Roles belong to a server: this one has none of the test run's.
+    const server = await startLocalPostgres();
+    const logins: string[] = [];
+    try {
+      const ownerUrl = await server.createDatabase('marketplace');
+      const owner = createDb(ownerUrl, { maxConnections: 1 });
+      await migrateToLatest(owner);
+      await owner.destroy();
+      const client = new pg.Client({ connectionString: ownerUrl });
+      await client.connect();
+      await client.query(script);
+      await client.end();
+
+      for (const role of Object.values(DATABASE_ROLES)) {
+        const url = new URL(ownerUrl);
+        url.username = `${role}_login`;
+        url.password = passwords.get(role) ?? '';
+        const login = new pg.Client({ connectionString: url.toString() });
+        await login.connect();
+        const { rows } = await login.query<{ user: string }>('select current_user as user');
+        const refused = await login.query('update sessions set price_amount = 1').then(
+          () => 'allowed',
+          (error: { code?: string }) => error.code,
+        );
+        await login.end();
+        logins.push(`${rows[0]?.user}: ${refused}`);
+      }
+    } finally {
+      await server.stop();
+    }
+
+    expect(logins).toEqual(
+      Object.values(DATABASE_ROLES).map((role) => `${role}_login: ${INSUFFICIENT_PRIVILEGE}`),
+    );
+  }, 60_000);
 });
