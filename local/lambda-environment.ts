@@ -3,7 +3,7 @@
  * handlers share one process and its `process.env`. Each handler reads its configuration as its call
  * starts, before its first await (its cold start builds its clients then, once): so its own
  * variables (its database role's DATABASE_URL) are put in place for that synchronous start of each
- * call and taken away again. test/integration/database-roles.test.ts checks who connects.
+ * call and taken away again. test/integration/transfer-handler.test.ts checks who connects.
  */
 export function withOwnEnvironment<A extends unknown[], R>(
   variables: Record<string, string>,
