@@ -289,7 +289,7 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
           });
           await client.connect();
           const { rows } = await client.query<{ user: string; roles: string[] }>(
-            `select current_user as user, array(select b.rolname from pg_auth_members m
+            `select current_user as user, array(select b.rolname::text from pg_auth_members m
                join pg_roles b on b.oid = m.roleid join pg_roles u on u.oid = m.member
                where u.rolname = current_user) as roles`,
           );
