@@ -44,6 +44,8 @@ const EXPECTED: Record<DatabaseRole, string[]> = {
   stripeEvents: [
     'mentors: SELECT',
     'payout_controls: SELECT',
+    'payout_events: INSERT',
+    'payout_events.id: SELECT',
     'payout_reversals: INSERT, SELECT',
     'payouts: SELECT',
     'sessions: SELECT',
@@ -52,6 +54,7 @@ const EXPECTED: Record<DatabaseRole, string[]> = {
     'stripe_request_pacing: INSERT, SELECT, UPDATE',
   ],
   reconcile: [
+    'payout_reversals: SELECT',
     'payouts: SELECT',
     'reconciliation_runs: INSERT, SELECT, UPDATE',
     'reconciliation_runs_id_seq: USAGE',
@@ -60,6 +63,14 @@ const EXPECTED: Record<DatabaseRole, string[]> = {
   payoutEvents: ['payout_events: SELECT, UPDATE'],
   operator: [
     'mentor_holds: SELECT',
+    'mentor_holds.held_at: INSERT',
+    'mentor_holds.held_by: INSERT',
+    'mentor_holds.mentor_id: INSERT',
+    'mentor_holds.reason: INSERT',
+    'mentor_holds.release_reason: UPDATE',
+    'mentor_holds.released_at: UPDATE',
+    'mentor_holds.released_by: UPDATE',
+    'mentor_holds_id_seq: USAGE',
     'mentors: SELECT',
     'payout_attempts: INSERT, SELECT',
     'payout_attempts_id_seq: USAGE',
@@ -93,7 +104,7 @@ async function privilegesOf(db: Kysely<Database>, role: string): Promise<string[
       where acl.grantee = (select oid from pg_roles where rolname = ${role})
     )
     select object, string_agg(privilege, ', ' order by privilege) as privileges
-    from grants group by object order by object`.execute(db);
+    from grants group by object order by object collate "C"`.execute(db);
   return rows.map((row) => `${row.object}: ${row.privileges}`);
 }
 
@@ -209,6 +220,8 @@ describe('database roles', () => {
         'INSERT INTO mentor_holds',
         "insert into mentor_holds (mentor_id, reason, held_by) values (gen_random_uuid(), 'x', 'x')",
       ],
+      ['UPDATE mentor_holds (release a hold)', 'update mentor_holds set released_at = now()'],
+      ['DELETE FROM mentor_holds', 'delete from mentor_holds'],
       ['UPDATE payout_controls', 'update payout_controls set paused = false'],
       ['CREATE TABLE', 'create table payouts_own (id int)'],
     ])('is refused %s (insufficient_privilege)', async (_, statement) => {
@@ -290,7 +303,19 @@ describe('database roles', () => {
         'update payout_daily_totals set amount = 0',
       ],
       ['payout_reservations', 'update payout_reservations set released_at = now()'],
-      ['mentor_holds (an admin’s hold)', 'update mentor_holds set released_at = now()'],
+      [
+        'a hold’s reason (who held and why stay as written)',
+        "update mentor_holds set reason = 'x'",
+      ],
+      ['a hold’s held_by', "update mentor_holds set held_by = 'x'"],
+      ['a hold’s mentor', 'update mentor_holds set mentor_id = gen_random_uuid()'],
+      ['a hold’s held_at', 'update mentor_holds set held_at = now()'],
+      [
+        'mentor_holds by inserting a hold already released',
+        `insert into mentor_holds (mentor_id, reason, held_by, held_at, released_by, released_at)
+         select id, 'x', 'x', now(), 'x', now() from mentors limit 1`,
+      ],
+      ['payout_reversals (what Stripe reversed)', 'update payout_reversals set amount = 1'],
       ['payout_attempts', "update payout_attempts set outcome = 'paid'"],
       ['payout_events (the outbox)', 'update payout_events set published_at = now()'],
       ['scan_runs', 'update scan_runs set error = null'],
@@ -302,7 +327,10 @@ describe('database roles', () => {
       'delete from payout_attempts',
       'delete from payouts',
       'delete from sessions',
+      'delete from mentor_holds',
+      'delete from payout_reversals',
       'truncate payout_attempts',
+      'truncate mentor_holds',
     ])('cannot "%s" (insufficient_privilege)', async (statement) => {
       expect(await errorCodeOf(database.dbAs('operator'), statement)).toBe(INSUFFICIENT_PRIVILEGE);
     });
@@ -322,6 +350,39 @@ describe('database roles', () => {
       expect(codes).toEqual(Array(4).fill(INSUFFICIENT_PRIVILEGE));
     },
   );
+
+  describe('on the tables added with holds, reversals and the outbox', () => {
+    it.each([
+      [
+        'scan',
+        "insert into mentor_holds (mentor_id, reason, held_by, held_at) values (gen_random_uuid(), 'x', 'x', now())",
+      ],
+      ['scan', 'update mentor_holds set released_at = now()'],
+      [
+        'stripeEvents',
+        "insert into mentor_holds (mentor_id, reason, held_by, held_at) values (gen_random_uuid(), 'x', 'x', now())",
+      ],
+      ['stripeEvents', 'update mentor_holds set released_at = now()'],
+      ['stripeEvents', 'select detail from payout_events'],
+      ['stripeEvents', 'update payout_events set published_at = now()'],
+      ['stripeEvents', 'delete from payout_events'],
+      ['stripeEvents', 'update payout_reversals set amount = 1'],
+      ['stripeEvents', 'delete from payout_reversals'],
+      ['reconcile', 'insert into payout_reversals select * from payout_reversals'],
+      ['reconcile', 'update payout_reversals set amount = 1'],
+      ['reconcile', 'update mentor_holds set released_at = now()'],
+      [
+        'payoutEvents',
+        "insert into payout_events (event_type, session_id, detail, occurred_at) values ('payout.paid', gen_random_uuid(), '{}', now())",
+      ],
+      ['payoutEvents', 'delete from payout_events'],
+      ['payoutEvents', 'select * from mentor_holds'],
+      ['transfer', 'insert into payout_reversals select * from payout_reversals'],
+      ['transfer', 'select * from payout_reversals'],
+    ] as const)('refuses the %s role "%s" (insufficient_privilege)', async (role, statement) => {
+      expect(await errorCodeOf(database.dbAs(role), statement)).toBe(INSUFFICIENT_PRIVILEGE);
+    });
+  });
 
   it('lets each login user in as its role only, never as the owner', async () => {
     const users: string[] = [];

@@ -48,11 +48,17 @@ const GRANTS: Record<string, string[]> = {
     'select, insert, update on stripe_events',
     'select, insert, update on stripe_accounts',
     'select, insert on payout_reversals',
+    // payout.reversed, written with its reversal: insert, and its id back (RETURNING); the
+    // outbox's other rows and columns are the publishers'.
+    'insert on payout_events',
+    'select (id) on payout_events',
     'select, insert, update on stripe_request_pacing',
   ],
-  // lambdas/reconcile: paid payouts against Stripe's transfers, in slots of the read budget.
+  // lambdas/reconcile: paid payouts against Stripe's transfers, in slots of the read budget; the
+  // reversals recorded here beside those Stripe shows (ReconciliationReversals).
   payouts_reconcile: [
     'select on payouts',
+    'select on payout_reversals',
     'select, insert, update on reconciliation_runs',
     'usage on sequence reconciliation_runs_id_seq',
     'select, insert, update on stripe_request_pacing',
@@ -60,6 +66,7 @@ const GRANTS: Record<string, string[]> = {
   // lambdas/payout-events: the outbox sweeper.
   payouts_payout_events: ['select, update on payout_events'],
   // tools/ (the on-call CLI): reads for status, failures, preview, dlq and retry; pause and resume;
+  // hold (a new hold row) and release (only the release columns: who held and why stay as written);
   // `reconcile --fix` records a found transfer exactly as the transfer Lambda does.
   payouts_operator: [
     'select on sessions',
@@ -67,6 +74,9 @@ const GRANTS: Record<string, string[]> = {
     'select on mentors',
     'select on stripe_accounts',
     'select on mentor_holds',
+    'insert (mentor_id, reason, held_by, held_at) on mentor_holds',
+    'update (released_by, released_at, release_reason) on mentor_holds',
+    'usage on sequence mentor_holds_id_seq',
     'select, update on payout_controls',
     'select on scan_runs',
     'select, insert, update on payouts',
