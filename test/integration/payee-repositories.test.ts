@@ -36,17 +36,19 @@ describe('mentor holds', () => {
     database = await createTestDatabase();
   });
   afterAll(async () => database.close());
+  /** `payouts hold`, `release` and `status` run as the operator role. */
+  const operator = () => database.dbAs('operator');
 
   it('holds a mentor once, keeping the first hold’s who, when and why', async () => {
     const mentorId = await insertMentor(database.db);
 
-    const first = await holdMentor(database.db, {
+    const first = await holdMentor(operator(), {
       mentorId,
       reason: 'fraud check',
       heldBy: 'ana@example.com',
       now: at(0),
     });
-    const second = await holdMentor(database.db, {
+    const second = await holdMentor(operator(), {
       mentorId,
       reason: 'another reason',
       heldBy: 'bo@example.com',
@@ -63,11 +65,11 @@ describe('mentor holds', () => {
       },
     });
     expect(second).toMatchObject({ kind: 'already_held', hold: { reason: 'fraud check' } });
-    expect(await findActiveHolds(database.db, { mentorIds: [mentorId] })).toHaveLength(1);
+    expect(await findActiveHolds(operator(), { mentorIds: [mentorId] })).toHaveLength(1);
   });
 
   it('refuses to hold a mentor who does not exist', async () => {
-    const result = await holdMentor(database.db, {
+    const result = await holdMentor(operator(), {
       mentorId: randomUUID(),
       reason: 'typo',
       heldBy: 'ana@example.com',
@@ -79,12 +81,12 @@ describe('mentor holds', () => {
 
   it('releases the active hold and keeps it, with the release, as history', async () => {
     const mentorId = await insertMentor(database.db);
-    await holdMentor(database.db, { mentorId, reason: 'first', heldBy: 'ana', now: at(0) });
-    await releaseMentor(database.db, { mentorId, releasedBy: 'bo', reason: 'ok', now: at(10) });
-    await holdMentor(database.db, { mentorId, reason: 'second', heldBy: 'ana', now: at(20) });
+    await holdMentor(operator(), { mentorId, reason: 'first', heldBy: 'ana', now: at(0) });
+    await releaseMentor(operator(), { mentorId, releasedBy: 'bo', reason: 'ok', now: at(10) });
+    await holdMentor(operator(), { mentorId, reason: 'second', heldBy: 'ana', now: at(20) });
 
-    const history = await findHoldHistory(database.db, mentorId);
-    const noneToRelease = await releaseMentor(database.db, {
+    const history = await findHoldHistory(operator(), mentorId);
+    const noneToRelease = await releaseMentor(operator(), {
       mentorId: randomUUID(),
       releasedBy: 'bo',
       reason: null,
@@ -96,7 +98,7 @@ describe('mentor holds', () => {
       { reason: 'first', released_by: 'bo', released_at: at(10), release_reason: 'ok' },
     ]);
     expect(
-      (await findActiveHolds(database.db, { mentorIds: [mentorId] })).map((hold) => hold.reason),
+      (await findActiveHolds(operator(), { mentorIds: [mentorId] })).map((hold) => hold.reason),
     ).toEqual(['second']);
     expect(noneToRelease).toBeUndefined();
   });
@@ -306,6 +308,7 @@ describe('what the operator tools read of the payee', () => {
     database = await createTestDatabase();
   });
   afterAll(async () => database.close());
+  const operator = () => database.dbAs('operator');
 
   it('counts each mentor’s eligible sessions by the scan’s rule, leaving out mentors with none', async () => {
     const now = new Date();
@@ -319,13 +322,13 @@ describe('what the operator tools read of the payee', () => {
     await insertSession(database.db, busy, { now, endedHoursAgo: 2 });
     await insertSession(database.db, idle, { now, status: 'pending' });
 
-    const counts = await countEligibleSessionsOfMentors(database.db, {
+    const counts = await countEligibleSessionsOfMentors(operator(), {
       cutoff,
       mentorIds: [busy, idle],
     });
 
     expect([...counts]).toEqual([[busy, 2]]);
-    expect(await countEligibleSessionsOfMentors(database.db, { cutoff, mentorIds: [] })).toEqual(
+    expect(await countEligibleSessionsOfMentors(operator(), { cutoff, mentorIds: [] })).toEqual(
       new Map(),
     );
   });
@@ -336,7 +339,7 @@ describe('what the operator tools read of the payee', () => {
     const plain = await insertMentor(database.db);
     const heldSession = await insertSession(database.db, held);
     const plainSession = await insertSession(database.db, plain);
-    await holdMentor(database.db, { mentorId: held, reason: 'review', heldBy: 'ana', now: at(0) });
+    await holdMentor(operator(), { mentorId: held, reason: 'review', heldBy: 'ana', now: at(0) });
     await recordAccountObservation(
       database.db,
       {
@@ -350,7 +353,7 @@ describe('what the operator tools read of the payee', () => {
     );
     await seedPayout(database.db, plainSession, { destination: 'acct_plain' });
 
-    const stored = await findPayoutsAndPayees(database.db, [heldSession, plainSession]);
+    const stored = await findPayoutsAndPayees(operator(), [heldSession, plainSession]);
 
     expect(stored.get(heldSession)).toEqual({
       payout: undefined,

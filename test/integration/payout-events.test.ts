@@ -316,12 +316,14 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     await paySession(payDeps(null), sessionId);
     await database.db.deleteFrom('payout_events').execute();
 
-    const rolledBack = database.db.transaction().execute(async (trx) => {
+    // As the stripe-events Lambda records it, with its role's grants.
+    const stripeEvents = database.dbAs('stripeEvents');
+    const rolledBack = stripeEvents.transaction().execute(async (trx) => {
       await recordPayoutEvent(trx, reversal(sessionId));
       throw new Error('the reversal was not recorded');
     });
     await expect(rolledBack).rejects.toThrow('the reversal was not recorded');
-    const eventId = await database.db
+    const eventId = await stripeEvents
       .transaction()
       .execute((trx) => recordPayoutEvent(trx, reversal(sessionId)));
     await sweepPayoutEvents(sweeperDeps());

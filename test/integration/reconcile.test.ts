@@ -174,9 +174,10 @@ describe('reconcile', () => {
     if (!transfer) throw new Error('no transfer');
     const first = await stripe.transfers.createReversal(transfer.id, { amount: 3000 });
     await stripe.transfers.createReversal(transfer.id, { amount: 1000 });
-    // Only the first reversal's transfer.reversed has been handled here so far.
+    // Only the first reversal's transfer.reversed has been handled here so far (as the
+    // stripe-events Lambda records it).
     await recordPayoutReversals(
-      database.db,
+      database.dbAs('stripeEvents'),
       [
         {
           reversalId: first.id,
