@@ -7,6 +7,31 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
  */
 export type EnvironmentName = 'dev' | 'staging' | 'prod';
 
+/**
+ * The database roles that log in (shared/db/migrations/0009-database-roles.ts): one per Lambda, and
+ * the operator CLI's. Each has its own login user and secret, `payouts/<env>/db-<role>`.
+ */
+export const DATABASE_LOGIN_ROLES = [
+  'scan',
+  'transfer',
+  'stripeEvents',
+  'reconcile',
+  'payoutEvents',
+  'operator',
+] as const;
+export type DatabaseLoginRole = (typeof DATABASE_LOGIN_ROLES)[number];
+
+/** `payouts/<env>/stripe`, and `payouts/<env>/db-<role>` for each database role (kebab-case). */
+function secretNames(env: EnvironmentName): PayoutsEnvironment['secrets'] {
+  const kebab = (role: string) => role.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
+  return {
+    stripeSecretName: `payouts/${env}/stripe`,
+    dbSecretNames: Object.fromEntries(
+      DATABASE_LOGIN_ROLES.map((role) => [role, `payouts/${env}/db-${kebab(role)}`]),
+    ) as Record<DatabaseLoginRole, string>,
+  };
+}
+
 export interface VpcPlacement {
   vpcId: string;
   availabilityZones: string[];
@@ -76,8 +101,12 @@ export interface PayoutsEnvironment {
     maxDailyTotals: string;
   };
   graceHours: number;
-  /** Names of existing Secrets Manager secrets; the stack never holds a secret value. */
-  secrets: { stripeSecretName: string; dbSecretName: string };
+  /**
+   * Names of existing Secrets Manager secrets; the stack never holds a secret value. One database
+   * secret per database role (README, Deploy → Database roles): each Lambda reads only its own,
+   * and on-call's CLI the operator's.
+   */
+  secrets: { stripeSecretName: string; dbSecretNames: Record<DatabaseLoginRole, string> };
   database: DatabaseTopology;
   /**
    * Stripe's events through Amazon EventBridge (README, "Stripe events"): the name of the partner
@@ -133,7 +162,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
       maxDailyTotals: NON_PROD_DAILY_TOTALS,
     },
     graceHours: 24,
-    secrets: { stripeSecretName: 'payouts/dev/stripe', dbSecretName: 'payouts/dev/db' },
+    secrets: secretNames('dev'),
     // A throw-away test-mode database: no NAT gateway to pay for.
     database: { topology: 'public-tls' },
     retainData: false,
@@ -154,7 +183,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
       maxDailyTotals: NON_PROD_DAILY_TOTALS,
     },
     graceHours: 24,
-    secrets: { stripeSecretName: 'payouts/staging/stripe', dbSecretName: 'payouts/staging/db' },
+    secrets: secretNames('staging'),
     database: { topology: 'rds-proxy-in-vpc', vpc: STAGING_DATABASE_VPC },
     retainData: false,
   },
@@ -176,7 +205,7 @@ export const ENVIRONMENTS: Record<EnvironmentName, PayoutsEnvironment> = {
       maxDailyTotals: 'jpy=150000000,krw=1400000000,*=100000000',
     },
     graceHours: 24,
-    secrets: { stripeSecretName: 'payouts/prod/stripe', dbSecretName: 'payouts/prod/db' },
+    secrets: secretNames('prod'),
     database: { topology: 'rds-proxy-in-vpc', vpc: PROD_DATABASE_VPC },
     retainData: true,
   },

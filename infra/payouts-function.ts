@@ -16,7 +16,10 @@ export interface PayoutsFunctionSettings {
   logRetention: logs.RetentionDays;
   /** Of the log group: prod keeps its logs when the stack is deleted. */
   removalPolicy: RemovalPolicy;
-  /** RDS-format credentials; every function reads the database. */
+  /**
+   * RDS-format credentials of this function's own database role (the stack gives each function
+   * its own settings): it may read that secret and no other.
+   */
   dbSecret: secretsmanager.ISecret;
   /** Subnets and security groups, when the functions run in a VPC. */
   network?: FunctionNetwork;
@@ -40,7 +43,7 @@ export interface PayoutsFunctionProps
 
 /**
  * A payouts Lambda: nodejs22.x on arm64, traced, bundled with esbuild, with a role and a log group
- * of its own (no managed policy: it may write its own log group only) and the database secret.
+ * of its own (no managed policy: it may write its own log group only) and its database role's secret.
  */
 export class PayoutsFunction extends NodejsFunction {
   constructor(scope: Construct, id: string, props: PayoutsFunctionProps) {

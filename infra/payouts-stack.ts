@@ -3,7 +3,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { DailyReconciliation } from './daily-reconciliation.ts';
 import { DailyScan } from './daily-scan.ts';
-import type { PayoutsEnvironment } from './environments.ts';
+import type { DatabaseLoginRole, PayoutsEnvironment } from './environments.ts';
 import { PayoutEvents } from './payout-events.ts';
 import { PayoutMonitoring } from './payout-monitoring.ts';
 import { functionNetwork, type PayoutsFunctionSettings } from './payouts-function.ts';
@@ -35,29 +35,31 @@ export class PayoutsStack extends Stack {
     });
     const { config } = props;
     const removalPolicy = config.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
-    const { stripeSecretName, dbSecretName } = config.secrets;
+    const { stripeSecretName, dbSecretNames } = config.secrets;
     const stripeSecret = secretsmanager.Secret.fromSecretNameV2(
       this,
       'StripeSecret',
       stripeSecretName,
     );
-    const dbSecret = secretsmanager.Secret.fromSecretNameV2(this, 'DbSecret', dbSecretName);
-
-    const settings: PayoutsFunctionSettings = {
+    // Each Lambda connects as its own database role, with its own secret (README, Deploy).
+    const dbSecret = (role: DatabaseLoginRole) =>
+      secretsmanager.Secret.fromSecretNameV2(this, `DbSecret-${role}`, dbSecretNames[role]);
+    const network = functionNetwork(this, config.database);
+    const settingsOf = (role: DatabaseLoginRole): PayoutsFunctionSettings => ({
       graceHours: config.graceHours,
       logRetention: config.logRetention,
       removalPolicy,
-      dbSecret,
-      network: functionNetwork(this, config.database),
-    };
+      dbSecret: dbSecret(role),
+      network,
+    });
     this.payoutEvents = new PayoutEvents(this, 'PayoutEvents', {
       environmentName: config.name,
-      settings,
+      settings: settingsOf('payoutEvents'),
       config: config.payoutEvents,
       removalPolicy,
     });
     this.transfer = new TransferPipeline(this, 'Transfer', {
-      settings,
+      settings: settingsOf('transfer'),
       transfer: config.transfer,
       stripeSecret,
       payoutEvents: this.payoutEvents,
@@ -65,7 +67,7 @@ export class PayoutsStack extends Stack {
     });
     this.scan = new DailyScan(this, 'Scan', {
       environmentName: config.name,
-      settings,
+      settings: settingsOf('scan'),
       schedule: config.schedule,
       payoutQueue: this.transfer.queue,
       removalPolicy,
@@ -74,7 +76,7 @@ export class PayoutsStack extends Stack {
       config.stripeEvents &&
       new StripeEvents(this, 'StripeEvents', {
         eventSourceName: config.stripeEvents.eventSourceName,
-        settings,
+        settings: settingsOf('stripeEvents'),
         stripeBudget: config.transfer.stripeBudget,
         stripeSecret,
         payoutQueue: this.transfer.queue,
@@ -82,7 +84,7 @@ export class PayoutsStack extends Stack {
       });
     this.reconciliation = new DailyReconciliation(this, 'Reconciliation', {
       environmentName: config.name,
-      settings,
+      settings: settingsOf('reconcile'),
       schedule: config.schedule,
       at: config.reconciliation,
       stripeBudget: config.transfer.stripeBudget,
@@ -100,7 +102,8 @@ export class PayoutsStack extends Stack {
     // What `payouts --env <name>` reads (tools/cli-environment.ts maps each to its variable).
     new CfnOutput(this, 'PayoutQueueUrl', { value: this.transfer.queue.queueUrl });
     new CfnOutput(this, 'PayoutDlqUrl', { value: this.transfer.deadLetterQueue.queueUrl });
-    new CfnOutput(this, 'DbSecretArn', { value: dbSecret.secretArn });
+    // The CLI connects as the operator role: its secret, never a Lambda's.
+    new CfnOutput(this, 'OperatorDbSecretArn', { value: dbSecret('operator').secretArn });
     new CfnOutput(this, 'StripeSecretArn', { value: stripeSecret.secretArn });
     // The CLI reads the transfer function's settings (fee, grace, limits) and invokes the scan.
     new CfnOutput(this, 'TransferFunctionName', { value: this.transfer.function.functionName });

@@ -10,11 +10,18 @@ import { findAllAttempts } from '../shared/db/payout-attempts.repository.ts';
 import { ConfigError } from '../shared/errors.ts';
 import { STRIPE_EVENTS_BATCH_SIZE } from '../shared/runtime-limits.ts';
 import { type Output, processOutput } from '../tools/cli-deps.ts';
-import { DEPLOYED_SETTINGS, LOCAL_PID_VARIABLE, localEnvFile } from '../tools/cli-environment.ts';
+import {
+  DEPLOYED_SETTINGS,
+  LOCAL_OWNER_DATABASE_URL_VARIABLE,
+  LOCAL_PID_VARIABLE,
+  localEnvFile,
+} from '../tools/cli-environment.ts';
 import { formatMoney, paint, printTable } from '../tools/commands/format.ts';
 import { showCatchUp } from './catch-up-demo.ts';
+import { createDatabaseLogins, databaseUrls } from './database-logins.ts';
 import { DEMO_ACCOUNTS, seedDemoData } from './demo-data.ts';
 import { startLocalLambdaApi } from './lambda-api.ts';
+import { withOwnEnvironment } from './lambda-environment.ts';
 import { lambdaContext, scheduledEvent } from './lambda-events.ts';
 import { drainQueue, type PollerOptions, type PollerReport, pollQueue } from './lambda-poller.ts';
 import { startLocalPostgres } from './local-postgres.ts';
@@ -63,20 +70,44 @@ const eventDestination = startStripeEventDestination({
 });
 let exitCode = 0;
 try {
+  // The owner migrates and, playing the marketplace, seeds; the Lambdas and the CLI connect as
+  // their own database roles (local/database-logins.ts), as they do deployed.
   const databaseUrl = await postgres.createDatabase('payouts');
   const db = createDb(databaseUrl);
   await migrateToLatest(db);
   await seedDemoData(db, new Date());
+  await db.destroy();
+  const urls = databaseUrls(databaseUrl, await createDatabaseLogins(databaseUrl));
+  const operatorDb = createDb(urls.operator, { maxConnections: 2 });
   stripe.setAccount(DEMO_ACCOUNTS.active, 'active');
   stripe.setAccount(DEMO_ACCOUNTS.restricted, 'restricted');
   Object.assign(
     process.env,
-    localPipelineEnv({ databaseUrl, queueUrl: sqs.queueUrl, stripeApiBase: stripe.url }),
+    localPipelineEnv({
+      databaseUrl: urls.transfer,
+      queueUrl: sqs.queueUrl,
+      stripeApiBase: stripe.url,
+    }),
   );
 
-  const scan = await import('../lambdas/scan/handler.ts');
-  const transfer = await import('../lambdas/transfer/handler.ts');
-  const stripeEvents = await import('../lambdas/stripe-events/handler.ts');
+  const scan = {
+    handler: withOwnEnvironment(
+      { DATABASE_URL: urls.scan },
+      (await import('../lambdas/scan/handler.ts')).handler,
+    ),
+  };
+  const transfer = {
+    handler: withOwnEnvironment(
+      { DATABASE_URL: urls.transfer },
+      (await import('../lambdas/transfer/handler.ts')).handler,
+    ),
+  };
+  const stripeEvents = {
+    handler: withOwnEnvironment(
+      { DATABASE_URL: urls.stripeEvents },
+      (await import('../lambdas/stripe-events/handler.ts')).handler,
+    ),
+  };
   const summary = await scan.handler(scheduledEvent(), lambdaContext(SCAN_FUNCTION));
   out.log(
     summary.paused
@@ -106,23 +137,28 @@ try {
   out.log(
     `Transfer: ${report.invocations} invocation(s), ${report.acknowledged} message(s) acknowledged.\n`,
   );
-  await printOutcomes(out, db, sqs);
+  await printOutcomes(out, operatorDb, sqs);
   const catchUpErrors = await showCatchUp(out, {
-    db,
+    db: operatorDb,
     stripe,
     destination: eventDestination,
     stripeEvents: stripeEventsPoller,
     transfer: poller,
   });
   out.log(`Done in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
-  await db.destroy();
+  await operatorDb.destroy();
   const error =
     report.errors.map((cause) => `the transfer Lambda failed: ${cause}`)[0] ?? catchUpErrors[0];
   if (error !== undefined) {
     out.error(paint(out.errorColour, 'alert', `npm start: ${error}`));
     exitCode = 1;
   } else if (keep) {
-    await keepRunning(databaseUrl, poller, stripeEventsPoller, scan.handler);
+    await keepRunning(
+      { owner: databaseUrl, operator: urls.operator },
+      poller,
+      stripeEventsPoller,
+      scan.handler,
+    );
   }
 } finally {
   eventDestination.stop();
@@ -209,7 +245,7 @@ async function printOutcomes(out: Output, db: Kysely<Database>, queues: LocalSqs
  * Lambda's API, which also tells the CLI the transfer settings.
  */
 async function keepRunning(
-  databaseUrl: string,
+  databaseUrl: { owner: string; operator: string },
   poller: PollerOptions,
   stripeEventsPoller: PollerOptions,
   scanHandler: typeof import('../lambdas/scan/handler.ts')['handler'],
@@ -256,7 +292,8 @@ async function keepRunning(
   const file = localEnvFile();
   const variables = {
     ...localPipelineEnv({
-      databaseUrl,
+      // The CLI's: the operator role.
+      databaseUrl: databaseUrl.operator,
       queueUrl: sqs.queueUrl,
       dlqUrl: sqs.dlqUrl,
       stripeApiBase: stripe.url,
@@ -267,6 +304,8 @@ async function keepRunning(
     PAYOUT_SCAN_FUNCTION: SCAN_FUNCTION,
     PAYOUT_TRANSFER_FUNCTION: TRANSFER_FUNCTION,
     [LOCAL_PID_VARIABLE]: String(process.pid),
+    // The owner's, for whoever plays the marketplace (psql, the runbook rehearsal); no command reads it.
+    [LOCAL_OWNER_DATABASE_URL_VARIABLE]: databaseUrl.owner,
   };
   mkdirSync(dirname(file), { recursive: true });
   writeFileSync(file, JSON.stringify(variables, null, 2));

@@ -79,6 +79,8 @@ describe('where queries live', () => {
     // The marketplace owns mentors and sessions; payouts never inserts them, so no repository does.
     'local/demo-data.ts': 'seeds the demo marketplace for npm start',
     'local/local-postgres.ts': 'creates databases on the throw-away server',
+    'local/database-logins.ts':
+      'creates the login users of the database roles, as deploy step 4 does',
   };
   const QUERY_BUILDING =
     /\.(selectFrom|selectNoFrom|updateTable|insertInto|deleteFrom|replaceInto|mergeInto|executeQuery|query)\s*\(|\bsql\s*(<[^`;]*>)?\s*`|\bsql\.\w+\(|\bCompiledQuery\b/;

@@ -18,12 +18,14 @@ export function localEnvFile(env: Record<string, string | undefined> = process.e
 
 /** The local environment file's own entries, beside the variables. */
 export const LOCAL_PID_VARIABLE = 'PAYOUTS_LOCAL_PID';
+/** The local database's owner (the marketplace's side), beside the CLI's own operator role. */
+export const LOCAL_OWNER_DATABASE_URL_VARIABLE = 'PAYOUTS_LOCAL_OWNER_DATABASE_URL';
 
 /** Stack output → the variable the commands read (see infra/payouts-stack.ts). */
 export const STACK_OUTPUT_VARIABLES: Record<string, string> = {
   PayoutQueueUrl: 'PAYOUT_QUEUE_URL',
   PayoutDlqUrl: 'PAYOUT_DLQ_URL',
-  DbSecretArn: 'DB_SECRET_ARN',
+  OperatorDbSecretArn: 'DB_SECRET_ARN',
   StripeSecretArn: 'STRIPE_SECRET_ARN',
   ScanFunctionName: 'PAYOUT_SCAN_FUNCTION',
   TransferFunctionName: 'PAYOUT_TRANSFER_FUNCTION',

@@ -13,7 +13,13 @@ import {
   ResourceExistsException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { ENVIRONMENTS, type EnvironmentName } from '../infra/environments.ts';
+import { DATABASE_LOGIN_ROLES, ENVIRONMENTS, type EnvironmentName } from '../infra/environments.ts';
+import {
+  createDatabaseLogins,
+  type DatabaseLogins,
+  type DatabaseRole,
+  databaseUrls,
+} from '../local/database-logins.ts';
 import { seedDemoData } from '../local/demo-data.ts';
 import { type LocalPostgres, startLocalPostgres } from '../local/local-postgres.ts';
 import { MOTO_ACCOUNT, type MotoServer, startMotoServer } from '../local/moto-server.ts';
@@ -24,8 +30,9 @@ import { type CfnLintFinding, cfnLint, requireCfnLint } from './cfn-lint.ts';
 
 /**
  * The deploy rehearsal: a stack synthesized by the real CDK CLI, linted with cfn-lint, and
- * bootstrapped and deployed by the same CLI into moto_server on loopback, with its two secrets
- * created as the README says and pointing at a local PostgreSQL that holds the demo marketplace.
+ * bootstrapped and deployed by the same CLI into moto_server on loopback, with its secrets created
+ * as the README says: the Stripe key, and one database secret per database role, each naming that
+ * role's login user on a local PostgreSQL that holds the demo marketplace.
  */
 
 /** Where environment-agnostic stacks go (the CLI takes the region from AWS_REGION). */
@@ -54,8 +61,10 @@ export interface DeployedEnvironment {
   lintFindings: CfnLintFinding[];
   /** The stack's outputs, by output key. */
   outputs: Record<string, string>;
-  /** What the stack's database secret points at (superuser of the throw-away server). */
+  /** The database the secrets point at, as its owner (superuser of the throw-away server). */
   databaseUrl: string;
+  /** The same database as each role's login user: what each role's secret holds. */
+  databaseUrls: Record<DatabaseRole, string>;
   /** Every variable an AWS SDK client, the CDK CLI or `payouts --env <name>` needs to reach moto. */
   awsEnv: Record<string, string>;
   /** Template resources moto did not create (see NOT_CREATED_BY_MOTO and unexpectedGaps). */
@@ -105,6 +114,9 @@ export async function startDeployRehearsal(): Promise<DeployRehearsal> {
     throw error;
   }
   const bootstrapped = new Set<string>();
+  // Login users belong to the server, which the environments share: made once, after the first
+  // migrations (which create the roles), and named by every environment's secrets.
+  let logins: DatabaseLogins | undefined;
 
   async function deploy(
     name: EnvironmentName,
@@ -155,12 +167,13 @@ export async function startDeployRehearsal(): Promise<DeployRehearsal> {
       bootstrapped.add(region);
     }
 
-    step(`database payouts_${name}: migrations and the demo marketplace`);
+    step(`database payouts_${name}: migrations, the demo marketplace, a login user per role`);
     const databaseUrl = await prepareDatabase(postgres, `payouts_${name}`);
-    step(
-      `secrets ${ENVIRONMENTS[name].secrets.dbSecretName}, ${ENVIRONMENTS[name].secrets.stripeSecretName}`,
-    );
-    await putSecrets(name, databaseUrl, awsEnv);
+    logins ??= await createDatabaseLogins(databaseUrl);
+    const roleUrls = databaseUrls(databaseUrl, logins);
+    const { stripeSecretName, dbSecretNames } = ENVIRONMENTS[name].secrets;
+    step(`secrets ${stripeSecretName}, ${Object.values(dbSecretNames).join(', ')}`);
+    await putSecrets(name, roleUrls, awsEnv);
 
     step(`cdk deploy ${stackName} --method=direct`);
     await runCdk(
@@ -187,6 +200,7 @@ export async function startDeployRehearsal(): Promise<DeployRehearsal> {
         lintFindings,
         outputs: await stackOutputs(cloudFormation, stackName),
         databaseUrl,
+        databaseUrls: roleUrls,
         awsEnv,
         notCreated: await resourcesNotCreated(cloudFormation, stackName, templateFile),
       };
@@ -249,16 +263,30 @@ async function prepareDatabase(postgres: LocalPostgres, name: string): Promise<s
 }
 
 /**
- * The README's two secrets. The database one in RDS format, plus `sslmode: "disable"`: the local
- * PostgreSQL has no TLS, and shared/secrets.ts accepts that only for a loopback host.
+ * The README's secrets: the Stripe key, and each database role's login in RDS format, plus
+ * `sslmode: "disable"`: the local PostgreSQL has no TLS, and shared/secrets.ts accepts that only
+ * for a loopback host.
  */
 async function putSecrets(
   name: EnvironmentName,
-  databaseUrl: string,
+  roleUrls: Record<DatabaseRole, string>,
   awsEnv: Record<string, string>,
 ): Promise<void> {
+  const { dbSecretNames, stripeSecretName } = ENVIRONMENTS[name].secrets;
+  const client = new SecretsManagerClient(clientConfig(awsEnv));
+  try {
+    for (const role of DATABASE_LOGIN_ROLES) {
+      await putSecret(client, dbSecretNames[role], JSON.stringify(rdsSecret(roleUrls[role])));
+    }
+    await putSecret(client, stripeSecretName, REHEARSAL_STRIPE_KEY);
+  } finally {
+    client.destroy();
+  }
+}
+
+function rdsSecret(databaseUrl: string) {
   const url = new URL(databaseUrl);
-  const database = {
+  return {
     host: url.hostname,
     port: Number(url.port),
     username: decodeURIComponent(url.username),
@@ -266,14 +294,6 @@ async function putSecrets(
     dbname: url.pathname.slice(1),
     sslmode: 'disable',
   };
-  const { dbSecretName, stripeSecretName } = ENVIRONMENTS[name].secrets;
-  const client = new SecretsManagerClient(clientConfig(awsEnv));
-  try {
-    await putSecret(client, dbSecretName, JSON.stringify(database));
-    await putSecret(client, stripeSecretName, REHEARSAL_STRIPE_KEY);
-  } finally {
-    client.destroy();
-  }
 }
 
 async function putSecret(client: SecretsManagerClient, name: string, value: string) {

@@ -6,7 +6,11 @@ import { promisify } from 'node:util';
 import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DescribeEventBusCommand, EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { GetFunctionConfigurationCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { CreateSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  CreateSecretCommand,
+  GetSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
 import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
@@ -14,8 +18,10 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ENVIRONMENTS, type EnvironmentName } from '../../infra/environments.ts';
+import { DATABASE_ROLES } from '../../local/database-logins.ts';
 import { DEMO_SESSIONS } from '../../local/demo-data.ts';
 import { startMotoServer } from '../../local/moto-server.ts';
 import { createDb } from '../../shared/db/connect.ts';
@@ -86,7 +92,11 @@ async function probeLambdaDeps(lambda: 'scan' | 'transfer', env: Record<string, 
     ['--import', 'tsx', 'test/deploy/lambda-deps-probe.ts', lambda],
     { cwd: ROOT, env: cleanEnv(env) },
   );
-  return JSON.parse(stdout) as { database: string; config: Record<string, unknown> };
+  return JSON.parse(stdout) as {
+    database: string;
+    user: string;
+    config: Record<string, unknown>;
+  };
 }
 
 /** The environment CloudFormation gave the deployed function, read back with GetFunctionConfiguration. */
@@ -216,8 +226,8 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
       expect(Object.keys(deployed.outputs).sort()).toEqual(
         Object.keys(STACK_OUTPUT_VARIABLES).sort(),
       );
-      expect(deployed.outputs.DbSecretArn).toMatch(
-        new RegExp(`:secret:${ENVIRONMENTS[name].secrets.dbSecretName}$`),
+      expect(deployed.outputs.OperatorDbSecretArn).toMatch(
+        new RegExp(`:secret:${ENVIRONMENTS[name].secrets.dbSecretNames.operator}$`),
       );
       const { Attributes = {} } = await sqs.send(
         new GetQueueAttributesCommand({ QueueUrl: queueUrl(), AttributeNames: ['All'] }),
@@ -259,6 +269,42 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
         await setPaused(db, { paused: false, reason: null, changedBy: 'test', now: new Date() });
         await db.destroy();
       }
+    }, 60_000);
+
+    it('creates one database secret per role, each logging in as that role’s user and nothing more', async () => {
+      const secrets = new SecretsManagerClient(clientConfig(deployed.awsEnv));
+      const logins: string[] = [];
+      try {
+        for (const [role, secretName] of Object.entries(ENVIRONMENTS[name].secrets.dbSecretNames)) {
+          const { SecretString = '{}' } = await secrets.send(
+            new GetSecretValueCommand({ SecretId: secretName }),
+          );
+          const secret = JSON.parse(SecretString);
+          const client = new pg.Client({
+            host: secret.host,
+            port: secret.port,
+            user: secret.username,
+            password: secret.password,
+            database: secret.dbname,
+          });
+          await client.connect();
+          const { rows } = await client.query<{ user: string; roles: string[] }>(
+            `select current_user as user, array(select b.rolname::text from pg_auth_members m
+               join pg_roles b on b.oid = m.roleid join pg_roles u on u.oid = m.member
+               where u.rolname = current_user) as roles`,
+          );
+          await client.end();
+          logins.push(`${role}: ${rows[0]?.user} in ${rows[0]?.roles.join(',')}`);
+        }
+      } finally {
+        secrets.destroy();
+      }
+
+      expect(logins).toEqual(
+        Object.entries(DATABASE_ROLES).map(
+          ([role, dbRole]) => `${role}: ${dbRole}_login in ${dbRole}`,
+        ),
+      );
     }, 60_000);
 
     it('`dlq list` shows dead letters in the deployed DLQ with their sessions, without consuming them', async () => {
@@ -322,13 +368,16 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
 
     it('the scan Lambda’s dependency builder, given the deployed function’s environment, reads the deployed database secret', async () => {
       const functionEnv = await deployedFunctionEnv(deployed, 'ScanFunction');
-      expect(functionEnv.DB_SECRET_ARN).toBe(deployed.outputs.DbSecretArn);
+      expect(functionEnv.DB_SECRET_ARN).toMatch(
+        new RegExp(`:secret:${ENVIRONMENTS[name].secrets.dbSecretNames.scan}$`),
+      );
       expect(functionEnv.DATABASE_URL).toBeUndefined();
 
       // What Lambda's runtime adds (region, credentials) and the rehearsal's endpoint.
       const deps = await probeLambdaDeps('scan', { ...functionEnv, ...deployed.awsEnv });
 
       expect(deps.database).toBe(`payouts_${name}`);
+      expect(deps.user).toBe('payouts_scan_login');
       expect(deps.config).toMatchObject({
         graceHours: ENVIRONMENTS[name].graceHours,
         paused: false,
@@ -337,7 +386,9 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
 
     it('the transfer Lambda’s dependency builder, given the deployed function’s environment, reads both deployed secrets', async () => {
       const functionEnv = await deployedFunctionEnv(deployed, 'TransferFunction');
-      expect(functionEnv.DB_SECRET_ARN).toBe(deployed.outputs.DbSecretArn);
+      expect(functionEnv.DB_SECRET_ARN).toMatch(
+        new RegExp(`:secret:${ENVIRONMENTS[name].secrets.dbSecretNames.transfer}$`),
+      );
       expect(functionEnv.STRIPE_SECRET_ARN).toBe(deployed.outputs.StripeSecretArn);
       expect(functionEnv.DATABASE_URL).toBeUndefined();
       expect(functionEnv.STRIPE_SECRET_KEY).toBeUndefined();
@@ -351,6 +402,7 @@ describe('deploy rehearsal: the real CDK CLI into moto_server, each environment'
       });
 
       expect(deps.database).toBe(`payouts_${name}`);
+      expect(deps.user).toBe('payouts_transfer_login');
       expect(stripe.authorizations).toEqual([`Bearer ${REHEARSAL_STRIPE_KEY}`]);
       expect(deps.config).toMatchObject({ feeBps: ENVIRONMENTS[name].transfer.platformFeeBps });
     }, 60_000);

@@ -8,9 +8,11 @@ import type { Database } from '../../shared/db/database.ts';
  * they reached. Transfer: one Stripe request, to STRIPE_API_BASE.
  */
 
-async function databaseName(db: Kysely<Database>): Promise<string> {
-  const { rows } = await sql<{ name: string }>`select current_database() as name`.execute(db);
-  return rows[0]?.name ?? '';
+/** The database reached, and as whom: each Lambda logs in as its own role's user. */
+async function connection(db: Kysely<Database>): Promise<{ database: string; user: string }> {
+  const { rows } = await sql<{ database: string; user: string }>`
+    select current_database() as database, current_user as user`.execute(db);
+  return { database: rows[0]?.database ?? '', user: rows[0]?.user ?? '' };
 }
 
 async function probe(lambda: string): Promise<Record<string, unknown>> {
@@ -18,7 +20,7 @@ async function probe(lambda: string): Promise<Record<string, unknown>> {
     const { scanDeps } = await import('../../lambdas/scan/scan-deps.ts');
     const deps = await scanDeps();
     try {
-      return { database: await databaseName(deps.db), config: deps.config };
+      return { ...(await connection(deps.db)), config: deps.config };
     } finally {
       await deps.db.destroy();
     }
@@ -28,7 +30,7 @@ async function probe(lambda: string): Promise<Record<string, unknown>> {
     const deps = await transferDeps();
     try {
       await deps.stripe.transfers.list({ limit: 1 });
-      return { database: await databaseName(deps.db), config: deps.config };
+      return { ...(await connection(deps.db)), config: deps.config };
     } finally {
       await deps.db.destroy();
     }

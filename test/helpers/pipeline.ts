@@ -1,6 +1,7 @@
 import { PurgeQueueCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { SQSEvent } from 'aws-lambda';
 import { vi } from 'vitest';
+import { withOwnEnvironment } from '../../local/lambda-environment.ts';
 import {
   lambdaContext,
   scheduledEvent,
@@ -70,9 +71,11 @@ export async function startPipeline(): Promise<Pipeline> {
     if (!handlers) throw new Error('call coldStart() first');
     return handlers;
   };
+  // Each handler connects as its own database role (withOwnEnvironment); the process's own
+  // DATABASE_URL is the transfer role's, for the code a test runs beside the handlers.
   const pipelineEnv = () =>
     localPipelineEnv({
-      databaseUrl: database.url,
+      databaseUrl: database.urls.transfer,
       queueUrl: sqs.queueUrl,
       stripeApiBase: stripe.url,
     });
@@ -89,10 +92,11 @@ export async function startPipeline(): Promise<Pipeline> {
         import('../../lambdas/transfer/handler.ts'),
         import('../../lambdas/stripe-events/handler.ts'),
       ]);
+      const as = (url: string) => ({ DATABASE_URL: env.DATABASE_URL ?? url });
       handlers = {
-        scan: scan.handler,
-        transfer: transfer.handler,
-        stripeEvents: stripeEvents.handler,
+        scan: withOwnEnvironment(as(database.urls.scan), scan.handler),
+        transfer: withOwnEnvironment(as(database.urls.transfer), transfer.handler),
+        stripeEvents: withOwnEnvironment(as(database.urls.stripeEvents), stripeEvents.handler),
       };
     },
     scan: () => loaded().scan(scheduledEvent(), lambdaContext('payouts-scan')),

@@ -2,12 +2,19 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { createDb } from '../../shared/db/connect.ts';
+import { type DatabaseRole, databaseUrls } from '../../local/database-logins.ts';
+import { createDb, type DbOptions } from '../../shared/db/connect.ts';
 import type { Database } from '../../shared/db/database.ts';
 
 export interface TestDatabase {
+  /** The owner's: the test's own arranging and checking, never the code under test. */
   url: string;
+  /** The owner's handle, for arranging rows and checking them. */
   db: Kysely<Database>;
+  /** Each role's connection string: the code under test connects as its own role. */
+  urls: Record<DatabaseRole, string>;
+  /** A handle as the role, one per role unless options are given (closed with the database). */
+  dbAs(role: DatabaseRole, options?: DbOptions): Kysely<Database>;
   close(): Promise<void>;
 }
 
@@ -24,6 +31,24 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     await admin.end();
   }
   const url = adminUrl.replace(/\/postgres$/, `/${name}`);
+  const urls = databaseUrls(url, inject('databaseLogins'));
   const db = createDb(url);
-  return { url, db, close: () => db.destroy() };
+  const handles: Kysely<Database>[] = [];
+  const shared = new Map<DatabaseRole, Kysely<Database>>();
+  return {
+    url,
+    db,
+    urls,
+    dbAs(role, options) {
+      const existing = options ? undefined : shared.get(role);
+      if (existing) return existing;
+      const handle = createDb(urls[role], options);
+      handles.push(handle);
+      if (!options) shared.set(role, handle);
+      return handle;
+    },
+    close: async () => {
+      await Promise.all([db, ...handles].map((handle) => handle.destroy()));
+    },
+  };
 }

@@ -323,30 +323,49 @@ describe.each(ENV_NAMES)('PayoutsStack (%s)', (name) => {
     expect(Object.keys(t.findResources('AWS::SecretsManager::Secret'))).toEqual([]);
   });
 
-  it('lets each function read only its own secrets', () => {
+  it('lets each function read only its own database role’s secret, and the Stripe secret where it calls Stripe', () => {
     const statements = (prefix: string) =>
       resourceOf(t, 'AWS::IAM::Policy', prefix).Properties.PolicyDocument as {
         Statement: { Action: string | string[]; Resource: unknown }[];
       };
-    const secretResources = (prefix: string) =>
-      JSON.stringify(
-        statements(prefix).Statement.filter((statement) =>
-          [statement.Action].flat().includes('secretsmanager:GetSecretValue'),
-        ),
-      );
-    expect(secretResources('ScanFunctionRole')).toContain(`:secret:payouts/${name}/db-??????`);
-    expect(secretResources('ScanFunctionRole')).not.toContain('stripe');
-    expect(secretResources('TransferFunctionRole')).toContain(`:secret:payouts/${name}/db-??????`);
-    expect(secretResources('TransferFunctionRole')).toContain(
-      `:secret:payouts/${name}/stripe-??????`,
+    const readable = (prefix: string) =>
+      [
+        ...JSON.stringify(
+          statements(prefix).Statement.filter((statement) =>
+            [statement.Action].flat().includes('secretsmanager:GetSecretValue'),
+          ),
+        ).matchAll(/:secret:([^"?]+)-\?{6}/g),
+      ]
+        .map((match) => match[1])
+        .sort();
+    const named = (functionPrefix: string) =>
+      JSON.stringify(functionEnv(t, functionPrefix).DB_SECRET_ARN).match(/:secret:([^"]+)"/)?.[1];
+
+    expect(readable('ScanFunctionRole')).toEqual([`payouts/${name}/db-scan`]);
+    expect(readable('TransferFunctionRole')).toEqual([
+      `payouts/${name}/db-transfer`,
+      `payouts/${name}/stripe`,
+    ]);
+    expect(readable('ReconciliationFunctionRole')).toEqual([
+      `payouts/${name}/db-reconcile`,
+      `payouts/${name}/stripe`,
+    ]);
+    expect(readable('PayoutEventsSweeperFunctionRole')).toEqual([
+      `payouts/${name}/db-payout-events`,
+    ]);
+    expect(named('ScanFunction')).toBe(`payouts/${name}/db-scan`);
+    expect(named('TransferFunction')).toBe(`payouts/${name}/db-transfer`);
+    expect(named('ReconciliationFunction')).toBe(`payouts/${name}/db-reconcile`);
+    expect(named('PayoutEventsSweeperFunction')).toBe(`payouts/${name}/db-payout-events`);
+  });
+
+  it('names the operator’s database secret, and no Lambda’s, for the CLI', () => {
+    const outputs = t.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+    expect(JSON.stringify(outputs.OperatorDbSecretArn?.Value)).toContain(
+      `:secret:payouts/${name}/db-operator"`,
     );
-    expect(secretResources('ReconciliationFunctionRole')).toContain(
-      `:secret:payouts/${name}/stripe-??????`,
-    );
-    expect(secretResources('PayoutEventsSweeperFunctionRole')).toContain(
-      `:secret:payouts/${name}/db-??????`,
-    );
-    expect(secretResources('PayoutEventsSweeperFunctionRole')).not.toContain('stripe');
+    expect(outputs.DbSecretArn).toBeUndefined();
   });
 
   it('scopes every IAM statement to its resources; "*" only for actions that have no resource ARNs', () => {
@@ -1054,7 +1073,10 @@ describe('Stripe events (an environment that names its partner event source)', (
       ),
     );
     expect(secrets).toContain(':secret:payouts/staging/stripe-??????');
-    expect(secrets).toContain(':secret:payouts/staging/db-??????');
+    expect(secrets).toContain(':secret:payouts/staging/db-stripe-events-??????');
+    expect(secrets).not.toMatch(
+      /:secret:payouts\/staging\/db-(scan|transfer|reconcile|payout-events|operator)-/,
+    );
   });
 
   it.each([

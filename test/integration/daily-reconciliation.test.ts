@@ -45,7 +45,7 @@ describe('daily reconciliation', () => {
     logs = captureLogs();
     vi.resetModules();
     stubEnv({
-      DATABASE_URL: database.url,
+      DATABASE_URL: database.urls.reconcile,
       STRIPE_SECRET_KEY: STRIPE_KEY,
       STRIPE_API_BASE: stripe.url,
       POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -69,7 +69,7 @@ describe('daily reconciliation', () => {
     const sessionId = await insertSession(database.db, mentorId);
     const result = await paySession(
       {
-        db: database.db,
+        db: database.dbAs('transfer'),
         stripe: stripeClient(),
         clock: paidAt,
         log: recordingLog(),
@@ -190,11 +190,11 @@ describe('daily reconciliation', () => {
     const requestsBefore = stripe.requests().length;
 
     const run = reconcileDay({
-      db: database.db,
+      db: database.dbAs('reconcile'),
       stripe: stripeClient(),
       clock: fixedClock(new Date()),
       log: recordingLog(),
-      pacing: testPacing(database.db),
+      pacing: testPacing(database.dbAs('reconcile')),
     });
 
     await expect(run).rejects.toThrow(/The Stripe read budget has no slot/);
@@ -204,11 +204,11 @@ describe('daily reconciliation', () => {
   it('starts where the last completed run ended, so a day that failed is reconciled by the next run', async () => {
     const now = new Date();
     const deps = (at: Date): ReconcileDeps => ({
-      db: database.db,
+      db: database.dbAs('reconcile'),
       stripe: stripeClient(),
       clock: fixedClock(at),
       log: recordingLog(),
-      pacing: testPacing(database.db),
+      pacing: testPacing(database.dbAs('reconcile')),
     });
     const first = await reconcileDay(deps(new Date(now.getTime() - 48 * HOUR_MS)));
     stripe.failNextList(10, 500);

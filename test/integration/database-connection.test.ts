@@ -26,7 +26,7 @@ describe('database connections', () => {
 
   it('fails the query in flight, without an uncaught error, when the server drops a busy connection', async () => {
     const errors: Error[] = [];
-    const db: Kysely<Database> = createDb(database.url, {
+    const db: Kysely<Database> = createDb(database.urls.transfer, {
       onPoolError: (error) => errors.push(error),
     });
 
@@ -49,7 +49,7 @@ describe('database connections', () => {
 
   it('does not crash when the server drops a connection held between two queries of a transaction', async () => {
     const errors: Error[] = [];
-    const db: Kysely<Database> = createDb(database.url, {
+    const db: Kysely<Database> = createDb(database.urls.transfer, {
       onPoolError: (error) => errors.push(error),
     });
 
@@ -74,7 +74,7 @@ describe('database connections', () => {
   });
 
   it('recovers when the server drops idle connections', async () => {
-    const db: Kysely<Database> = createDb(database.url);
+    const db: Kysely<Database> = createDb(database.urls.transfer);
     await Promise.all([sql`select 1`.execute(db), sql`select 1`.execute(db)]);
 
     await killOthers();

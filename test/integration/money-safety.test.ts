@@ -53,7 +53,7 @@ describe('money safety regressions (issue 10)', () => {
 
   function deps(overrides: Partial<PaySessionDeps> = {}): PaySessionDeps {
     return {
-      db: database.db,
+      db: database.dbAs('transfer'),
       stripe: createStripeClient(KEY, stripe.url),
       clock,
       log: recordingLog(),

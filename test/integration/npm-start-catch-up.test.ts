@@ -7,6 +7,7 @@ import { DEMO_ACCOUNTS, DEMO_MENTORS, DEMO_SESSIONS } from '../../local/demo-dat
 import { createDb } from '../../shared/db/connect.ts';
 import type { Database } from '../../shared/db/database.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
+import { LOCAL_OWNER_DATABASE_URL_VARIABLE } from '../../tools/cli-environment.ts';
 import { attemptsFor, sessionPayoutStatus } from '../helpers/factories.ts';
 import { interrupt, ROOT, type Running, startKeptPipeline } from '../helpers/processes.ts';
 import { setAccountAtStripe as setAccountAtStripeIn } from '../helpers/stand-in-control.ts';
@@ -29,7 +30,8 @@ beforeAll(async () => {
   mkdirSync(SCRATCH, { recursive: true });
   pipeline = await startKeptPipeline(ENV_FILE);
   localEnv = JSON.parse(readFileSync(ENV_FILE, 'utf8'));
-  db = createDb(localEnv.DATABASE_URL ?? '', { maxConnections: 2 });
+  // The owner's: the test looks at every table; the pipeline itself connects as its roles.
+  db = createDb(localEnv[LOCAL_OWNER_DATABASE_URL_VARIABLE] ?? '', { maxConnections: 2 });
 }, 120_000);
 
 afterAll(async () => {

@@ -51,7 +51,7 @@ describe('paySession recovery', () => {
 
   function deps(): PaySessionDeps {
     return {
-      db: database.db,
+      db: database.dbAs('transfer'),
       stripe: createStripeClient('sk_test_pay_session', stripe.url),
       clock,
       log,

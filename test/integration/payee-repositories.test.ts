@@ -29,23 +29,26 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
 const T0 = new Date('2026-11-25T09:00:00Z');
 const at = (seconds: number) => new Date(T0.getTime() + seconds * 1000);
 
+// Holds are the marketplace admins' (the owner's): no payouts role may write them.
 describe('mentor holds', () => {
   let database: TestDatabase;
   beforeAll(async () => {
     database = await createTestDatabase();
   });
   afterAll(async () => database.close());
+  /** `payouts hold`, `release` and `status` run as the operator role. */
+  const operator = () => database.dbAs('operator');
 
   it('holds a mentor once, keeping the first hold’s who, when and why', async () => {
     const mentorId = await insertMentor(database.db);
 
-    const first = await holdMentor(database.db, {
+    const first = await holdMentor(operator(), {
       mentorId,
       reason: 'fraud check',
       heldBy: 'ana@example.com',
       now: at(0),
     });
-    const second = await holdMentor(database.db, {
+    const second = await holdMentor(operator(), {
       mentorId,
       reason: 'another reason',
       heldBy: 'bo@example.com',
@@ -62,11 +65,11 @@ describe('mentor holds', () => {
       },
     });
     expect(second).toMatchObject({ kind: 'already_held', hold: { reason: 'fraud check' } });
-    expect(await findActiveHolds(database.db, { mentorIds: [mentorId] })).toHaveLength(1);
+    expect(await findActiveHolds(operator(), { mentorIds: [mentorId] })).toHaveLength(1);
   });
 
   it('refuses to hold a mentor who does not exist', async () => {
-    const result = await holdMentor(database.db, {
+    const result = await holdMentor(operator(), {
       mentorId: randomUUID(),
       reason: 'typo',
       heldBy: 'ana@example.com',
@@ -78,12 +81,12 @@ describe('mentor holds', () => {
 
   it('releases the active hold and keeps it, with the release, as history', async () => {
     const mentorId = await insertMentor(database.db);
-    await holdMentor(database.db, { mentorId, reason: 'first', heldBy: 'ana', now: at(0) });
-    await releaseMentor(database.db, { mentorId, releasedBy: 'bo', reason: 'ok', now: at(10) });
-    await holdMentor(database.db, { mentorId, reason: 'second', heldBy: 'ana', now: at(20) });
+    await holdMentor(operator(), { mentorId, reason: 'first', heldBy: 'ana', now: at(0) });
+    await releaseMentor(operator(), { mentorId, releasedBy: 'bo', reason: 'ok', now: at(10) });
+    await holdMentor(operator(), { mentorId, reason: 'second', heldBy: 'ana', now: at(20) });
 
-    const history = await findHoldHistory(database.db, mentorId);
-    const noneToRelease = await releaseMentor(database.db, {
+    const history = await findHoldHistory(operator(), mentorId);
+    const noneToRelease = await releaseMentor(operator(), {
       mentorId: randomUUID(),
       releasedBy: 'bo',
       reason: null,
@@ -95,7 +98,7 @@ describe('mentor holds', () => {
       { reason: 'first', released_by: 'bo', released_at: at(10), release_reason: 'ok' },
     ]);
     expect(
-      (await findActiveHolds(database.db, { mentorIds: [mentorId] })).map((hold) => hold.reason),
+      (await findActiveHolds(operator(), { mentorIds: [mentorId] })).map((hold) => hold.reason),
     ).toEqual(['second']);
     expect(noneToRelease).toBeUndefined();
   });
@@ -123,15 +126,19 @@ describe('connected accounts as Stripe last described them', () => {
   it('never lets an older read overwrite a newer one, whatever order they are stored in', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
-    await recordAccountObservation(database.db, observation(account, 'active', 20), at(21));
+    await recordAccountObservation(
+      database.dbAs('stripeEvents'),
+      observation(account, 'active', 20),
+      at(21),
+    );
     const stale = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'inactive', 10),
       at(22),
     );
 
     expect(stale).toBeUndefined();
-    expect(await findStripeAccounts(database.db, [account])).toMatchObject([
+    expect(await findStripeAccounts(database.dbAs('stripeEvents'), [account])).toMatchObject([
       { transfers_capability: 'active', observed_at: at(20) },
     ]);
   });
@@ -140,23 +147,27 @@ describe('connected accounts as Stripe last described them', () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
     const restricted = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'inactive', 0),
       at(0),
     );
     const activated = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'active', 10),
       at(10),
     );
     const stillActive = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'active', 20),
       at(20),
     );
-    await finishCatchUp(database.db, { accountId: account, observedAt: at(20) }, at(21));
+    await finishCatchUp(
+      database.dbAs('stripeEvents'),
+      { accountId: account, observedAt: at(20) },
+      at(21),
+    );
     const afterCatchUp = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'active', 30),
       at(30),
     );
@@ -172,12 +183,12 @@ describe('connected accounts as Stripe last described them', () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
     const firstSeen = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'active', 0),
       at(0),
     );
     const restricted = await recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       observation(account, 'inactive', 10),
       at(10),
     );
@@ -188,13 +199,29 @@ describe('connected accounts as Stripe last described them', () => {
 
   it('keeps a catch-up that a newer read asked for when an older one finishes', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
-    await recordAccountObservation(database.db, observation(account, 'active', 0), at(0));
-    await recordAccountObservation(database.db, observation(account, 'inactive', 10), at(10));
-    await recordAccountObservation(database.db, observation(account, 'active', 20), at(20));
+    await recordAccountObservation(
+      database.dbAs('stripeEvents'),
+      observation(account, 'active', 0),
+      at(0),
+    );
+    await recordAccountObservation(
+      database.dbAs('stripeEvents'),
+      observation(account, 'inactive', 10),
+      at(10),
+    );
+    await recordAccountObservation(
+      database.dbAs('stripeEvents'),
+      observation(account, 'active', 20),
+      at(20),
+    );
 
-    await finishCatchUp(database.db, { accountId: account, observedAt: at(0) }, at(21));
+    await finishCatchUp(
+      database.dbAs('stripeEvents'),
+      { accountId: account, observedAt: at(0) },
+      at(21),
+    );
 
-    expect(await findStripeAccounts(database.db, [account])).toMatchObject([
+    expect(await findStripeAccounts(database.dbAs('stripeEvents'), [account])).toMatchObject([
       { catch_up_pending: true },
     ]);
   });
@@ -220,22 +247,26 @@ describe('payout reversals', () => {
       stripeEventId: 'evt_1',
     };
 
-    const first = await recordPayoutReversals(database.db, [reversal], at(5));
+    const first = await recordPayoutReversals(database.dbAs('stripeEvents'), [reversal], at(5));
     const again = await recordPayoutReversals(
-      database.db,
+      database.dbAs('stripeEvents'),
       [{ ...reversal, stripeEventId: 'evt_2' }],
       at(6),
     );
 
     expect(first).toMatchObject([{ reversal_id: reversal.reversalId, amount: 3000 }]);
     expect(again).toEqual([]);
-    expect(await findReversalsOfSessions(database.db, [sessionId])).toMatchObject([
-      { stripe_event_id: 'evt_1', recorded_at: at(5) },
-    ]);
+    expect(await findReversalsOfSessions(database.dbAs('stripeEvents'), [sessionId])).toMatchObject(
+      [{ stripe_event_id: 'evt_1', recorded_at: at(5) }],
+    );
     expect(
-      await findReversals(database.db, { since: at(-1), until: at(1), mentor: mentorId }),
+      await findReversals(database.dbAs('stripeEvents'), {
+        since: at(-1),
+        until: at(1),
+        mentor: mentorId,
+      }),
     ).toMatchObject([{ session_id: sessionId, mentor_id: mentorId, transfer_id: 'tr_1' }]);
-    expect(await findReversals(database.db, { since: at(1) })).toEqual([]);
+    expect(await findReversals(database.dbAs('stripeEvents'), { since: at(1) })).toEqual([]);
   });
 });
 
@@ -254,10 +285,14 @@ describe('Stripe events seen', () => {
       created: at(0),
     };
 
-    const first = await beginStripeEvent(database.db, event, at(1));
-    const duplicateWhileRunning = await beginStripeEvent(database.db, event, at(2));
-    await markStripeEventProcessed(database.db, event.id, at(3));
-    const duplicateAfter = await beginStripeEvent(database.db, event, at(4));
+    const first = await beginStripeEvent(database.dbAs('stripeEvents'), event, at(1));
+    const duplicateWhileRunning = await beginStripeEvent(
+      database.dbAs('stripeEvents'),
+      event,
+      at(2),
+    );
+    await markStripeEventProcessed(database.dbAs('stripeEvents'), event.id, at(3));
+    const duplicateAfter = await beginStripeEvent(database.dbAs('stripeEvents'), event, at(4));
 
     expect([first, duplicateWhileRunning, duplicateAfter]).toEqual([
       { processed: false },
@@ -273,6 +308,7 @@ describe('what the operator tools read of the payee', () => {
     database = await createTestDatabase();
   });
   afterAll(async () => database.close());
+  const operator = () => database.dbAs('operator');
 
   it('counts each mentor’s eligible sessions by the scan’s rule, leaving out mentors with none', async () => {
     const now = new Date();
@@ -286,13 +322,13 @@ describe('what the operator tools read of the payee', () => {
     await insertSession(database.db, busy, { now, endedHoursAgo: 2 });
     await insertSession(database.db, idle, { now, status: 'pending' });
 
-    const counts = await countEligibleSessionsOfMentors(database.db, {
+    const counts = await countEligibleSessionsOfMentors(operator(), {
       cutoff,
       mentorIds: [busy, idle],
     });
 
     expect([...counts]).toEqual([[busy, 2]]);
-    expect(await countEligibleSessionsOfMentors(database.db, { cutoff, mentorIds: [] })).toEqual(
+    expect(await countEligibleSessionsOfMentors(operator(), { cutoff, mentorIds: [] })).toEqual(
       new Map(),
     );
   });
@@ -303,7 +339,7 @@ describe('what the operator tools read of the payee', () => {
     const plain = await insertMentor(database.db);
     const heldSession = await insertSession(database.db, held);
     const plainSession = await insertSession(database.db, plain);
-    await holdMentor(database.db, { mentorId: held, reason: 'review', heldBy: 'ana', now: at(0) });
+    await holdMentor(operator(), { mentorId: held, reason: 'review', heldBy: 'ana', now: at(0) });
     await recordAccountObservation(
       database.db,
       {
@@ -317,7 +353,7 @@ describe('what the operator tools read of the payee', () => {
     );
     await seedPayout(database.db, plainSession, { destination: 'acct_plain' });
 
-    const stored = await findPayoutsAndPayees(database.db, [heldSession, plainSession]);
+    const stored = await findPayoutsAndPayees(operator(), [heldSession, plainSession]);
 
     expect(stored.get(heldSession)).toEqual({
       payout: undefined,

@@ -46,7 +46,7 @@ describe('paySession and the payee’s standing', () => {
 
   function deps(): PaySessionDeps {
     return {
-      db: database.db,
+      db: database.dbAs('transfer'),
       stripe: createStripeClient(STRIPE_KEY, stripe.url),
       clock,
       log: recordingLog(),
@@ -60,7 +60,7 @@ describe('paySession and the payee’s standing', () => {
     stripe.requests().filter((request) => request.path.startsWith('/v1/transfers'));
   const observe = (transfersCapability: 'active' | 'inactive') =>
     recordAccountObservation(
-      database.db,
+      database.dbAs('stripeEvents'),
       {
         accountId: account,
         transfersCapability,

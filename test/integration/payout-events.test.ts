@@ -58,18 +58,25 @@ describe('payout events: outbox and EventBridge (moto)', () => {
   });
 
   /** What the transfer Lambda's publishing uses, with moto's EventBridge behind `client`. */
-  function publishDeps(client: EventBridgeClient = bus.client()): PublishDeps {
+  function publishDeps(
+    client: EventBridgeClient = bus.client(),
+    role: 'transfer' | 'payoutEvents' = 'transfer',
+  ): PublishDeps {
     return {
-      db: database.db,
+      db: database.dbAs(role),
       bus: createEventBridgePayoutEventBus(client, bus.busName),
       clock,
       log: recordingLog(),
     };
   }
 
+  /** The sweeper's: the same publishing, as the payout-events role. */
+  const sweeperDeps = (client: EventBridgeClient = bus.client()) =>
+    publishDeps(client, 'payoutEvents');
+
   function payDeps(publishing: PublishDeps | null = publishDeps()): PaySessionDeps {
     return {
-      db: database.db,
+      db: database.dbAs('transfer'),
       stripe: createStripeClient('sk_test_payout_events', stripe.url),
       clock,
       log: recordingLog(),
@@ -193,8 +200,8 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     // SQS redelivers the message: the payout is recorded, so it is acknowledged, not re-announced.
     const redelivery = await paySession(payDeps(), sessionId);
 
-    const first = await sweepPayoutEvents(publishDeps());
-    const second = await sweepPayoutEvents(publishDeps());
+    const first = await sweepPayoutEvents(sweeperDeps());
+    const second = await sweepPayoutEvents(sweeperDeps());
 
     expect(beforeSweep).toEqual([]);
     expect(waiting).toMatchObject({ event_type: 'payout.paid', published_at: null });
@@ -215,7 +222,7 @@ describe('payout events: outbox and EventBridge (moto)', () => {
 
     const result = await paySession(deps, sessionId);
     const beforeSweep = await bus.delivered();
-    await sweepPayoutEvents(publishDeps());
+    await sweepPayoutEvents(sweeperDeps());
 
     expect(result.outcome).toBe('paid');
     expect(beforeSweep).toEqual([]);
@@ -235,11 +242,11 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     // an ErrorCode on that entry) while it takes the others.
     refuseOnceEntriesOf(client, refusedSession);
 
-    const first = await sweepPayoutEvents(publishDeps(client));
+    const first = await sweepPayoutEvents(sweeperDeps(client));
     const afterFirst = await bus.delivered();
     const refusedRow = (await outbox()).find((row) => row.session_id === refusedSession);
     later(PUBLISH_RETRY_DELAY_MS);
-    const second = await sweepPayoutEvents(publishDeps(client));
+    const second = await sweepPayoutEvents(sweeperDeps(client));
     const afterSecond = await bus.delivered();
 
     expect(first).toEqual({ published: 2, refused: 1, waiting: 0 });
@@ -263,7 +270,7 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     refuseOnceEntriesOf(client, sessionId);
     later(10 * 60_000);
 
-    const summary = await sweepPayoutEvents(publishDeps(client));
+    const summary = await sweepPayoutEvents(sweeperDeps(client));
 
     expect(summary).toEqual({ published: 0, refused: 1, waiting: 1 });
   });
@@ -274,9 +281,9 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     const client = bus.client();
     loseOnceTheAnswerTo(client);
 
-    const first = await sweepPayoutEvents(publishDeps(client));
+    const first = await sweepPayoutEvents(sweeperDeps(client));
     later(PUBLISH_RETRY_DELAY_MS);
-    const second = await sweepPayoutEvents(publishDeps(client));
+    const second = await sweepPayoutEvents(sweeperDeps(client));
 
     const delivered = await bus.delivered();
     const [row] = await outbox();
@@ -294,8 +301,8 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     }
 
     const [a, b] = await Promise.all([
-      sweepPayoutEvents(publishDeps()),
-      sweepPayoutEvents(publishDeps()),
+      sweepPayoutEvents(sweeperDeps()),
+      sweepPayoutEvents(sweeperDeps()),
     ]);
 
     const ids = (await bus.delivered()).map((event) => event.detail.eventId);
@@ -309,15 +316,17 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     await paySession(payDeps(null), sessionId);
     await database.db.deleteFrom('payout_events').execute();
 
-    const rolledBack = database.db.transaction().execute(async (trx) => {
+    // As the stripe-events Lambda records it, with its role's grants.
+    const stripeEvents = database.dbAs('stripeEvents');
+    const rolledBack = stripeEvents.transaction().execute(async (trx) => {
       await recordPayoutEvent(trx, reversal(sessionId));
       throw new Error('the reversal was not recorded');
     });
     await expect(rolledBack).rejects.toThrow('the reversal was not recorded');
-    const eventId = await database.db
+    const eventId = await stripeEvents
       .transaction()
       .execute((trx) => recordPayoutEvent(trx, reversal(sessionId)));
-    await sweepPayoutEvents(publishDeps());
+    await sweepPayoutEvents(sweeperDeps());
 
     expect((await bus.delivered()).map((event) => event.detail)).toEqual([
       {
@@ -358,7 +367,7 @@ describe('payout events: outbox and EventBridge (moto)', () => {
       logs = captureLogs();
       vi.resetModules();
       stubEnv({
-        DATABASE_URL: database.url,
+        DATABASE_URL: database.urls.transfer,
         STRIPE_SECRET_KEY: 'sk_test_payout_events',
         STRIPE_API_BASE: stripe.url,
         PAYOUT_QUEUE_URL: 'http://127.0.0.1:1/000000000000/payouts',
@@ -388,6 +397,7 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     it('the sweeper Lambda publishes what waits and emits the metrics its alarm reads', async () => {
       const sessionId = await insertSession(database.db, mentorId);
       await paySession(payDeps(null), sessionId);
+      vi.stubEnv('DATABASE_URL', database.urls.payoutEvents);
       const { handler } = await import('../../lambdas/payout-events/handler.ts');
 
       const summary = await handler(scheduledEvent(), lambdaContext('payouts-events'));

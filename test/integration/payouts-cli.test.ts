@@ -52,7 +52,7 @@ describe('payouts CLI', () => {
     await seedDemoData(pipeline.database.db, new Date());
     // As `npm start -- --keep` writes it for `payouts --env local`.
     env = localPipelineEnv({
-      databaseUrl: pipeline.database.url,
+      databaseUrl: pipeline.database.urls.operator,
       queueUrl: pipeline.sqs.queueUrl,
       dlqUrl: pipeline.sqs.dlqUrl,
       stripeApiBase: pipeline.stripe.url,

@@ -45,14 +45,17 @@ describe('reconcile', () => {
     await database.db.updateTable('sessions').set({ payout_status: 'not_payable' }).execute();
   });
 
-  /** What reconcile and the transfer Lambda use, on this file's database and stand-in. */
-  const deps = () => ({
-    db: database.db,
+  /**
+   * What reconcile uses, on this file's database and stand-in, as the role that runs it with
+   * `--fix`: the operator's (the reconcile Lambda never fixes); the transfer Lambda's as its own.
+   */
+  const deps = (role: 'operator' | 'transfer' = 'operator') => ({
+    db: database.dbAs(role),
     stripe,
     clock: fixedClock(new Date()),
     log: recordingLog(),
     config: testPayoutConfig(),
-    pacing: testPacing(database.db),
+    pacing: testPacing(database.dbAs(role)),
   });
 
   /** What `reconcile --fix` passes: the transfer Lambda's own recording. */
@@ -61,7 +64,7 @@ describe('reconcile', () => {
 
   async function paidSession(): Promise<string> {
     const sessionId = await insertSession(database.db, mentorId);
-    const result = await paySession(deps(), sessionId);
+    const result = await paySession(deps('transfer'), sessionId);
     expect(result.outcome).toBe('paid');
     return sessionId;
   }
@@ -147,7 +150,7 @@ describe('reconcile', () => {
   it('records a found transfer for a session with an unfinished generation as the Lambda would: that generation is paid', async () => {
     const sessionId = await insertSession(database.db, mentorId);
     standIn.dropNextAfterCreate(3);
-    await paySession(deps(), sessionId).catch(() => undefined);
+    await paySession(deps('transfer'), sessionId).catch(() => undefined);
 
     const fixed = await reconcile(deps(), { since, fix: recordAsTheLambdaDoes });
 
@@ -171,9 +174,10 @@ describe('reconcile', () => {
     if (!transfer) throw new Error('no transfer');
     const first = await stripe.transfers.createReversal(transfer.id, { amount: 3000 });
     await stripe.transfers.createReversal(transfer.id, { amount: 1000 });
-    // Only the first reversal's transfer.reversed has been handled here so far.
+    // Only the first reversal's transfer.reversed has been handled here so far (as the
+    // stripe-events Lambda records it).
     await recordPayoutReversals(
-      database.db,
+      database.dbAs('stripeEvents'),
       [
         {
           reversalId: first.id,
@@ -323,7 +327,7 @@ describe('reconcile', () => {
       run('npx', ['tsx', 'tools/payouts-cli.ts', ...args], {
         env: {
           ...process.env,
-          DATABASE_URL: database.url,
+          DATABASE_URL: database.urls.operator,
           STRIPE_SECRET_KEY: 'sk_test_reconcile',
           STRIPE_API_BASE: standIn.url,
         },

@@ -11,6 +11,7 @@ import type { Database } from '../../shared/db/database.ts';
 import { findStripeAccounts } from '../../shared/db/stripe-accounts.repository.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { createStripeClient } from '../../shared/stripe-client.ts';
+import { LOCAL_OWNER_DATABASE_URL_VARIABLE } from '../../tools/cli-environment.ts';
 import { documentedCommands } from '../helpers/documented-commands.ts';
 import {
   attemptsFor,
@@ -457,7 +458,8 @@ beforeAll(async () => {
   mkdirSync(SCRATCH, { recursive: true });
   pipeline = await startKeptPipeline(ENV_FILE);
   localEnv = JSON.parse(readFileSync(ENV_FILE, 'utf8'));
-  db = createDb(localEnv.DATABASE_URL ?? '', { maxConnections: 2 });
+  // The marketplace's side: the owner (the CLI under rehearsal connects as the operator role).
+  db = createDb(localEnv[LOCAL_OWNER_DATABASE_URL_VARIABLE] ?? '', { maxConnections: 2 });
   sqs = new SQSClient({
     endpoint: localEnv.AWS_ENDPOINT_URL_SQS,
     region: 'us-east-1',

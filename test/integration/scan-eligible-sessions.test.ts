@@ -44,7 +44,7 @@ describe('scanEligibleSessions', () => {
 
   function deps(queue: PayoutQueue, overrides: Partial<ScanDeps['config']> = {}): ScanDeps {
     return {
-      db: database.db,
+      db: database.dbAs('scan'),
       queue,
       clock: fixedClock(now),
       log,
@@ -155,7 +155,7 @@ describe('scanEligibleSessions and unfinished generations', () => {
     const { queue, accepted } = flakyQueue(() => false);
 
     const summary = await scanEligibleSessions({
-      db: database.db,
+      db: database.dbAs('scan'),
       queue,
       clock: fixedClock(now),
       log: recordingLog(),

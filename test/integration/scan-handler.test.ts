@@ -25,7 +25,7 @@ describe('scan handler', () => {
     logs = captureLogs();
     vi.resetModules();
     stubEnv({
-      ...localPipelineEnv({ databaseUrl: database.url, queueUrl: queue.queueUrl }),
+      ...localPipelineEnv({ databaseUrl: database.urls.scan, queueUrl: queue.queueUrl }),
       PAYOUTS_PAUSED: 'false',
     });
   });

@@ -14,19 +14,9 @@ describe('secrets', () => {
 
   beforeAll(async () => {
     pipeline = await startPipeline();
-    const database = new URL(pipeline.database.url).pathname.slice(1);
-    await sql`create role payouts_canary login password ${sql.lit(DB_PASSWORD)}`.execute(
-      pipeline.database.db,
-    );
-    await sql`grant all on all tables in schema public to payouts_canary`.execute(
-      pipeline.database.db,
-    );
-    await sql`grant all on all sequences in schema public to payouts_canary`.execute(
-      pipeline.database.db,
-    );
-    await sql`grant connect on database ${sql.id(database)} to payouts_canary`.execute(
-      pipeline.database.db,
-    );
+    // A login of the handlers' own roles (scan, transfer, stripe-events), with a canary password.
+    await sql`create role payouts_canary login password ${sql.lit(DB_PASSWORD)}
+      in role payouts_scan, payouts_transfer, payouts_stripe_events`.execute(pipeline.database.db);
   });
   afterAll(async () => pipeline.stop());
 

@@ -54,7 +54,7 @@ describe('the Stripe request budget and Stripe’s 429s', () => {
   /** Sleeps are recorded, not waited: what is asserted is how long the code chose to wait. */
   function deps(budget?: StripeBudget): PaySessionDeps {
     return {
-      db: database.db,
+      db: database.dbAs('transfer'),
       stripe: createStripeClient('sk_test_request_budget', stripe.url),
       clock: fixedClock(new Date()),
       log,

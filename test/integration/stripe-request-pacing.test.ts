@@ -14,7 +14,7 @@ describe('the Stripe request budget in Postgres', () => {
 
     const slots = await Promise.all(
       Array.from({ length: 25 }, () =>
-        takeStripeRequestSlot(database.db, 'transfers.create', budget),
+        takeStripeRequestSlot(database.dbAs('transfer'), 'transfers.create', budget),
       ),
     );
 
@@ -39,10 +39,10 @@ describe('the Stripe request budget in Postgres', () => {
 
   it('takes nothing when the next slot is further away than the caller can wait', async () => {
     const budget = { perSecond: 2, maxWaitMs: 1_000 };
-    const first = await takeStripeRequestSlot(database.db, 'transfers.list', budget);
-    const second = await takeStripeRequestSlot(database.db, 'transfers.list', budget);
-    const third = await takeStripeRequestSlot(database.db, 'transfers.list', budget);
-    const fourth = await takeStripeRequestSlot(database.db, 'transfers.list', budget);
+    const first = await takeStripeRequestSlot(database.dbAs('transfer'), 'transfers.list', budget);
+    const second = await takeStripeRequestSlot(database.dbAs('transfer'), 'transfers.list', budget);
+    const third = await takeStripeRequestSlot(database.dbAs('transfer'), 'transfers.list', budget);
+    const fourth = await takeStripeRequestSlot(database.dbAs('transfer'), 'transfers.list', budget);
 
     expect(first?.waitMs).toBe(0);
     expect(second?.waitMs).toBeGreaterThan(0);
@@ -59,12 +59,18 @@ describe('the Stripe request budget in Postgres', () => {
 
   it('keeps each endpoint on its own schedule', async () => {
     const budget = { perSecond: 1, maxWaitMs: 0 };
-    expect(await takeStripeRequestSlot(database.db, 'endpoint.a', budget)).toMatchObject({
+    expect(
+      await takeStripeRequestSlot(database.dbAs('transfer'), 'endpoint.a', budget),
+    ).toMatchObject({
       waitMs: 0,
     });
-    expect(await takeStripeRequestSlot(database.db, 'endpoint.b', budget)).toMatchObject({
+    expect(
+      await takeStripeRequestSlot(database.dbAs('transfer'), 'endpoint.b', budget),
+    ).toMatchObject({
       waitMs: 0,
     });
-    expect(await takeStripeRequestSlot(database.db, 'endpoint.a', budget)).toBeUndefined();
+    expect(
+      await takeStripeRequestSlot(database.dbAs('transfer'), 'endpoint.a', budget),
+    ).toBeUndefined();
   });
 });

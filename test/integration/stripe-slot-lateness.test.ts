@@ -29,7 +29,8 @@ describe('a Stripe send slot woken too late', () => {
     const budget = { createsPerSecond: 2, readsPerSecond: 2 };
     const asked: number[] = [];
     const oversleeping = {
-      db: database.db,
+      // The transfer Lambda's: the role that sends transfers.create.
+      db: database.dbAs('transfer'),
       budget,
       sleep: async (ms: number) => {
         asked.push(ms);
@@ -49,7 +50,11 @@ describe('a Stripe send slot woken too late', () => {
 
   it('sends in its slot when the wait ends on time', async () => {
     const budget = { createsPerSecond: 2, readsPerSecond: 2 };
-    const onTime = { db: database.db, budget, sleep: (ms: number) => sleep(ms).then(() => {}) };
+    const onTime = {
+      db: database.dbAs('transfer'),
+      budget,
+      sleep: (ms: number) => sleep(ms).then(() => {}),
+    };
     expect(await waitForStripeSlot(onTime, 'transfers.create', 10_000)).toBe(true);
     const afterFirst = await nextSlotAt();
 

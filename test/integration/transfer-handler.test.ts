@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   DEMO_ACCOUNTS,
@@ -64,6 +65,20 @@ describe('transfer handler on the demo marketplace', () => {
         { outcome: 'paid', stripe_transfer_id: bySession.get(sessionId)?.id, error_code: null },
       ]);
     }
+  });
+
+  it('runs the scan and the transfer Lambda as their own database roles, never as the owner', async () => {
+    const { rows } = await sql<{ usename: string }>`
+      select distinct usename from pg_stat_activity
+      where datname = current_database() and pid <> pg_backend_pid()
+      order by usename`.execute(pipeline.database.db);
+    const owner = new URL(pipeline.database.url).username;
+
+    // The handlers' pools keep their connections for 30 s; the owner's are this test's own.
+    expect(rows.map((row) => row.usename).filter((user) => user !== owner)).toEqual([
+      'payouts_scan_login',
+      'payouts_transfer_login',
+    ]);
   });
 
   it('sends exactly the contract parameters with a per-session idempotency key', () => {

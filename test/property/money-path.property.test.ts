@@ -401,7 +401,7 @@ describe('the money path under random faults (property)', () => {
   let database: TestDatabase;
   let stripe: StripeStandIn;
   let admin: pg.Client;
-  /** The payout code's pool, held so that a test can see which connections it still has. */
+  /** The transfer Lambda's pool (its role), held so that a test can see which connections it still has. */
   let pool: pg.Pool;
   let db: Kysely<Database>;
   /** Stripe's clock is the test's: each run sets its own. */
@@ -418,7 +418,7 @@ describe('the money path under random faults (property)', () => {
       createTestDatabase(),
       startStripeStandIn({ now: () => clock.now().getTime() }),
     ]);
-    pool = createPool(database.url);
+    pool = createPool(database.urls.transfer);
     pool.on('connect', (client) => pooledClients.add(client));
     pool.on('remove', (client) => pooledClients.delete(client));
     db = dbOverPool(pool);
@@ -444,7 +444,7 @@ describe('the money path under random faults (property)', () => {
   /** The marketplace as the scenario describes it, in one round trip per table. */
   async function seed(specs: SessionSpec[], start: Date): Promise<World> {
     await sql`truncate payout_attempts, payout_reservations, payout_daily_totals, payouts, sessions, mentors, scan_runs, stripe_events, stripe_accounts, mentor_holds, payout_reversals, payout_events`.execute(
-      db,
+      database.db,
     );
     stripe.reset();
     const mentors = specs.map((spec, index) => ({
@@ -461,8 +461,8 @@ describe('the money path under random faults (property)', () => {
       currency: spec.currency,
       stripe_charge_id: spec.charged ? `ch_prop_${index}` : null,
     }));
-    await db.insertInto('mentors').values(mentors).execute();
-    await db.insertInto('sessions').values(sessions).execute();
+    await database.db.insertInto('mentors').values(mentors).execute();
+    await database.db.insertInto('sessions').values(sessions).execute();
     const accounts = new Map<string, AccountState>();
     for (const [index, spec] of specs.entries()) {
       const account = accountOf(spec, index);
@@ -507,11 +507,12 @@ describe('the money path under random faults (property)', () => {
       case 'beforeRecordCommit':
         return { beforeRecordCommit: die };
       case 'killDatabase':
-        // The database drops every connection of the payout code between Stripe's answer and the record.
+        // The database drops every connection of the transfer Lambda's role between Stripe's answer and the record.
         return {
           afterStripeCall: async () => {
             const { rows } = await admin.query<{ pid: number }>(
-              'select pid, pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+              'select pid, pg_terminate_backend(pid) from pg_stat_activity where datname = current_database() and usename = $1',
+              [new URL(database.urls.transfer).username],
             );
             killedPids.push(...rows.map((row) => row.pid));
           },
@@ -611,7 +612,7 @@ describe('the money path under random faults (property)', () => {
     const body = JSON.stringify(stripeEventBridgeEvent(event, LOCAL_STRIPE_EVENT_SOURCE));
     await handleStripeEvent(
       {
-        db,
+        db: database.dbAs('stripeEvents'),
         stripe: patient,
         queue: {
           sendBatch: async (sessionIds) => {
@@ -660,17 +661,17 @@ describe('the money path under random faults (property)', () => {
     ) {
       return;
     }
-    await db
+    await database.db
       .updateTable('sessions')
       .set({ refunded_amount: next.refunded, status: next.status })
       .where('id', '=', world.ids[index] ?? '')
       .execute();
-    await db
+    await database.db
       .updateTable('mentors')
       .set({ stripe_account_id: next.account })
       .where('id', '=', world.mentorIds[index] ?? '')
       .execute();
-    const { max } = await db
+    const { max } = await database.db
       .selectFrom('payout_attempts')
       .select(sql<string>`coalesce(max(id), 0)`.as('max'))
       .executeTakeFirstOrThrow();
@@ -678,7 +679,7 @@ describe('the money path under random faults (property)', () => {
   }
 
   async function perform(world: World, current: Step): Promise<void> {
-    const operatorDeps = { db, clock, config: OPERATOR_CONFIG };
+    const operatorDeps = { db: database.dbAs('operator'), clock, config: OPERATOR_CONFIG };
     switch (current.kind) {
       case 'deliver': {
         const currency = world.specs[current.session]?.currency ?? 'usd';
@@ -733,7 +734,7 @@ describe('the money path under random faults (property)', () => {
       }
       case 'hold': {
         const mentorId = world.mentorIds[current.session] ?? '';
-        await holdMentor(db, {
+        await holdMentor(database.db, {
           mentorId,
           reason: 'property',
           heldBy: 'property',
@@ -744,7 +745,7 @@ describe('the money path under random faults (property)', () => {
       }
       case 'release': {
         const mentorId = world.mentorIds[current.session] ?? '';
-        await releaseMentor(db, {
+        await releaseMentor(database.db, {
           mentorId,
           releasedBy: 'property',
           reason: null,
@@ -771,11 +772,11 @@ describe('the money path under random faults (property)', () => {
       }
       case 'reconcile': {
         const deps = {
-          db,
+          db: database.dbAs('operator'),
           stripe: patient,
           clock,
           log: world.log,
-          pacing: testPacing(db),
+          pacing: testPacing(database.dbAs('operator')),
         };
         // `reconcile --fix`: found transfers are recorded as the transfer Lambda records them.
         const fix = async (sessionId: string, transfer: Stripe.Transfer) =>
@@ -886,7 +887,7 @@ describe('the money path under random faults (property)', () => {
   async function scan(world: World): Promise<Set<string>> {
     const enqueued = new Set<string>();
     await scanEligibleSessions({
-      db,
+      db: database.dbAs('scan'),
       queue: {
         sendBatch: async (sessionIds) => {
           for (const id of sessionIds) enqueued.add(id);
@@ -923,21 +924,24 @@ describe('the money path under random faults (property)', () => {
     const transfers = stripe.transfers();
     const sessionIndex = (id: string | undefined) => ids.indexOf(id ?? '');
     const [sessions, payouts, attempts, held, totals, standings] = await Promise.all([
-      db.selectFrom('sessions').select(['id', 'payout_status']).execute(),
-      db.selectFrom('payouts').selectAll().execute(),
-      db.selectFrom('payout_attempts').selectAll().orderBy('id').execute(),
-      db
+      database.db.selectFrom('sessions').select(['id', 'payout_status']).execute(),
+      database.db.selectFrom('payouts').selectAll().execute(),
+      database.db.selectFrom('payout_attempts').selectAll().orderBy('id').execute(),
+      database.db
         .selectFrom('payout_reservations')
         .select(['session_id', 'key_generation', 'currency', 'amount'])
         .select(sql<string>`day::text`.as('day'))
         .where('released_at', 'is', null)
         .execute(),
-      db
+      database.db
         .selectFrom('payout_daily_totals')
         .select(['currency', 'amount'])
         .select(sql<string>`day::text`.as('day'))
         .execute(),
-      db.selectFrom('stripe_accounts').select(['account_id', 'transfers_capability']).execute(),
+      database.db
+        .selectFrom('stripe_accounts')
+        .select(['account_id', 'transfers_capability'])
+        .execute(),
     ]);
     const storedCapability = new Map(
       standings.map((row) => [row.account_id, row.transfers_capability]),
@@ -1145,14 +1149,20 @@ describe('the money path under random faults (property)', () => {
 
     // And reconcile, read-only, finds nothing to fix or explain.
     const report = await reconcile(
-      { db, stripe: patient, clock, log: recordingLog(), pacing: testPacing(db) },
+      {
+        db: database.dbAs('reconcile'),
+        stripe: patient,
+        clock,
+        log: recordingLog(),
+        pacing: testPacing(database.dbAs('reconcile')),
+      },
       { since: world.since },
     );
     expect(report.mismatches, 'reconcile after settling').toEqual([]);
 
     // 6. Each paid or failed outcome has its one payout event, and each event its outcome: they
     // are written in one transaction, so no crash or fault above can part them.
-    const events = await db.selectFrom('payout_events').selectAll().execute();
+    const events = await database.db.selectFrom('payout_events').selectAll().execute();
     const outcomes = attempts
       .filter((attempt) => attempt.outcome === 'paid' || attempt.outcome === 'failed')
       .map((attempt) =>
@@ -1207,7 +1217,7 @@ describe('the money path under random faults (property)', () => {
 
   /** Counts, per situation, the runs that reached it (PAYOUT_PROPERTY_STATS). */
   async function tally(): Promise<void> {
-    const attempts = await db.selectFrom('payout_attempts').selectAll().execute();
+    const attempts = await database.db.selectFrom('payout_attempts').selectAll().execute();
     const requests = stripe.requests();
     const transfers = stripe.transfers();
     const searches = requests.filter((r) => r.method === 'GET' && r.query.destination);

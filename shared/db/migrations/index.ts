@@ -7,6 +7,7 @@ import * as recoveryPoints from './0005-payout-recovery-points.ts';
 import * as stripeRequestPacing from './0006-stripe-request-pacing.ts';
 import * as stripeEventsAndHolds from './0007-stripe-events-and-holds.ts';
 import * as payoutEvents from './0008-payout-events-and-reconciliation-runs.ts';
+import * as databaseRoles from './0009-database-roles.ts';
 
 /** Listed statically so that bundles and tests need no file-system lookup; names sort in order. */
 export const migrations: Record<string, Migration> = {
@@ -18,4 +19,5 @@ export const migrations: Record<string, Migration> = {
   '0006-stripe-request-pacing': stripeRequestPacing,
   '0007-stripe-events-and-holds': stripeEventsAndHolds,
   '0008-payout-events-and-reconciliation-runs': payoutEvents,
+  '0009-database-roles': databaseRoles,
 };
