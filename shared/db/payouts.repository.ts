@@ -34,21 +34,8 @@ export async function findPayoutPauseAndPayee(
   `.execute(trx);
   const row = rows[0];
   if (!row) throw new Error('findPayoutPauseAndPayee returned no row');
-  const {
-    paused,
-    payee_account_id,
-    payee_transfers_capability,
-    payee_disabled_reason,
-    hold_reason,
-    hold_held_by,
-    hold_held_at,
-    ...payout
-  } = row;
-  return {
-    payout: payout.session_id === null ? undefined : payout,
-    paused: paused === true,
-    payee: toPayeeStanding(row),
-  };
+  const { paused, ...payoutAndPayee } = row;
+  return { ...splitPayoutAndPayee(payoutAndPayee), paused: paused === true };
 }
 
 /** The payee's standing alone, without a lock: for the operator tools, which never pay. */
@@ -77,32 +64,35 @@ export async function findPayoutsAndPayees(
     select s.id as planned_session_id, p.*, ${PAYEE_COLUMNS}
     from sessions as s
     left join payouts as p on p.session_id = s.id
-    left join mentors as m on m.id = s.mentor_id
-    left join stripe_accounts as a on a.account_id = m.stripe_account_id
-    left join mentor_holds as h on h.mentor_id = s.mentor_id and h.released_at is null
+    ${PAYEE_JOINS}
     where s.id = any(${[...sessionIds]}::uuid[])
   `.execute(db);
   return new Map(
-    rows.map((row) => {
-      const {
-        planned_session_id,
-        payee_account_id,
-        payee_transfers_capability,
-        payee_disabled_reason,
-        hold_reason,
-        hold_held_by,
-        hold_held_at,
-        ...payout
-      } = row;
-      return [
-        planned_session_id,
-        {
-          payout: payout.session_id === null ? undefined : payout,
-          payee: toPayeeStanding(row),
-        },
-      ];
-    }),
+    rows.map(({ planned_session_id, ...payoutAndPayee }) => [
+      planned_session_id,
+      splitPayoutAndPayee(payoutAndPayee),
+    ]),
   );
+}
+
+/** A row of a payout's columns (all null when the left join found none) and the payee's. */
+function splitPayoutAndPayee(row: Payout & PayeeColumns): {
+  payout: Payout | undefined;
+  payee: PayeeStanding;
+} {
+  const {
+    payee_account_id,
+    payee_transfers_capability,
+    payee_disabled_reason,
+    hold_reason,
+    hold_held_by,
+    hold_held_at,
+    ...payout
+  } = row;
+  return {
+    payout: payout.session_id === null ? undefined : payout,
+    payee: toPayeeStanding(row),
+  };
 }
 
 interface PayeeColumns {
@@ -119,13 +109,15 @@ const PAYEE_COLUMNS = sql`a.account_id as payee_account_id,
   a.disabled_reason as payee_disabled_reason,
   h.reason as hold_reason, h.held_by as hold_held_by, h.held_at as hold_held_at`;
 
-/** At most one row each: one session, its mentor, that mentor's account, their one active hold. */
+/** From a session `s`: its mentor, that mentor's account, their one active hold (one row each). */
+const PAYEE_JOINS = sql`
+  left join mentors as m on m.id = s.mentor_id
+  left join stripe_accounts as a on a.account_id = m.stripe_account_id
+  left join mentor_holds as h on h.mentor_id = s.mentor_id and h.released_at is null`;
+
+/** At most one row each: one session and its payee. */
 function payeeJoins(sessionId: string) {
-  return sql`
-    left join sessions as s on s.id = ${sessionId}
-    left join mentors as m on m.id = s.mentor_id
-    left join stripe_accounts as a on a.account_id = m.stripe_account_id
-    left join mentor_holds as h on h.mentor_id = s.mentor_id and h.released_at is null`;
+  return sql`left join sessions as s on s.id = ${sessionId} ${PAYEE_JOINS}`;
 }
 
 function toPayeeStanding(row: PayeeColumns): PayeeStanding {

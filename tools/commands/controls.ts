@@ -21,6 +21,26 @@ export function operator(): string {
   }
 }
 
+/**
+ * How pause, resume, hold and release answer: only JSON on stdout with --json, else the change's
+ * lines; "Not changed: …" on stderr either way. Exit 0 when the control changed, 1 when not.
+ */
+export function answerControlChange(
+  deps: CliDeps,
+  options: { json: boolean },
+  answer: {
+    changed: boolean;
+    json: Record<string, unknown>;
+    lines: () => string[];
+    notChanged: () => string;
+  },
+): number {
+  if (options.json) printJson(deps.out, { changed: answer.changed, ...answer.json });
+  else if (answer.changed) for (const line of answer.lines()) deps.out.log(line);
+  if (!answer.changed) deps.out.error(`Not changed: ${answer.notChanged()}`);
+  return answer.changed ? 0 : 1;
+}
+
 const ENV_PAUSE = 'PAYOUTS_PAUSED=true on the functions (only a deploy without it resumes)';
 
 function switchJson(controls: PayoutControls) {
@@ -52,21 +72,16 @@ export async function pauseCommand(
     onlyFrom: options.replace ? undefined : false,
   });
   const controls = changed ?? (await readPayoutControls(deps.db));
-  if (options.json)
-    printJson(deps.out, { changed: changed !== undefined, ...switchJson(controls) });
-  if (changed && !options.json) {
-    deps.out.log(
+  return answerControlChange(deps, options, {
+    changed: changed !== undefined,
+    json: switchJson(controls),
+    lines: () => [
       paint(deps.out.colour, 'alert', `Payouts PAUSED ${describePause(deps, controls)}`),
-    );
-    deps.out.log(
       'Payouts already handed to Stripe finish; nothing new starts. Resume with: npx payouts resume',
-    );
-  } else if (!changed) {
-    deps.out.error(
-      `Not changed: payouts are already PAUSED ${describePause(deps, controls)}. To replace who and why: add --replace.`,
-    );
-  }
-  return changed ? 0 : 1;
+    ],
+    notChanged: () =>
+      `payouts are already PAUSED ${describePause(deps, controls)}. To replace who and why: add --replace.`,
+  });
 }
 
 export async function resumeCommand(deps: CliDeps, options: { json: boolean }): Promise<number> {
@@ -79,25 +94,19 @@ export async function resumeCommand(deps: CliDeps, options: { json: boolean }): 
   });
   const controls = changed ?? (await readPayoutControls(deps.db));
   const stillPaused = deps.config.paused;
-  if (options.json) {
-    printJson(deps.out, {
-      changed: changed !== undefined,
-      ...switchJson(controls),
-      pausedByEnvironment: stillPaused,
-    });
-  } else if (changed) {
-    deps.out.log(`Payouts resumed by ${controls.changed_by ?? 'unknown'}.`);
-    deps.out.log(
+  const code = answerControlChange(deps, options, {
+    changed: changed !== undefined,
+    json: { ...switchJson(controls), pausedByEnvironment: stillPaused },
+    lines: () => [
+      `Payouts resumed by ${controls.changed_by ?? 'unknown'}.`,
       'Sessions held while paused are enqueued by the next scan, or now with: npx payouts scan',
-    );
-  } else {
-    deps.out.error(
-      `Not changed: payouts are not paused (resumed by ${controls.changed_by ?? 'unknown'} ${formatWhen(controls.changed_at, deps.clock.now())}).`,
-    );
-  }
+    ],
+    notChanged: () =>
+      `payouts are not paused (resumed by ${controls.changed_by ?? 'unknown'} ${formatWhen(controls.changed_at, deps.clock.now())}).`,
+  });
   if (stillPaused)
     deps.out.error(paint(deps.out.errorColour, 'alert', `Still PAUSED: ${ENV_PAUSE}.`));
-  return changed && !stillPaused ? 0 : 1;
+  return stillPaused ? 1 : code;
 }
 
 async function depth(deps: CliDeps, queueUrl: string | undefined) {

@@ -2,8 +2,8 @@ import { holdMentor, releaseMentor } from '../../shared/db/mentor-holds.reposito
 import type { MentorHold } from '../../shared/db/mentor-holds.table.ts';
 import { mentorExists } from '../../shared/db/mentors.repository.ts';
 import type { CliDeps } from '../cli-deps.ts';
-import { operator } from './controls.ts';
-import { formatWhen, paint, printJson } from './format.ts';
+import { answerControlChange, operator } from './controls.ts';
+import { formatWhen, paint } from './format.ts';
 
 /**
  * An admin's hold on one mentor's payouts (Gumroad's internal payout pause): the transfer Lambda
@@ -44,25 +44,21 @@ export async function holdCommand(
     now: deps.clock.now(),
   });
   if (result.kind === 'no_such_mentor') return unknownMentor(deps, options.mentor);
-  const changed = result.kind === 'held';
-  if (options.json) printJson(deps.out, { changed, ...holdJson(result.hold) });
-  if (changed && !options.json) {
-    deps.out.log(
+  const { hold } = result;
+  return answerControlChange(deps, options, {
+    changed: result.kind === 'held',
+    json: holdJson(hold),
+    lines: () => [
       paint(
         deps.out.colour,
         'alert',
-        `Mentor ${options.mentor} ON HOLD ${describeHold(deps, result.hold)}`,
+        `Mentor ${options.mentor} ON HOLD ${describeHold(deps, hold)}`,
       ),
-    );
-    deps.out.log(
       `Their sessions fail with mentor_on_hold and nothing is sent to Stripe (a request already on its way is settled first). Release with: npx payouts release --mentor ${options.mentor}`,
-    );
-  } else if (!changed) {
-    deps.out.error(
-      `Not changed: mentor ${options.mentor} is already ON HOLD ${describeHold(deps, result.hold)}. To change who or why: release, then hold again.`,
-    );
-  }
-  return changed ? 0 : 1;
+    ],
+    notChanged: () =>
+      `mentor ${options.mentor} is already ON HOLD ${describeHold(deps, hold)}. To change who or why: release, then hold again.`,
+  });
 }
 
 export async function releaseCommand(
@@ -78,22 +74,16 @@ export async function releaseCommand(
   if (!released && !(await mentorExists(deps.db, options.mentor))) {
     return unknownMentor(deps, options.mentor);
   }
-  if (options.json) {
-    printJson(deps.out, {
-      changed: released !== undefined,
-      mentorId: options.mentor,
-      ...(released && { hold: holdJson(released) }),
-    });
-  }
-  if (!released) {
-    deps.out.error(`Not changed: mentor ${options.mentor} is not on hold.`);
-    return 1;
-  }
-  if (!options.json) {
-    deps.out.log(
-      `Mentor ${options.mentor} released by ${released.released_by ?? 'unknown'} (held ${describeHold(deps, released)}).`,
-    );
-    deps.out.log('Their waiting sessions are paid by the next scan, or now with: npx payouts scan');
-  }
-  return 0;
+  return answerControlChange(deps, options, {
+    changed: released !== undefined,
+    json: { mentorId: options.mentor, ...(released && { hold: holdJson(released) }) },
+    lines: () =>
+      released
+        ? [
+            `Mentor ${options.mentor} released by ${released.released_by ?? 'unknown'} (held ${describeHold(deps, released)}).`,
+            'Their waiting sessions are paid by the next scan, or now with: npx payouts scan',
+          ]
+        : [],
+    notChanged: () => `mentor ${options.mentor} is not on hold.`,
+  });
 }
