@@ -1,10 +1,12 @@
 import type { Kysely } from 'kysely';
 import type { PaySessionDeps } from '../../lambdas/transfer/pay-session.ts';
-import type { Clock } from '../../shared/clock.ts';
+import { type Clock, systemClock } from '../../shared/clock.ts';
 import type { Database } from '../../shared/db/database.ts';
 import type { Log } from '../../shared/logger.ts';
 import type { AmountLimits } from '../../shared/payout-policy.ts';
 import type { PacingDeps } from '../../shared/stripe-budget.ts';
+import { createStripeClient } from '../../shared/stripe-client.ts';
+import type { TestDatabase } from './test-database.ts';
 
 export interface RecordedLog {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -64,6 +66,27 @@ export function testPayoutConfig(
     leaseMs: 90_000,
     limits: GENEROUS_LIMITS,
     stripeBudget: UNLIMITED_STRIPE_BUDGET,
+    ...overrides,
+  };
+}
+
+/**
+ * paySession's deps as the integration tests build them: the code connects as the transfer
+ * Lambda's role, the real Stripe SDK talks to the stand-in with the test's secret key, a fresh recording log, the test config;
+ * anything else (the clock, faults, how sleeps are taken, …) comes in `overrides`.
+ */
+export function transferRoleDeps(
+  database: Pick<TestDatabase, 'dbAs'>,
+  /** Stripe scopes idempotency keys to the secret key: a test's own SDK calls must use the same. */
+  stripe: { url: string; secretKey: string },
+  overrides: Partial<PaySessionDeps> = {},
+): PaySessionDeps {
+  return {
+    db: database.dbAs('transfer'),
+    stripe: createStripeClient(stripe.secretKey, stripe.url),
+    clock: systemClock,
+    log: recordingLog(),
+    config: testPayoutConfig(),
     ...overrides,
   };
 }

@@ -17,7 +17,7 @@ import {
   insertSession,
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
-import { fixedClock, recordingLog, testPacing, testPayoutConfig } from '../helpers/fakes.ts';
+import { fixedClock, recordingLog, testPacing, transferRoleDeps } from '../helpers/fakes.ts';
 import { captureLogs, type LogCapture } from '../helpers/log-capture.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
@@ -68,13 +68,7 @@ describe('daily reconciliation', () => {
   async function paidSession(): Promise<string> {
     const sessionId = await insertSession(database.db, mentorId);
     const result = await paySession(
-      {
-        db: database.dbAs('transfer'),
-        stripe: stripeClient(),
-        clock: paidAt,
-        log: recordingLog(),
-        config: testPayoutConfig(),
-      },
+      transferRoleDeps(database, { url: stripe.url, secretKey: STRIPE_KEY }, { clock: paidAt }),
       sessionId,
     );
     expect(result.outcome).toBe('paid');

@@ -16,7 +16,12 @@ import {
   insertSession,
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
-import { fixedClock, GENEROUS_LIMITS, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
+import {
+  fixedClock,
+  GENEROUS_LIMITS,
+  testPayoutConfig,
+  transferRoleDeps,
+} from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 /**
@@ -52,14 +57,15 @@ describe('money safety regressions (issue 10)', () => {
   });
 
   function deps(overrides: Partial<PaySessionDeps> = {}): PaySessionDeps {
-    return {
-      db: database.dbAs('transfer'),
-      stripe: createStripeClient(KEY, stripe.url),
-      clock,
-      log: recordingLog(),
-      config: testPayoutConfig({ limits }),
-      ...overrides,
-    };
+    return transferRoleDeps(
+      database,
+      { url: stripe.url, secretKey: KEY },
+      {
+        clock,
+        config: testPayoutConfig({ limits }),
+        ...overrides,
+      },
+    );
   }
 
   const later = (ms: number) => clock.set(new Date(clock.now().getTime() + ms));

@@ -19,7 +19,13 @@ import {
   seedPayout,
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
-import { fixedClock, GENEROUS_LIMITS, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
+import {
+  fixedClock,
+  GENEROUS_LIMITS,
+  recordingLog,
+  testPayoutConfig,
+  transferRoleDeps,
+} from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 const ACCOUNT = 'acct_1PaySessionTests';
@@ -50,16 +56,18 @@ describe('paySession recovery', () => {
   });
 
   function deps(): PaySessionDeps {
-    return {
-      db: database.dbAs('transfer'),
-      stripe: createStripeClient('sk_test_pay_session', stripe.url),
-      clock,
-      log,
-      config: testPayoutConfig({ limits }),
-      faults,
-      // Backoffs are not waited for: what matters here is what is sent.
-      sleep: async () => {},
-    };
+    return transferRoleDeps(
+      database,
+      { url: stripe.url, secretKey: 'sk_test_pay_session' },
+      {
+        clock,
+        log,
+        config: testPayoutConfig({ limits }),
+        faults,
+        // Backoffs are not waited for: what matters here is what is sent.
+        sleep: async () => {},
+      },
+    );
   }
 
   /** What a Lambda leaves behind when it dies after claiming (and maybe after calling Stripe). */

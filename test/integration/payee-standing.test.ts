@@ -15,7 +15,7 @@ import {
   seedPayout,
   sessionPayoutStatus,
 } from '../helpers/factories.ts';
-import { fixedClock, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
+import { fixedClock, transferRoleDeps } from '../helpers/fakes.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
 const STRIPE_KEY = 'sk_test_payee_standing';
@@ -45,14 +45,11 @@ describe('paySession and the payee’s standing', () => {
   });
 
   function deps(): PaySessionDeps {
-    return {
-      db: database.dbAs('transfer'),
-      stripe: createStripeClient(STRIPE_KEY, stripe.url),
-      clock,
-      log: recordingLog(),
-      config: testPayoutConfig(),
-      sleep: async () => {},
-    };
+    return transferRoleDeps(
+      database,
+      { url: stripe.url, secretKey: STRIPE_KEY },
+      { clock, sleep: async () => {} },
+    );
   }
 
   const later = (ms: number) => clock.set(new Date(clock.now().getTime() + ms));

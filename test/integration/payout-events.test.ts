@@ -18,10 +18,9 @@ import {
   type PublishDeps,
   publishSessionEventsAfterCommit,
 } from '../../shared/payout-events.ts';
-import { createStripeClient } from '../../shared/stripe-client.ts';
 import { stubEnv } from '../helpers/env.ts';
 import { attemptsFor, insertMentor, insertSession } from '../helpers/factories.ts';
-import { fixedClock, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
+import { fixedClock, recordingLog, transferRoleDeps } from '../helpers/fakes.ts';
 import { captureLogs, type LogCapture } from '../helpers/log-capture.ts';
 import { type MotoEventBus, startMotoEventBus } from '../helpers/moto-event-bus.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
@@ -75,19 +74,19 @@ describe('payout events: outbox and EventBridge (moto)', () => {
     publishDeps(client, 'payoutEvents');
 
   function payDeps(publishing: PublishDeps | null = publishDeps()): PaySessionDeps {
-    return {
-      db: database.dbAs('transfer'),
-      stripe: createStripeClient('sk_test_payout_events', stripe.url),
-      clock,
-      log: recordingLog(),
-      config: testPayoutConfig(),
-      faults,
-      sleep: async () => {},
-      ...(publishing && {
-        publishEvents: (sessionId: string) =>
-          publishSessionEventsAfterCommit(publishing, sessionId),
-      }),
-    };
+    return transferRoleDeps(
+      database,
+      { url: stripe.url, secretKey: 'sk_test_payout_events' },
+      {
+        clock,
+        faults,
+        sleep: async () => {},
+        ...(publishing && {
+          publishEvents: (sessionId: string) =>
+            publishSessionEventsAfterCommit(publishing, sessionId),
+        }),
+      },
+    );
   }
 
   const outbox = () =>

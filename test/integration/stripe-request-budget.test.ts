@@ -23,9 +23,8 @@ import {
   payoutMessageBody,
 } from '../../shared/payout-queue.ts';
 import type { StripeBudget } from '../../shared/stripe-budget.ts';
-import { createStripeClient } from '../../shared/stripe-client.ts';
 import { insertMentor, insertSession, sessionPayoutStatus } from '../helpers/factories.ts';
-import { fixedClock, recordingLog, testPayoutConfig } from '../helpers/fakes.ts';
+import { fixedClock, recordingLog, testPayoutConfig, transferRoleDeps } from '../helpers/fakes.ts';
 import { receiveAllBodies } from '../helpers/sqs.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
 
@@ -53,17 +52,19 @@ describe('the Stripe request budget and Stripe’s 429s', () => {
 
   /** Sleeps are recorded, not waited: what is asserted is how long the code chose to wait. */
   function deps(budget?: StripeBudget): PaySessionDeps {
-    return {
-      db: database.dbAs('transfer'),
-      stripe: createStripeClient('sk_test_request_budget', stripe.url),
-      clock: fixedClock(new Date()),
-      log,
-      config: testPayoutConfig(budget && { stripeBudget: budget }),
-      sleep: async (ms) => {
-        waits.push(ms);
+    return transferRoleDeps(
+      database,
+      { url: stripe.url, secretKey: 'sk_test_request_budget' },
+      {
+        clock: fixedClock(new Date()),
+        log,
+        config: testPayoutConfig(budget && { stripeBudget: budget }),
+        sleep: async (ms) => {
+          waits.push(ms);
+        },
+        timeLeftMs: () => 300_000,
       },
-      timeLeftMs: () => 300_000,
-    };
+    );
   }
   const posts = () => stripe.requests().filter((request) => request.method === 'POST');
 
