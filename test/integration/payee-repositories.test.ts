@@ -122,20 +122,24 @@ describe('connected accounts as Stripe last described them', () => {
     disabledReason: transfersCapability === 'active' ? null : 'requirements.past_due',
     observedAt: at(seconds),
   });
+  /** Stores a read of the account made at `seconds`, as the stripe-events Lambda does, at `storedAt`. */
+  const record = (
+    accountId: string,
+    transfersCapability: string | null,
+    seconds: number,
+    storedAt = seconds,
+  ) =>
+    recordAccountObservation(
+      database.dbAs('stripeEvents'),
+      observation(accountId, transfersCapability, seconds),
+      at(storedAt),
+    );
 
   it('never lets an older read overwrite a newer one, whatever order they are stored in', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
-    await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'active', 20),
-      at(21),
-    );
-    const stale = await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'inactive', 10),
-      at(22),
-    );
+    await record(account, 'active', 20, 21);
+    const stale = await record(account, 'inactive', 10, 22);
 
     expect(stale).toBeUndefined();
     expect(await findStripeAccounts(database.dbAs('stripeEvents'), [account])).toMatchObject([
@@ -146,31 +150,15 @@ describe('connected accounts as Stripe last described them', () => {
   it('asks for a catch-up when transfers become active, and only then', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
-    const restricted = await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'inactive', 0),
-      at(0),
-    );
-    const activated = await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'active', 10),
-      at(10),
-    );
-    const stillActive = await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'active', 20),
-      at(20),
-    );
+    const restricted = await record(account, 'inactive', 0);
+    const activated = await record(account, 'active', 10);
+    const stillActive = await record(account, 'active', 20);
     await finishCatchUp(
       database.dbAs('stripeEvents'),
       { accountId: account, observedAt: at(20) },
       at(21),
     );
-    const afterCatchUp = await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'active', 30),
-      at(30),
-    );
+    const afterCatchUp = await record(account, 'active', 30);
 
     expect(restricted?.catch_up_pending).toBe(false);
     expect(activated?.catch_up_pending).toBe(true);
@@ -182,16 +170,8 @@ describe('connected accounts as Stripe last described them', () => {
   it('asks for a catch-up for an account first seen active, and drops it if the account is restricted before it ran', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
 
-    const firstSeen = await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'active', 0),
-      at(0),
-    );
-    const restricted = await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'inactive', 10),
-      at(10),
-    );
+    const firstSeen = await record(account, 'active', 0);
+    const restricted = await record(account, 'inactive', 10);
 
     expect(firstSeen?.catch_up_pending).toBe(true);
     expect(restricted?.catch_up_pending).toBe(false);
@@ -199,21 +179,9 @@ describe('connected accounts as Stripe last described them', () => {
 
   it('keeps a catch-up that a newer read asked for when an older one finishes', async () => {
     const account = `acct_${randomUUID().slice(0, 8)}`;
-    await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'active', 0),
-      at(0),
-    );
-    await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'inactive', 10),
-      at(10),
-    );
-    await recordAccountObservation(
-      database.dbAs('stripeEvents'),
-      observation(account, 'active', 20),
-      at(20),
-    );
+    await record(account, 'active', 0);
+    await record(account, 'inactive', 10);
+    await record(account, 'active', 20);
 
     await finishCatchUp(
       database.dbAs('stripeEvents'),
