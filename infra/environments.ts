@@ -1,5 +1,6 @@
 import { Duration, TimeZone } from 'aws-cdk-lib';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { DATABASE_ROLE_NAMES, type DatabaseRole } from '../shared/db/database-roles.ts';
 
 /**
  * Everything that differs between dev, staging and prod, in one place. Nothing here is looked up
@@ -8,27 +9,16 @@ import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 export type EnvironmentName = 'dev' | 'staging' | 'prod';
 
 /**
- * The database roles that log in (shared/db/migrations/0009-database-roles.ts): one per Lambda, and
- * the operator CLI's. Each has its own login user and secret, `payouts/<env>/db-<role>`.
+ * `payouts/<env>/stripe`, and `payouts/<env>/db-<role>` for each database role (kebab-case): each
+ * Lambda connects as its own role (shared/db/database-roles.ts), the CLI as the operator.
  */
-export const DATABASE_LOGIN_ROLES = [
-  'scan',
-  'transfer',
-  'stripeEvents',
-  'reconcile',
-  'payoutEvents',
-  'operator',
-] as const;
-export type DatabaseLoginRole = (typeof DATABASE_LOGIN_ROLES)[number];
-
-/** `payouts/<env>/stripe`, and `payouts/<env>/db-<role>` for each database role (kebab-case). */
 function secretNames(env: EnvironmentName): PayoutsEnvironment['secrets'] {
   const kebab = (role: string) => role.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
   return {
     stripeSecretName: `payouts/${env}/stripe`,
     dbSecretNames: Object.fromEntries(
-      DATABASE_LOGIN_ROLES.map((role) => [role, `payouts/${env}/db-${kebab(role)}`]),
-    ) as Record<DatabaseLoginRole, string>,
+      DATABASE_ROLE_NAMES.map((role) => [role, `payouts/${env}/db-${kebab(role)}`]),
+    ) as Record<DatabaseRole, string>,
   };
 }
 
@@ -106,7 +96,7 @@ export interface PayoutsEnvironment {
    * secret per database role (README, Deploy → Database roles): each Lambda reads only its own,
    * and on-call's CLI the operator's.
    */
-  secrets: { stripeSecretName: string; dbSecretNames: Record<DatabaseLoginRole, string> };
+  secrets: { stripeSecretName: string; dbSecretNames: Record<DatabaseRole, string> };
   database: DatabaseTopology;
   /**
    * Stripe's events through Amazon EventBridge (README, "Stripe events"): the name of the partner

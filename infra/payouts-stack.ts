@@ -1,9 +1,10 @@
 import { CfnOutput, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
+import type { DatabaseRole } from '../shared/db/database-roles.ts';
 import { DailyReconciliation } from './daily-reconciliation.ts';
 import { DailyScan } from './daily-scan.ts';
-import type { DatabaseLoginRole, PayoutsEnvironment } from './environments.ts';
+import type { PayoutsEnvironment } from './environments.ts';
 import { PayoutEvents } from './payout-events.ts';
 import { PayoutMonitoring } from './payout-monitoring.ts';
 import { functionNetwork, type PayoutsFunctionSettings } from './payouts-function.ts';
@@ -42,10 +43,10 @@ export class PayoutsStack extends Stack {
       stripeSecretName,
     );
     // Each Lambda connects as its own database role, with its own secret (README, Deploy).
-    const dbSecret = (role: DatabaseLoginRole) =>
+    const dbSecret = (role: DatabaseRole) =>
       secretsmanager.Secret.fromSecretNameV2(this, `DbSecret-${role}`, dbSecretNames[role]);
     const network = functionNetwork(this, config.database);
-    const settingsOf = (role: DatabaseLoginRole): PayoutsFunctionSettings => ({
+    const settingsOf = (role: DatabaseRole): PayoutsFunctionSettings => ({
       graceHours: config.graceHours,
       logRetention: config.logRetention,
       removalPolicy,

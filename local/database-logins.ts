@@ -1,25 +1,16 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import {
+  DATABASE_ROLE_NAMES,
+  DATABASE_ROLES,
+  type DatabaseRole,
+} from '../shared/db/database-roles.ts';
 
 /**
- * The database roles the migrations create (shared/db/migrations/0009-database-roles.ts), one per
- * Lambda and one for the operator CLI, and a login user for each on the local PostgreSQL of
+ * A login user for each database role (shared/db/database-roles.ts) on the local PostgreSQL of
  * `npm start`, the tests and the deploy rehearsal: so that the code runs here as it runs deployed,
  * and a missing grant fails here first.
  */
-export const DATABASE_ROLES = {
-  scan: 'payouts_scan',
-  transfer: 'payouts_transfer',
-  stripeEvents: 'payouts_stripe_events',
-  reconcile: 'payouts_reconcile',
-  payoutEvents: 'payouts_payout_events',
-  operator: 'payouts_operator',
-} as const;
-
-export type DatabaseRole = keyof typeof DATABASE_ROLES;
-
-export const DATABASE_ROLE_NAMES = Object.keys(DATABASE_ROLES) as DatabaseRole[];
-
 export interface DatabaseLogin {
   /** The group role it is a member of. */
   role: string;

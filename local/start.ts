@@ -5,6 +5,7 @@ import type { Kysely } from 'kysely';
 import { parseScanConfig, parseStripeEventsConfig, parseTransferConfig } from '../shared/config.ts';
 import { createDb } from '../shared/db/connect.ts';
 import type { Database } from '../shared/db/database.ts';
+import type { DatabaseRole } from '../shared/db/database-roles.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 import { findAllAttempts } from '../shared/db/payout-attempts.repository.ts';
 import { ConfigError } from '../shared/errors.ts';
@@ -90,24 +91,13 @@ try {
     }),
   );
 
-  const scan = {
-    handler: withOwnEnvironment(
-      { DATABASE_URL: urls.scan },
-      (await import('../lambdas/scan/handler.ts')).handler,
-    ),
-  };
-  const transfer = {
-    handler: withOwnEnvironment(
-      { DATABASE_URL: urls.transfer },
-      (await import('../lambdas/transfer/handler.ts')).handler,
-    ),
-  };
-  const stripeEvents = {
-    handler: withOwnEnvironment(
-      { DATABASE_URL: urls.stripeEvents },
-      (await import('../lambdas/stripe-events/handler.ts')).handler,
-    ),
-  };
+  const asRole = <A extends unknown[], R>(
+    role: DatabaseRole,
+    module: { handler: (...args: A) => Promise<R> },
+  ) => ({ handler: withOwnEnvironment({ DATABASE_URL: urls[role] }, module.handler) });
+  const scan = asRole('scan', await import('../lambdas/scan/handler.ts'));
+  const transfer = asRole('transfer', await import('../lambdas/transfer/handler.ts'));
+  const stripeEvents = asRole('stripeEvents', await import('../lambdas/stripe-events/handler.ts'));
   const summary = await scan.handler(scheduledEvent(), lambdaContext(SCAN_FUNCTION));
   out.log(
     summary.paused

@@ -13,17 +13,17 @@ import {
   ResourceExistsException,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { DATABASE_LOGIN_ROLES, ENVIRONMENTS, type EnvironmentName } from '../infra/environments.ts';
+import { ENVIRONMENTS, type EnvironmentName } from '../infra/environments.ts';
 import {
   createDatabaseLogins,
   type DatabaseLogins,
-  type DatabaseRole,
   databaseUrls,
 } from '../local/database-logins.ts';
 import { seedDemoData } from '../local/demo-data.ts';
 import { type LocalPostgres, startLocalPostgres } from '../local/local-postgres.ts';
 import { MOTO_ACCOUNT, type MotoServer, startMotoServer } from '../local/moto-server.ts';
 import { createDb } from '../shared/db/connect.ts';
+import { DATABASE_ROLE_NAMES, type DatabaseRole } from '../shared/db/database-roles.ts';
 import { migrateToLatest } from '../shared/db/migrate.ts';
 import { runCdk } from './cdk-cli.ts';
 import { type CfnLintFinding, cfnLint, requireCfnLint } from './cfn-lint.ts';
@@ -275,7 +275,7 @@ async function putSecrets(
   const { dbSecretNames, stripeSecretName } = ENVIRONMENTS[name].secrets;
   const client = new SecretsManagerClient(clientConfig(awsEnv));
   try {
-    for (const role of DATABASE_LOGIN_ROLES) {
+    for (const role of DATABASE_ROLE_NAMES) {
       await putSecret(client, dbSecretNames[role], JSON.stringify(rdsSecret(roleUrls[role])));
     }
     await putSecret(client, stripeSecretName, REHEARSAL_STRIPE_KEY);

@@ -21,10 +21,10 @@ import {
 import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ENVIRONMENTS, type EnvironmentName } from '../../infra/environments.ts';
-import { DATABASE_ROLES } from '../../local/database-logins.ts';
 import { DEMO_SESSIONS } from '../../local/demo-data.ts';
 import { startMotoServer } from '../../local/moto-server.ts';
 import { createDb } from '../../shared/db/connect.ts';
+import { DATABASE_ROLES } from '../../shared/db/database-roles.ts';
 import { setPaused } from '../../shared/db/payout-controls.repository.ts';
 import { payoutMessageBody } from '../../shared/payout-queue.ts';
 import { MAX_RECEIVE_COUNT } from '../../shared/runtime-limits.ts';

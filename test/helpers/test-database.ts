@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { inject } from 'vitest';
-import { type DatabaseRole, databaseUrls } from '../../local/database-logins.ts';
+import { databaseUrls } from '../../local/database-logins.ts';
 import { createDb, type DbOptions } from '../../shared/db/connect.ts';
 import type { Database } from '../../shared/db/database.ts';
+import type { DatabaseRole } from '../../shared/db/database-roles.ts';
 
 export interface TestDatabase {
   /** The owner's: the test's own arranging and checking, never the code under test. */

@@ -90,6 +90,7 @@ const GRANTS: Record<string, string[]> = {
 
 // biome-ignore lint/suspicious/noExplicitAny: migrations describe the schema at one point in time
 export async function up(db: Kysely<any>): Promise<void> {
+  const schema = sql.id(await currentSchema(db));
   for (const [role, grants] of Object.entries(GRANTS)) {
     // Roles belong to the cluster, not the database: created once, never with a password.
     await sql`
@@ -98,9 +99,7 @@ export async function up(db: Kysely<any>): Promise<void> {
           create role ${sql.id(role)} nologin;
         end if;
       end $$`.execute(db);
-    await sql`grant usage on schema ${sql.id(await currentSchema(db))} to ${sql.id(role)}`.execute(
-      db,
-    );
+    await sql`grant usage on schema ${schema} to ${sql.id(role)}`.execute(db);
     for (const grant of grants) {
       await sql`grant ${sql.raw(grant)} to ${sql.id(role)}`.execute(db);
     }
@@ -110,13 +109,12 @@ export async function up(db: Kysely<any>): Promise<void> {
 // biome-ignore lint/suspicious/noExplicitAny: see up()
 export async function down(db: Kysely<any>): Promise<void> {
   // The roles stay: they belong to the cluster, and another database may grant them too.
+  const schema = sql.id(await currentSchema(db));
   for (const [role, grants] of Object.entries(GRANTS)) {
     for (const grant of grants) {
       await sql`revoke ${sql.raw(grant)} from ${sql.id(role)}`.execute(db);
     }
-    await sql`revoke usage on schema ${sql.id(await currentSchema(db))} from ${sql.id(role)}`.execute(
-      db,
-    );
+    await sql`revoke usage on schema ${schema} from ${sql.id(role)}`.execute(db);
   }
 }
 
