@@ -8,12 +8,16 @@ import {
   recordAttemptOncePerDay,
 } from '../../shared/db/payout-attempts.repository.ts';
 import type { NewPayoutAttempt } from '../../shared/db/payout-attempts.table.ts';
-import { recordPayoutEvent } from '../../shared/db/payout-events.repository.ts';
+import {
+  type NewPayoutEvent,
+  recordPayoutEvent,
+} from '../../shared/db/payout-events.repository.ts';
 import {
   adoptTransfer,
   findPayout,
   findPayoutPauseAndPayee,
   finishPayoutGeneration,
+  recordPaidAsClaimed,
   releasePayoutLease,
   releaseReservations,
   reserveDailyAmount,
@@ -26,6 +30,7 @@ import {
   lockSessionForPayout,
   markSessionNotPayable,
   markSessionPaidOut,
+  type SessionForPayout,
 } from '../../shared/db/sessions.repository.ts';
 import {
   DeferredPayoutError,
@@ -36,6 +41,7 @@ import {
 } from '../../shared/errors.ts';
 import type { Log } from '../../shared/logger.ts';
 import type {
+  AttemptCode,
   FailureCode,
   PayeeFailureCode,
   SkipCode,
@@ -130,6 +136,8 @@ interface Claim {
    * claim, or the key's previous send had settled before it.
    */
   soleSender: boolean;
+  /** The session as this claim read it, when the claim sends: recordPaid skips re-reading it if unchanged. */
+  session?: SessionForPayout;
 }
 
 type Step =
@@ -213,7 +221,7 @@ async function claimPayout(deps: PaySessionDeps, sessionId: string): Promise<Ste
         const lastSent = unfinished.key_last_used_at?.getTime() ?? Number.NEGATIVE_INFINITY;
         const claimed = await retakePayoutLease(trx, unfinished, { ...lease, sending: true });
         const soleSender = lastSent + REQUEST_SETTLE_MS <= now.getTime();
-        return { kind: 'send', claim: { payout: claimed, soleSender } };
+        return { kind: 'send', claim: { payout: claimed, soleSender, session } };
       }
       case 'search': {
         const claimed = await retakePayoutLease(trx, payout as Payout, {
@@ -231,7 +239,7 @@ async function claimPayout(deps: PaySessionDeps, sessionId: string): Promise<Ste
           const generation = { session_id: sessionId, key_generation: plan.generation };
           return holdOverDailyLimit(deps, trx, { ...generation, ...plan.terms });
         }
-        return { kind: 'send', claim: { payout: started, soleSender: true } };
+        return { kind: 'send', claim: { payout: started, soleSender: true, session } };
       }
       case 'stop':
         return stopAt(deps, trx, sessionId, plan.stop);
@@ -388,7 +396,10 @@ async function sendTransfer(
     key.stop();
   }
   await deps.faults?.afterStripeCall?.(payout, transfer);
-  return recordPaid(deps, payout.session_id, transfer, { generation: payout });
+  return recordPaid(deps, payout.session_id, transfer, {
+    generation: payout,
+    claimed: claim.session,
+  });
 }
 
 /**
@@ -538,76 +549,43 @@ async function endGeneration(
 
 /**
  * Records a transfer Stripe made for the session: the payout paid, the session paid_out, a paid
- * attempt row, in one transaction. Also reached by `reconcile --fix`. A transfer for a session that
+ * attempt row and its event, all or nothing (in one statement when the session is as the claim read
+ * it, else in one transaction). Also reached by `reconcile --fix`. A transfer for a session that
  * no longer matches its terms is flagged paid_after_change: a reversal is a human decision.
  */
 async function recordPaid(
   deps: RecordDeps,
   sessionId: string,
   transfer: Stripe.Transfer,
-  how: { generation?: Payout; reconciled?: boolean },
+  how: PaidHow,
 ): Promise<Step> {
   const now = deps.clock.now();
-  const terms = transferTerms(transfer);
-  const { generation } = how;
-  const paidWith = { state: 'paid' as const, transferId: transfer.id };
-  const recorded = await withBoundedLockWait(deps.log, sessionId, () =>
-    deps.db.transaction().execute(async (trx) => {
-      // The session row first, as claims lock it: marked paid_out and read in one statement.
-      const session =
-        (await markSessionPaidOut(trx, sessionId)) ?? (await lockSessionForPayout(trx, sessionId));
-      if (!session)
-        throw new Error(`Transfer ${transfer.id} names session ${sessionId}, which does not exist`);
-      const change = sessionChange(session, terms, deps.config);
-      const attempt = (idempotencyKeySent: string | null): NewPayoutAttempt => ({
-        ...emptyAttempt(sessionId, 'paid'),
-        error_code: change ? 'paid_after_change' : how.reconciled ? 'reconciled' : null,
-        error_message:
-          change ?? (how.reconciled ? 'Transfer found at Stripe by reconciliation' : null),
-        stripe_transfer_id: transfer.id,
-        amount: transfer.amount,
-        currency: transfer.currency,
-        idempotency_key: idempotencyKeySent,
+  const paid = paidRows(sessionId, transfer, how, now);
+  const { generation, claimed } = how;
+  // The common case in one statement: the session is still the version the claim read, and that
+  // version warranted this transfer, so the transaction below would record exactly this.
+  const asClaimed =
+    generation &&
+    claimed &&
+    !sessionChange(claimed, transferTerms(transfer), deps.config) &&
+    (await withBoundedLockWait(deps.log, sessionId, async () => {
+      await deps.faults?.beforeRecordCommit?.(generation);
+      return recordPaidAsClaimed(deps.db, generation, claimed.rowVersion, {
+        transferId: transfer.id,
+        now,
+        attempt: paid.attempt(undefined, idempotencyKey(generation)),
+        event: paid.event(undefined),
       });
-      // The common case in one statement: this delivery's generation becomes paid, with its row.
-      let payout = generation;
-      const finishedOurs =
-        generation &&
-        (await finishPayoutGeneration(trx, generation, paidWith, now, {
-          attempt: attempt(idempotencyKey(generation)),
-        }));
-      if (!finishedOurs) {
-        payout = await findPayout(trx, sessionId);
-        if (payout?.state === 'paid') return { already: payout.stripe_transfer_id };
-        const unfinished = payout?.state === 'in_progress' ? payout : undefined;
-        const finished =
-          unfinished && (await finishPayoutGeneration(trx, unfinished, paidWith, now));
-        if (!finished) {
-          if (!how.reconciled) {
-            deps.log.error('Recording a transfer for a payout that did not expect one', {
-              sessionId,
-              transferId: transfer.id,
-              payoutState: payout?.state ?? 'none',
-            });
-          }
-          await adoptTransfer(trx, sessionId, { ...terms, id: transfer.id }, now);
-        }
-        await recordAttempt(trx, attempt(unfinished ? idempotencyKey(unfinished) : null));
-      }
-      // A paid attempt row was written above: its event goes with it, in this transaction.
-      await recordPayoutEvent(trx, {
-        type: 'payout.paid',
-        sessionId,
-        amount: transfer.amount,
-        currency: transfer.currency,
-        code: change ? 'paid_after_change' : how.reconciled ? 'reconciled' : null,
-        stripeTransferId: transfer.id,
-        occurredAt: now,
-      });
-      if (payout) await deps.faults?.beforeRecordCommit?.(payout);
-      return { change };
-    }),
-  );
+    }));
+  const recorded = asClaimed
+    ? { change: undefined }
+    : await withBoundedLockWait(deps.log, sessionId, () =>
+        deps.db
+          .transaction()
+          .execute((trx) =>
+            recordPaidInTransaction(deps, trx, sessionId, transfer, how, paid, now),
+          ),
+      );
   if ('already' in recorded) {
     if (recorded.already !== transfer.id) {
       deps.log.error('Several transfers exist for one session', {
@@ -651,6 +629,95 @@ async function recordPaid(
       currency: transfer.currency,
     },
   };
+}
+
+interface PaidHow {
+  /** The generation this delivery sent (or searched for), if any. */
+  generation?: Payout;
+  /** The session as the claim that sent it read it. */
+  claimed?: SessionForPayout;
+  reconciled?: boolean;
+}
+
+/** The paid attempt row and the payout.paid event of a transfer, flagged if the session changed. */
+function paidRows(sessionId: string, transfer: Stripe.Transfer, how: PaidHow, now: Date) {
+  const code = (change: string | undefined): AttemptCode | null =>
+    change ? 'paid_after_change' : how.reconciled ? 'reconciled' : null;
+  return {
+    attempt: (change: string | undefined, idempotencyKeySent: string | null): NewPayoutAttempt => ({
+      ...emptyAttempt(sessionId, 'paid'),
+      error_code: code(change),
+      error_message:
+        change ?? (how.reconciled ? 'Transfer found at Stripe by reconciliation' : null),
+      stripe_transfer_id: transfer.id,
+      amount: transfer.amount,
+      currency: transfer.currency,
+      idempotency_key: idempotencyKeySent,
+    }),
+    event: (change: string | undefined): NewPayoutEvent => ({
+      type: 'payout.paid',
+      sessionId,
+      amount: transfer.amount,
+      currency: transfer.currency,
+      code: code(change),
+      stripeTransferId: transfer.id,
+      occurredAt: now,
+    }),
+  };
+}
+
+/**
+ * recordPaid's transaction, for whatever the common case does not cover: the session is re-read
+ * (and compared with the transfer's terms), the claim's generation becomes paid if it still is in
+ * progress, else the generation in progress, else the transfer is adopted.
+ */
+async function recordPaidInTransaction(
+  deps: RecordDeps,
+  trx: Transaction<Database>,
+  sessionId: string,
+  transfer: Stripe.Transfer,
+  how: PaidHow,
+  paid: ReturnType<typeof paidRows>,
+  now: Date,
+): Promise<{ already: string | null } | { change: string | undefined }> {
+  const terms = transferTerms(transfer);
+  const paidWith = { state: 'paid' as const, transferId: transfer.id };
+  const { generation } = how;
+  // The session row first, as claims lock it: marked paid_out and read in one statement.
+  const session =
+    (await markSessionPaidOut(trx, sessionId)) ?? (await lockSessionForPayout(trx, sessionId));
+  if (!session) {
+    throw new Error(`Transfer ${transfer.id} names session ${sessionId}, which does not exist`);
+  }
+  const change = sessionChange(session, terms, deps.config);
+  // This delivery's generation becomes paid, with its row, in one statement.
+  let payout = generation;
+  const finishedOurs =
+    generation &&
+    (await finishPayoutGeneration(trx, generation, paidWith, now, {
+      attempt: paid.attempt(change, idempotencyKey(generation)),
+    }));
+  if (!finishedOurs) {
+    payout = await findPayout(trx, sessionId);
+    if (payout?.state === 'paid') return { already: payout.stripe_transfer_id };
+    const unfinished = payout?.state === 'in_progress' ? payout : undefined;
+    const finished = unfinished && (await finishPayoutGeneration(trx, unfinished, paidWith, now));
+    if (!finished) {
+      if (!how.reconciled) {
+        deps.log.error('Recording a transfer for a payout that did not expect one', {
+          sessionId,
+          transferId: transfer.id,
+          payoutState: payout?.state ?? 'none',
+        });
+      }
+      await adoptTransfer(trx, sessionId, { ...terms, id: transfer.id }, now);
+    }
+    await recordAttempt(trx, paid.attempt(change, unfinished ? idempotencyKey(unfinished) : null));
+  }
+  // A paid attempt row was written above: its event goes with it, in this transaction.
+  await recordPayoutEvent(trx, paid.event(change));
+  if (payout) await deps.faults?.beforeRecordCommit?.(payout);
+  return { change };
 }
 
 /** `reconcile --fix`: records a transfer found at Stripe exactly as the Lambda would. */

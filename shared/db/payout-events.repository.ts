@@ -1,4 +1,4 @@
-import { type Kysely, sql, type Transaction } from 'kysely';
+import { type Kysely, type RawBuilder, sql, type Transaction } from 'kysely';
 import type { AttemptCode } from '../payout-codes.ts';
 import type { Database } from './database.ts';
 import type { PayoutEventDetail, PayoutEventType } from './payout-events.table.ts';
@@ -31,18 +31,6 @@ export async function recordPayoutEvent(
   trx: Transaction<Database>,
   event: NewPayoutEvent,
 ): Promise<string | undefined> {
-  const detail: Omit<PayoutEventDetail, 'eventId' | 'mentorId'> = {
-    version: 1,
-    type: event.type,
-    sessionId: event.sessionId,
-    amount: event.amount,
-    currency: event.currency,
-    code: event.code,
-    stripeTransferId: event.stripeTransferId,
-    reversalId: event.reversal?.id ?? null,
-    reversedAt: event.reversal?.reversedAt.toISOString() ?? null,
-    occurredAt: event.occurredAt.toISOString(),
-  };
   const row = await trx
     .insertInto('payout_events')
     .columns(['id', 'event_type', 'session_id', 'occurred_at', 'detail'])
@@ -55,16 +43,38 @@ export async function recordPayoutEvent(
           eb.val(event.type).as('event_type'),
           'sessions.id as session_id',
           eb.val(event.occurredAt).as('occurred_at'),
-          sql<string>`${JSON.stringify(detail)}::jsonb
-            || jsonb_build_object('eventId', new_event.id, 'mentorId', sessions.mentor_id)`.as(
-            'detail',
-          ),
+          payoutEventDetail(event, 'new_event.id', 'sessions.mentor_id').as('detail'),
         ])
         .where('sessions.id', '=', event.sessionId),
     )
     .returning('id')
     .executeTakeFirst();
   return row?.id;
+}
+
+/**
+ * An event's `detail` as stored: the outcome, with the event's own id and the session's mentor
+ * taken from the columns named (read in the statement that writes the event).
+ */
+export function payoutEventDetail(
+  event: NewPayoutEvent,
+  eventIdColumn: string,
+  mentorIdColumn: string,
+): RawBuilder<string> {
+  const detail: Omit<PayoutEventDetail, 'eventId' | 'mentorId'> = {
+    version: 1,
+    type: event.type,
+    sessionId: event.sessionId,
+    amount: event.amount,
+    currency: event.currency,
+    code: event.code,
+    stripeTransferId: event.stripeTransferId,
+    reversalId: event.reversal?.id ?? null,
+    reversedAt: event.reversal?.reversedAt.toISOString() ?? null,
+    occurredAt: event.occurredAt.toISOString(),
+  };
+  return sql<string>`${JSON.stringify(detail)}::jsonb
+    || jsonb_build_object('eventId', ${sql.ref(eventIdColumn)}, 'mentorId', ${sql.ref(mentorIdColumn)})`;
 }
 
 /** An outbox row as a publisher sends it. */

@@ -2,7 +2,9 @@ import { type Kysely, sql, type Transaction } from 'kysely';
 import type { PayeeStanding, TransferTerms } from '../payout-plan.ts';
 import type { Database } from './database.ts';
 import type { NewPayoutAttempt } from './payout-attempts.table.ts';
+import { type NewPayoutEvent, payoutEventDetail } from './payout-events.repository.ts';
 import type { Payout, RecoveryPoint } from './payouts.table.ts';
+import { SESSION_ROW_VERSION } from './sessions.repository.ts';
 
 /** The generation a claim holds: conditional updates name it, so a stale holder changes nothing. */
 export type GenerationRef = Pick<Payout, 'session_id' | 'key_generation'>;
@@ -265,6 +267,68 @@ export async function finishPayoutGeneration(
     )
     .executeTakeFirst();
   return inserted.numInsertedOrUpdatedRows === 1n;
+}
+
+/**
+ * recordPaid's common case in one statement, with no transaction around it: the claim's generation
+ * becomes paid with its attempt row and its payout.paid event, and the session paid_out, only if
+ * the session and its mentor are still the versions the claim read (`rowVersion`), the session is
+ * not paid out and the generation is still in progress. Both rows are locked first (the session
+ * before the payout, as claims lock them) and rechecked as they are then, so the statement writes
+ * all of it or nothing. False: nothing was written, and recordPaid's transaction decides.
+ */
+export async function recordPaidAsClaimed(
+  db: Kysely<Database>,
+  generation: GenerationRef,
+  rowVersion: string,
+  paid: { transferId: string; now: Date; attempt: NewPayoutAttempt; event: NewPayoutEvent },
+): Promise<boolean> {
+  const { attempt, event } = paid;
+  const { rows } = await sql<{ id: string }>`
+    with locked as (
+      select sessions.id, sessions.mentor_id
+      from sessions
+      join mentors on mentors.id = sessions.mentor_id
+      join payouts on payouts.session_id = sessions.id
+      where sessions.id = ${generation.session_id}
+        and sessions.payout_status in ('pending', 'not_payable')
+        and ${SESSION_ROW_VERSION} = ${rowVersion}
+        and payouts.key_generation = ${generation.key_generation}
+        and payouts.state = 'in_progress'
+      for update of sessions, payouts
+    ),
+    marked as (
+      update sessions set payout_status = 'paid_out'
+      from locked where sessions.id = locked.id
+      returning sessions.id
+    ),
+    finished as (
+      update payouts
+      set state = 'paid', stripe_transfer_id = ${paid.transferId}, lease_expires_at = null,
+        updated_at = ${paid.now}
+      from marked
+      where payouts.session_id = marked.id
+        and payouts.key_generation = ${generation.key_generation}
+        and payouts.state = 'in_progress'
+      returning payouts.session_id
+    ),
+    attempt as (
+      insert into payout_attempts (session_id, outcome, error_code, error_message,
+        stripe_transfer_id, amount, currency, idempotency_key)
+      select session_id, ${attempt.outcome}, ${attempt.error_code ?? null},
+        ${attempt.error_message ?? null}, ${attempt.stripe_transfer_id ?? null},
+        ${attempt.amount ?? null}, ${attempt.currency ?? null}, ${attempt.idempotency_key ?? null}
+      from finished
+      returning session_id
+    ),
+    new_event as (select gen_random_uuid() as id)
+    insert into payout_events (id, event_type, session_id, occurred_at, detail)
+    select new_event.id, ${event.type}, attempt.session_id, ${event.occurredAt},
+      ${payoutEventDetail(event, 'new_event.id', 'locked.mentor_id')}
+    from attempt join locked on locked.id = attempt.session_id cross join new_event
+    returning payout_events.id
+  `.execute(db);
+  return rows.length === 1;
 }
 
 /**

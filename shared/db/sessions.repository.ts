@@ -13,7 +13,16 @@ export interface SessionForPayout {
   currency: string;
   stripeChargeId: string | null;
   stripeAccountId: string | null;
+  /**
+   * The versions of the session row and its mentor's row as read (their xmin): any committed update
+   * of either row changes it, a lock does not. recordPaid compares it to skip re-reading a session
+   * that has not changed since the claim read it.
+   */
+  rowVersion: string;
 }
+
+/** xmin: the transaction that wrote this version of the row; every UPDATE writes a new one. */
+export const SESSION_ROW_VERSION = sql<string>`sessions.xmin::text || '/' || coalesce(mentors.xmin::text, '')`;
 
 /** A session as the money path reads it, with its mentor's account; amounts as text (see above). */
 const SESSION_FOR_PAYOUT_COLUMNS = [
@@ -27,6 +36,7 @@ const SESSION_FOR_PAYOUT_COLUMNS = [
   'sessions.currency',
   'sessions.stripe_charge_id',
   'mentors.stripe_account_id',
+  SESSION_ROW_VERSION.as('row_version'),
 ] as const;
 
 function sessionForPayoutQuery(db: Kysely<Database>, sessionId: string) {
@@ -53,6 +63,7 @@ function toSessionForPayout(row: SessionForPayoutRow): SessionForPayout {
     currency: row.currency,
     stripeChargeId: row.stripe_charge_id,
     stripeAccountId: row.stripe_account_id,
+    rowVersion: row.row_version,
   };
 }
 

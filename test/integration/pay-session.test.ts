@@ -1,3 +1,5 @@
+import { sql } from 'kysely';
+import pg from 'pg';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type PayoutFaults,
@@ -448,4 +450,161 @@ describe('paySession recovery', () => {
     expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
     expect(stripe.requests().at(-1)).toMatchObject({ method: 'POST', replayed: true });
   });
+
+  const paidEventCode = async (sessionId: string) => {
+    const event = await database.db
+      .selectFrom('payout_events')
+      .select(['event_type', 'detail'])
+      .where('session_id', '=', sessionId)
+      .executeTakeFirstOrThrow();
+    return [event.event_type, event.detail.code];
+  };
+
+  it.each([
+    [
+      'refunded in part',
+      (sessionId: string) =>
+        database.db
+          .updateTable('sessions')
+          .set({ refunded_amount: 5000 })
+          .where('id', '=', sessionId)
+          .execute(),
+      'the session changed: net 8000 → 4000',
+    ],
+    [
+      'cancelled',
+      (sessionId: string) =>
+        database.db
+          .updateTable('sessions')
+          .set({ status: 'cancelled' })
+          .where('id', '=', sessionId)
+          .execute(),
+      'the session is now cancelled',
+    ],
+    [
+      'left by a mentor who moved to another connected account',
+      async (sessionId: string) => {
+        const { mentor_id } = await database.db
+          .selectFrom('sessions')
+          .select('mentor_id')
+          .where('id', '=', sessionId)
+          .executeTakeFirstOrThrow();
+        await database.db
+          .updateTable('mentors')
+          .set({ stripe_account_id: 'acct_1MovedElsewhere' })
+          .where('id', '=', mentor_id)
+          .execute();
+      },
+      `the session changed: destination ${ACCOUNT} → acct_1MovedElsewhere`,
+    ],
+  ])(
+    'flags for review a transfer whose session was %s while the request was at Stripe',
+    async (_change, change, description) => {
+      const mentor = await insertMentor(database.db, { stripeAccountId: ACCOUNT });
+      const sessionId = await insertSession(database.db, mentor, { now: clock.now() });
+      faults.afterStripeCall = async () => {
+        await change(sessionId);
+      };
+
+      const result = await paySession(deps(), sessionId);
+
+      expect(result).toMatchObject({ outcome: 'paid', transferId: stripe.transfers()[0]?.id });
+      expect(await sessionPayoutStatus(database.db, sessionId)).toBe('paid_out');
+      expect(await attemptsFor(database.db, sessionId)).toMatchObject([
+        { outcome: 'paid', error_code: 'paid_after_change', error_message: description },
+      ]);
+      expect(await paidEventCode(sessionId)).toEqual(['payout.paid', 'paid_after_change']);
+    },
+  );
+
+  it('records without a flag a transfer whose session row was rewritten with the same terms while the request was at Stripe', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    faults.afterStripeCall = async () => {
+      await sql`update sessions set refunded_amount = refunded_amount where id = ${sessionId}`.execute(
+        database.db,
+      );
+    };
+
+    const result = await paySession(deps(), sessionId);
+
+    expect(result).toMatchObject({ outcome: 'paid', amount: 8000 });
+    expect(await attemptsFor(database.db, sessionId)).toMatchObject([
+      { outcome: 'paid', error_code: null, stripe_transfer_id: stripe.transfers()[0]?.id },
+    ]);
+    expect(await paidEventCode(sessionId)).toEqual(['payout.paid', null]);
+  });
+
+  it('records the transfer once when the session row is locked elsewhere as Stripe answers: the delivery retries, the next resends the key', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    const marketplace = new pg.Client({ connectionString: database.url });
+    await marketplace.connect();
+    faults.afterStripeCall = async () => {
+      await marketplace.query('begin');
+      await marketplace.query('select 1 from sessions where id = $1 for update', [sessionId]);
+    };
+    try {
+      await expect(paySession(deps(), sessionId)).rejects.toMatchObject({
+        code: 'session_locked',
+      });
+      expect(await sessionPayoutStatus(database.db, sessionId)).toBe('pending');
+    } finally {
+      await marketplace.query('rollback');
+      await marketplace.end();
+    }
+    faults = {};
+    later(LEASE_MS + 1);
+
+    const result = await paySession(deps(), sessionId);
+
+    expect(result).toMatchObject({ outcome: 'paid', transferId: stripe.transfers()[0]?.id });
+    expect(stripe.transfers()).toHaveLength(1);
+    expect(new Set(keysSent())).toEqual(new Set([`payout-${sessionId}-1`]));
+    expect(await attemptsFor(database.db, sessionId)).toMatchObject([
+      { outcome: 'paid', error_code: null },
+    ]);
+  });
+
+  it('records in one statement that locks the session before the payout, as claims do, so a claim holding the session is not deadlocked by it', async () => {
+    const sessionId = await insertSession(database.db, mentorId, { now: clock.now() });
+    const claim = new pg.Client({ connectionString: database.url });
+    await claim.connect();
+    let claimDone: Promise<unknown> = Promise.resolve();
+    faults.afterStripeCall = async () => {
+      // Another claim of the session: it holds the session row and will write the payout row.
+      await claim.query('begin');
+      await claim.query('select 1 from sessions where id = $1 for update', [sessionId]);
+      claimDone = (async () => {
+        await waitUntil(async () => {
+          const { rows } = await claim.query(
+            `select 1 from pg_stat_activity
+             where wait_event_type = 'Lock' and query like '%with locked as%'`,
+          );
+          return rows.length > 0;
+        });
+        await claim.query('update payouts set updated_at = updated_at where session_id = $1', [
+          sessionId,
+        ]);
+        await claim.query('commit');
+      })();
+    };
+    try {
+      const result = await paySession(deps(), sessionId);
+      await claimDone;
+
+      expect(result).toMatchObject({ outcome: 'paid' });
+      expect(await attemptsFor(database.db, sessionId)).toMatchObject([
+        { outcome: 'paid', error_code: null },
+      ]);
+    } finally {
+      await claim.end();
+    }
+  });
 });
+
+async function waitUntil(condition: () => Promise<boolean>): Promise<void> {
+  for (let tries = 0; tries < 500; tries += 1) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('The record statement never waited for the session lock');
+}
