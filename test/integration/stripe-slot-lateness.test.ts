@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { KyselyPlugin } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForStripeSlot } from '../../shared/stripe-budget.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
@@ -61,5 +62,57 @@ describe('a Stripe send slot woken too late', () => {
     expect(await waitForStripeSlot(onTime, 'transfers.create', 10_000)).toBe(true);
 
     expect((await nextSlotAt()) - afterFirst).toBeLessThanOrEqual(626);
+  });
+
+  /**
+   * Found by the bench (issue 13, 0 ms latency, 50 consumers): the first requests of every second
+   * above the budget were 36–53 ms late, and yet passed the lateness check, because the slot's
+   * time was counted from when the database's answer was read, not from when the database gave
+   * it. An answer read late (a busy event loop, a GC pause, a slow network) hid the lateness.
+   */
+  it('gives the slot up when the database answer naming it was read too late to send in it', async () => {
+    // 2 per second: a send may be at most 125 ms late. The first answer is read 400 ms after the
+    // database gave it (a slot due at once), the rest as they come.
+    const budget = { createsPerSecond: 2, readsPerSecond: 2 };
+    let answers = 0;
+    const lateFirstAnswer: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => {
+        answers += 1;
+        if (answers === 1) await sleep(400);
+        return args.result;
+      },
+    };
+    const deps = {
+      db: database.db.withPlugin(lateFirstAnswer),
+      budget,
+      sleep: (ms: number) => sleep(ms).then(() => {}),
+    };
+
+    const sent = await waitForStripeSlot(deps, 'transfers.retrieve', 10_000);
+
+    expect(sent).toBe(true);
+    // The slot read 400 ms late was given up, and a second one taken.
+    expect(answers).toBe(2);
+  });
+
+  it('keeps the slot when the database answer naming it was read at once', async () => {
+    const budget = { createsPerSecond: 2, readsPerSecond: 2 };
+    let answers = 0;
+    const counting: KyselyPlugin = {
+      transformQuery: (args) => args.node,
+      transformResult: async (args) => {
+        answers += 1;
+        return args.result;
+      },
+    };
+    const deps = {
+      db: database.db.withPlugin(counting),
+      budget,
+      sleep: (ms: number) => sleep(ms).then(() => {}),
+    };
+
+    expect(await waitForStripeSlot(deps, 'accounts.retrieve', 10_000)).toBe(true);
+    expect(answers).toBe(1);
   });
 });
