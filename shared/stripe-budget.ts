@@ -1,7 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Kysely } from 'kysely';
 import type { Database } from './db/database.ts';
-import { takeStripeRequestSlot } from './db/stripe-request-pacing.repository.ts';
+import {
+  readDatabaseClockMs,
+  takeStripeRequestSlot,
+} from './db/stripe-request-pacing.repository.ts';
 import { MIN_TIME_FOR_STRIPE_CALL_MS } from './runtime-limits.ts';
 import { rateLimitedReason } from './stripe-errors.ts';
 
@@ -43,7 +46,65 @@ export interface PacingDeps {
  */
 export const LATE_SLOT_TOLERANCE = 0.25;
 
-/** Waits for the endpoint's next slot; false (nothing taken) if it does not come within maxWaitMs. */
+/**
+ * Where the database's clock stands against this process's, learnt from the round trips that
+ * take slots: the database read its clock after the statement was sent and before its answer was
+ * read, so (ours − its) lies between `sent − databaseNow` and `read − databaseNow`. The tightest
+ * bounds of the last half minute's round trips are kept (clocks drift; a stepped clock that makes
+ * them disagree starts them afresh). With them a slot, a time on the database's clock, is known on
+ * ours to within the fastest recent round trip, however late its own answer was read.
+ */
+class DatabaseClock {
+  private samples: { lo: number; hi: number; at: number }[] = [];
+
+  observe(sentAt: number, readAt: number, databaseNowMs: number): void {
+    this.samples = this.samples.filter((sample) => readAt - sample.at <= CLOCK_SAMPLES_MS);
+    this.samples.push({ lo: sentAt - databaseNowMs, hi: readAt - databaseNowMs, at: readAt });
+    if (this.samples.length > MAX_CLOCK_SAMPLES) this.samples.shift();
+    if (this.offset().lo > this.offset().hi) this.samples = this.samples.slice(-1);
+  }
+
+  /** How vague the offset still is, ms. */
+  spread(): number {
+    const { lo, hi } = this.offset();
+    return hi - lo;
+  }
+
+  /** Our clock minus the database's: at least lo, at most hi. */
+  offset(): { lo: number; hi: number } {
+    return {
+      lo: Math.max(...this.samples.map((sample) => sample.lo)),
+      hi: Math.min(...this.samples.map((sample) => sample.hi)),
+    };
+  }
+}
+
+const CLOCK_SAMPLES_MS = 30_000;
+const MAX_CLOCK_SAMPLES = 16;
+const CLOCK_PROBES = 2;
+/** One per database handle, that is one per Lambda instance (or CLI run). */
+const databaseClocks = new WeakMap<object, DatabaseClock>();
+
+function databaseClock(db: object): DatabaseClock {
+  let clock = databaseClocks.get(db);
+  if (!clock) {
+    clock = new DatabaseClock();
+    databaseClocks.set(db, clock);
+  }
+  return clock;
+}
+
+/** This process's clock, epoch ms, monotonic (performance.now from a fixed origin). */
+function now(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/**
+ * Waits for the endpoint's next slot; false (nothing taken) if it does not come within maxWaitMs.
+ * It wakes no earlier than the latest our clock may place the slot, and sends only if it is not
+ * later than the tolerance after the earliest: the lateness judged is the most it may be, counted
+ * from the slot itself, not from when the answer naming the slot was read.
+ */
 export async function waitForStripeSlot(
   deps: PacingDeps,
   endpoint: StripeEndpoint,
@@ -57,17 +118,28 @@ export async function waitForStripeSlot(
   // (20/s: 51.25 ms apart).
   const lateness = 2 * toleranceMs;
   const scheduleMs = perSecond >= 1 ? (1000 + lateness) / perSecond : 1000 / perSecond + lateness;
-  const until = performance.now() + Math.max(0, Math.min(maxWaitMs, MAX_SLOT_WAIT_MS));
+  const until = now() + Math.max(0, Math.min(maxWaitMs, MAX_SLOT_WAIT_MS));
+  const clock = databaseClock(deps.db);
   for (;;) {
+    const sentAt = now();
     const slot = await takeStripeRequestSlot(deps.db, endpoint, {
       perSecond: 1000 / scheduleMs,
-      maxWaitMs: Math.max(0, until - performance.now()),
+      maxWaitMs: Math.max(0, until - sentAt),
     });
     if (!slot) return false;
-    const due = performance.now() + slot.waitMs;
-    if (slot.waitMs > 0) await deps.sleep(slot.waitMs);
-    if (performance.now() - due <= toleranceMs) return true;
-    if (performance.now() >= until) return false;
+    clock.observe(sentAt, now(), slot.databaseNowMs);
+    // A slow round trip (a new connection, a busy moment) leaves the slot's place on our clock
+    // too vague to judge: a round trip or two more that take nothing narrow it.
+    for (let probe = 0; probe < CLOCK_PROBES && clock.spread() > toleranceMs / 2; probe += 1) {
+      const probeSent = now();
+      const databaseNowMs = await readDatabaseClockMs(deps.db);
+      clock.observe(probeSent, now(), databaseNowMs);
+    }
+    const offset = clock.offset();
+    const wait = slot.slotAtMs + offset.hi - now();
+    if (wait > 0) await deps.sleep(wait);
+    if (now() - (slot.slotAtMs + offset.lo) <= toleranceMs) return true;
+    if (now() >= until) return false;
   }
 }
 

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { KyselyPlugin } from 'kysely';
+import type { KyselyPlugin, QueryResult } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitForStripeSlot } from '../../shared/stripe-budget.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/test-database.ts';
@@ -9,6 +9,12 @@ import { createTestDatabase, type TestDatabase } from '../helpers/test-database.
  * host) landed among the next slots' requests, and Stripe saw 23 requests in a second of a 20/s
  * budget. Such a slot is given up and the next one taken.
  */
+/** An answer of the statement that takes a slot (the pacing also reads the database's clock). */
+function namesASlot(result: QueryResult<unknown>): boolean {
+  const row = result.rows[0];
+  return typeof row === 'object' && row !== null && 'slot_at' in row;
+}
+
 describe('a Stripe send slot woken too late', () => {
   let database: TestDatabase;
   beforeAll(async () => {
@@ -75,10 +81,12 @@ describe('a Stripe send slot woken too late', () => {
     // database gave it (a slot due at once), the rest as they come.
     const budget = { createsPerSecond: 2, readsPerSecond: 2 };
     let answers = 0;
+    let slotsTaken = 0;
     const lateFirstAnswer: KyselyPlugin = {
       transformQuery: (args) => args.node,
       transformResult: async (args) => {
         answers += 1;
+        if (namesASlot(args.result)) slotsTaken += 1;
         if (answers === 1) await sleep(400);
         return args.result;
       },
@@ -93,16 +101,16 @@ describe('a Stripe send slot woken too late', () => {
 
     expect(sent).toBe(true);
     // The slot read 400 ms late was given up, and a second one taken.
-    expect(answers).toBe(2);
+    expect(slotsTaken).toBe(2);
   });
 
   it('keeps the slot when the database answer naming it was read at once', async () => {
     const budget = { createsPerSecond: 2, readsPerSecond: 2 };
-    let answers = 0;
+    let slotsTaken = 0;
     const counting: KyselyPlugin = {
       transformQuery: (args) => args.node,
       transformResult: async (args) => {
-        answers += 1;
+        if (namesASlot(args.result)) slotsTaken += 1;
         return args.result;
       },
     };
@@ -113,6 +121,6 @@ describe('a Stripe send slot woken too late', () => {
     };
 
     expect(await waitForStripeSlot(deps, 'accounts.retrieve', 10_000)).toBe(true);
-    expect(answers).toBe(1);
+    expect(slotsTaken).toBe(1);
   });
 });
