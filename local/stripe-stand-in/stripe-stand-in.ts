@@ -364,6 +364,9 @@ export async function startStripeStandIn(
   });
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Arrival is when the request's head came in, as Stripe's edge would stamp it, not after the
+    // body was read on this process's turn.
+    const arrivedAt = now();
     const raw = await readBody(req);
     const url = new URL(req.url ?? '/', 'http://stand-in');
     const method = req.method ?? 'GET';
@@ -379,7 +382,7 @@ export async function startStripeStandIn(
       idempotencyKey: key,
       params: method === 'POST' ? decodeForm(raw) : query,
       query,
-      at: now(),
+      at: arrivedAt,
       status: 0,
       replayed: false,
       apiKeyLast4: apiKey.slice(-4),
