@@ -47,6 +47,14 @@ export interface PacingDeps {
 export const LATE_SLOT_TOLERANCE = 0.25;
 
 /**
+ * The lateness a send may have is never judged finer than this: a process cannot place its slot
+ * on its clock more closely than a database round trip. What a second at Stripe may hold depends
+ * on the lateness in ms, not per slot: at high rates (tests' unlimited budget) slots are spaced
+ * for this much (10 000/s: 0.102 ms apart instead of 0.1).
+ */
+export const MIN_LATE_SLOT_TOLERANCE_MS = 10;
+
+/**
  * Where the database's clock stands against this process's, learnt from the round trips that
  * take slots: the database read its clock after the statement was sent and before its answer was
  * read, so (ours − its) lies between `sent − databaseNow` and `read − databaseNow`. The tightest
@@ -112,7 +120,10 @@ export async function waitForStripeSlot(
 ): Promise<boolean> {
   const perSecond =
     endpoint === 'transfers.create' ? deps.budget.createsPerSecond : deps.budget.readsPerSecond;
-  const toleranceMs = LATE_SLOT_TOLERANCE * Math.min(1000 / perSecond, 1000);
+  const toleranceMs = Math.max(
+    LATE_SLOT_TOLERANCE * Math.min(1000 / perSecond, 1000),
+    MIN_LATE_SLOT_TOLERANCE_MS,
+  );
   // Slots are spaced by twice the tolerance more per second's worth of them, so that sends late by
   // the tolerance, and late again on their way, leave every second at Stripe within the rate
   // (20/s: 51.25 ms apart).
