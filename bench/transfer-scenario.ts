@@ -69,7 +69,10 @@ try {
       costRun: { latencyMs, consumers },
     });
     console.log(`\nrun ${run} of ${runs}`);
-    for (const figure of figures) console.log(formatFigureLine(figure));
+    for (const figure of figures) {
+      console.log(formatFigureLine(figure));
+      if (figure.met === false && figure.note) console.log(`    ${figure.note}`);
+    }
   }
   await db.destroy();
 } finally {
