@@ -15,14 +15,20 @@ describe('secrets', () => {
   beforeAll(async () => {
     pipeline = await startPipeline();
     // A login of the handlers' own roles (scan, transfer, stripe-events), with a canary password.
-    await sql`create role payouts_canary login password ${sql.lit(DB_PASSWORD)}
+    // Roles are the cluster's, seen by every test file: named as logins are (`*_login`), so the
+    // roles test, which lists the group roles, does not count it, and dropped afterwards.
+    await sql`create role payouts_canary_login login password ${sql.lit(DB_PASSWORD)}
       in role payouts_scan, payouts_transfer, payouts_stripe_events`.execute(pipeline.database.db);
   });
-  afterAll(async () => pipeline.stop());
+  afterAll(async () => {
+    await sql`drop owned by payouts_canary_login`.execute(pipeline.database.db);
+    await sql`drop role payouts_canary_login`.execute(pipeline.database.db);
+    await pipeline.stop();
+  });
 
   it('appear in no log line, error message, attempt row or dead letter, whatever happens', async () => {
     const url = new URL(pipeline.database.url);
-    url.username = 'payouts_canary';
+    url.username = 'payouts_canary_login';
     url.password = DB_PASSWORD;
     pipeline.stripe.setAccount(DEMO_ACCOUNTS.active, 'active');
     pipeline.stripe.setAccount(DEMO_ACCOUNTS.restricted, 'restricted');
