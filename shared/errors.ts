@@ -50,6 +50,17 @@ export class DeferredPayoutError extends TransientPayoutError {
   }
 }
 
+/**
+ * What the Stripe client's HTTP layer throws instead of sending a request for which no slot of the
+ * budget came in time (stripe-budget.ts): the SDK reports it as a connection error.
+ */
+export class NoStripeSlotError extends Error {
+  constructor(readonly endpoint: string) {
+    super(`No slot of the Stripe request budget for ${endpoint} in time; the request was not sent`);
+    this.name = 'NoStripeSlotError';
+  }
+}
+
 /** Another invocation holds the payout's lease right now; SQS brings the message back later. */
 export class PayoutInProgressError extends TransientPayoutError {
   constructor(sessionId: string) {

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import type { Kysely } from 'kysely';
 import type { Database } from './db/database.ts';
@@ -5,6 +6,7 @@ import {
   readDatabaseClockMs,
   takeStripeRequestSlot,
 } from './db/stripe-request-pacing.repository.ts';
+import { NoStripeSlotError } from './errors.ts';
 import { MIN_TIME_FOR_STRIPE_CALL_MS } from './runtime-limits.ts';
 import { rateLimitedReason } from './stripe-errors.ts';
 
@@ -108,16 +110,71 @@ function now(): number {
 }
 
 /**
- * Waits for the endpoint's next slot; false (nothing taken) if it does not come within maxWaitMs.
- * It wakes no earlier than the latest our clock may place the slot, and sends only if it is not
- * later than the tolerance after the earliest: the lateness judged is the most it may be, counted
- * from the slot itself, not from when the answer naming the slot was read.
+ * A send slot taken. `send` makes one Stripe call in it: its first request leaves in this slot if
+ * it is still on time when it reaches the HTTP layer, else it takes the next one (the event loop
+ * paused between the check and the request); every request the SDK sends again by itself inside
+ * the call (its retries after a timeout, a dropped connection, a 409 or a 5xx) waits for a slot of
+ * its own. A request that finds no slot in time is not sent: the call fails as a connection error
+ * would, which the callers already treat as an outcome unknown.
+ */
+export interface SendSlot {
+  send<T>(call: () => Promise<T>): Promise<T>;
+}
+
+/** The paced call a request belongs to, for the Stripe client's HTTP layer (paceStripeRequest). */
+interface PacedCall {
+  endpoint: StripeEndpoint;
+  /** The latest, on our clock, the call's first request may leave in its slot; null once used. */
+  sendBy: number | null;
+  nextSlot: () => Promise<number | null>;
+}
+
+const pacedCalls = new AsyncLocalStorage<PacedCall>();
+
+/**
+ * Called by the Stripe client's HTTP layer just before each request leaves (createStripeClient):
+ * inside a SendSlot's call it holds the request to the budget; outside one (tests, scripts) it
+ * lets it go.
+ */
+export async function paceStripeRequest(): Promise<void> {
+  const call = pacedCalls.getStore();
+  if (!call) return;
+  const sendBy = call.sendBy;
+  call.sendBy = null;
+  if (sendBy !== null && now() <= sendBy) return;
+  if ((await call.nextSlot()) === null) throw new NoStripeSlotError(call.endpoint);
+}
+
+/**
+ * Waits for the endpoint's next slot; null (nothing taken) if it does not come within maxWaitMs
+ * (each later request of the call the slot sends waits as long again).
  */
 export async function waitForStripeSlot(
   deps: PacingDeps,
   endpoint: StripeEndpoint,
+  maxWaitMs: number | (() => number),
+): Promise<SendSlot | null> {
+  const nextSlot = () =>
+    takeSendSlot(deps, endpoint, typeof maxWaitMs === 'number' ? maxWaitMs : maxWaitMs());
+  const sendBy = await nextSlot();
+  if (sendBy === null) return null;
+  return {
+    send: (call) => pacedCalls.run({ endpoint, sendBy, nextSlot }, call),
+  };
+}
+
+/**
+ * Takes the endpoint's next slot and waits for it; resolves to the latest our clock lets the
+ * request leave in it, or null (nothing taken) if none comes within maxWaitMs. It wakes no earlier
+ * than the latest our clock may place the slot, and sends only if it is not later than the
+ * tolerance after the earliest: the lateness judged is the most it may be, counted from the slot
+ * itself, not from when the answer naming the slot was read.
+ */
+async function takeSendSlot(
+  deps: PacingDeps,
+  endpoint: StripeEndpoint,
   maxWaitMs: number,
-): Promise<boolean> {
+): Promise<number | null> {
   const perSecond =
     endpoint === 'transfers.create' ? deps.budget.createsPerSecond : deps.budget.readsPerSecond;
   const toleranceMs = Math.max(
@@ -137,7 +194,7 @@ export async function waitForStripeSlot(
       perSecond: 1000 / scheduleMs,
       maxWaitMs: Math.max(0, until - sentAt),
     });
-    if (!slot) return false;
+    if (!slot) return null;
     clock.observe(sentAt, now(), slot.databaseNowMs);
     // A slow round trip (a new connection, a busy moment) leaves the slot's place on our clock
     // too vague to judge: a round trip or two more that take nothing narrow it.
@@ -149,8 +206,9 @@ export async function waitForStripeSlot(
     const offset = clock.offset();
     const wait = slot.slotAtMs + offset.hi - now();
     if (wait > 0) await deps.sleep(wait);
-    if (now() - (slot.slotAtMs + offset.lo) <= toleranceMs) return true;
-    if (now() >= until) return false;
+    const sendBy = slot.slotAtMs + offset.lo + toleranceMs;
+    if (now() <= sendBy) return sendBy;
+    if (now() >= until) return null;
   }
 }
 
@@ -174,11 +232,13 @@ export function hasTimeForStripeCall(
 export function waitForSlotInTime(
   deps: TimedPacingDeps,
   endpoint: StripeEndpoint,
-): Promise<boolean> {
-  const spare = deps.timeLeftMs
-    ? deps.timeLeftMs() - MIN_TIME_FOR_STRIPE_CALL_MS
-    : Number.POSITIVE_INFINITY;
-  return waitForStripeSlot(deps, endpoint, spare);
+): Promise<SendSlot | null> {
+  const timeLeftMs = deps.timeLeftMs;
+  return waitForStripeSlot(
+    deps,
+    endpoint,
+    timeLeftMs ? () => timeLeftMs() - MIN_TIME_FOR_STRIPE_CALL_MS : Number.POSITIVE_INFINITY,
+  );
 }
 
 /** What a read that cannot be made now throws; each caller says how it is retried. */
@@ -201,9 +261,10 @@ export async function readInSlot<T>(
 ): Promise<T> {
   for (let attempt = 1; ; attempt += 1) {
     if (!hasTimeForStripeCall(deps)) throw refusals.noTime();
-    if (!(await waitForSlotInTime(deps, endpoint))) throw refusals.noSlot();
+    const slot = await waitForSlotInTime(deps, endpoint);
+    if (!slot) throw refusals.noSlot();
     try {
-      return await read();
+      return await slot.send(read);
     } catch (error) {
       const reason = rateLimitedReason(error);
       if (reason === null) throw error;

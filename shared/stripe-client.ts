@@ -1,6 +1,27 @@
 import Stripe from 'stripe';
 import type { TransferTerms } from './payout-plan.ts';
 import { STRIPE_MAX_NETWORK_RETRIES, STRIPE_TIMEOUT_MS } from './runtime-limits.ts';
+import { paceStripeRequest } from './stripe-budget.ts';
+
+/**
+ * The SDK's Node HTTP client, with each request held to the Stripe request budget just before it
+ * leaves (stripe-budget.ts, SendSlot): so the SDK's own retries inside a call are paced too, and a
+ * request held after its slot's check is judged where it is sent.
+ */
+class PacedHttpClient extends Stripe.HttpClient {
+  private readonly node = Stripe.createNodeHttpClient();
+
+  override getClientName(): string {
+    return this.node.getClientName();
+  }
+
+  override async makeRequest(
+    ...request: Parameters<Stripe.HttpClient['makeRequest']>
+  ): ReturnType<Stripe.HttpClient['makeRequest']> {
+    await paceStripeRequest();
+    return this.node.makeRequest(...request);
+  }
+}
 
 /** `timeoutMs` is for tests that need a timeout to happen quickly. */
 export function createStripeClient(
@@ -14,6 +35,7 @@ export function createStripeClient(
     // Retries inside one call reuse our idempotency key, so they can never create a second transfer.
     maxNetworkRetries: STRIPE_MAX_NETWORK_RETRIES,
     telemetry: false,
+    httpClient: new PacedHttpClient(),
     appInfo: { name: 'payouts' },
     ...(target && {
       host: target.hostname,

@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { PermanentPayoutError, TransientPayoutError } from './errors.ts';
+import { NoStripeSlotError, PermanentPayoutError, TransientPayoutError } from './errors.ts';
 import type { StripeErrorCode, TransientCode, TransientRefusalCode } from './payout-codes.ts';
 
 /**
@@ -81,8 +81,15 @@ function isDefinitiveRefusal(error: Stripe.errors.StripeError, status: number): 
 }
 
 function transient(error: unknown, code: TransientCode | StripeErrorCode): TransientPayoutError {
-  const message =
-    error instanceof Stripe.errors.StripeError
+  // The SDK reports a retry it could not send (no slot of the budget) as a connection error.
+  const unsent =
+    error instanceof Stripe.errors.StripeConnectionError &&
+    error.detail instanceof NoStripeSlotError
+      ? error.detail
+      : undefined;
+  const message = unsent
+    ? `${unsent.message} (a retry by the Stripe SDK: what the call's earlier request did is unknown)`
+    : error instanceof Stripe.errors.StripeError
       ? error.message
       : `Stripe call failed: ${error instanceof Error ? error.message : String(error)}`;
   return new TransientPayoutError(message, code, { cause: error });

@@ -11,6 +11,7 @@ import {
 import type { Log } from '../../shared/logger.ts';
 import {
   type PacingDeps,
+  type SendSlot,
   type StripeEndpoint,
   waitForStripeSlot,
 } from '../../shared/stripe-budget.ts';
@@ -208,15 +209,17 @@ async function stripeTransfersBySession(
   const bySession = new Map<string, Stripe.Transfer[]>();
   let startingAfter: string | undefined;
   do {
-    await readSlot(deps, 'transfers.list');
-    const page = await deps.stripe.transfers.list({
-      created: {
-        gte: Math.floor(range.since.getTime() / 1000),
-        lte: Math.ceil(range.until.getTime() / 1000),
-      },
-      limit: 100,
-      ...(startingAfter && { starting_after: startingAfter }),
-    });
+    const slot = await readSlot(deps, 'transfers.list');
+    const page = await slot.send(() =>
+      deps.stripe.transfers.list({
+        created: {
+          gte: Math.floor(range.since.getTime() / 1000),
+          lte: Math.ceil(range.until.getTime() / 1000),
+        },
+        limit: 100,
+        ...(startingAfter && { starting_after: startingAfter }),
+      }),
+    );
     for (const transfer of page.data) {
       const sessionId = transfer.metadata?.session_id;
       // Transfers the platform made for other reasons are not ours to reconcile.
@@ -251,21 +254,23 @@ async function retrieveTransfer(
   deps: ReconcileDeps,
   transferId: string,
 ): Promise<Stripe.Transfer | undefined> {
-  await readSlot(deps, 'transfers.retrieve');
+  const slot = await readSlot(deps, 'transfers.retrieve');
   try {
-    return await deps.stripe.transfers.retrieve(transferId);
+    return await slot.send(() => deps.stripe.transfers.retrieve(transferId));
   } catch (error) {
     if ((error as { code?: string }).code === 'resource_missing') return undefined;
     throw error;
   }
 }
 
-async function readSlot(deps: ReconcileDeps, endpoint: StripeEndpoint): Promise<void> {
-  if (!(await waitForStripeSlot(deps.pacing, endpoint, READ_SLOT_WAIT_MS))) {
+async function readSlot(deps: ReconcileDeps, endpoint: StripeEndpoint): Promise<SendSlot> {
+  const slot = await waitForStripeSlot(deps.pacing, endpoint, READ_SLOT_WAIT_MS);
+  if (!slot) {
     throw new Error(
       'The Stripe read budget has no slot within a minute (a busy payout run?): run reconcile again later',
     );
   }
+  return slot;
 }
 
 function termMismatches(payout: PaidPayout, transfer: Stripe.Transfer): Mismatch[] {

@@ -61,6 +61,7 @@ import {
   MAX_RATE_LIMITED_REQUESTS,
   rateLimitBackoffMs,
   readInSlot,
+  type SendSlot,
   type StripeBudget,
   type StripeEndpoint,
   type TimedPacingDeps,
@@ -337,22 +338,23 @@ async function sendTransfer(
 ): Promise<Step> {
   const { payout } = claim;
   await deps.faults?.afterClaim?.(payout);
-  if (!(await waitForSlot(deps, 'transfers.create'))) {
-    return releaseForRetry(deps, claim, budgetFullyBooked('transfer'));
-  }
+  const slot = await waitForSlot(deps, 'transfers.create');
+  if (!slot) return releaseForRetry(deps, claim, budgetFullyBooked('transfer'));
   const key = watchIdempotencyKey(deps.stripe, idempotencyKey(payout));
   let transfer: Stripe.Transfer;
   try {
-    transfer = await deps.stripe.transfers.create(
-      {
-        amount: payout.amount,
-        currency: payout.currency,
-        destination: payout.destination,
-        transfer_group: transferGroup(payout.session_id),
-        metadata: { session_id: payout.session_id },
-        ...(payout.source_transaction && { source_transaction: payout.source_transaction }),
-      },
-      { idempotencyKey: idempotencyKey(payout) },
+    transfer = await slot.send(() =>
+      deps.stripe.transfers.create(
+        {
+          amount: payout.amount,
+          currency: payout.currency,
+          destination: payout.destination,
+          transfer_group: transferGroup(payout.session_id),
+          metadata: { session_id: payout.session_id },
+          ...(payout.source_transaction && { source_transaction: payout.source_transaction }),
+        },
+        { idempotencyKey: idempotencyKey(payout) },
+      ),
     );
   } catch (error) {
     const failure = classifyTransferFailure(error);
@@ -885,7 +887,7 @@ async function recordPayeeFailure(
 }
 
 /** Waits for the endpoint's next slot, as long as a Stripe call still fits after it. */
-function waitForSlot(deps: PaySessionDeps, endpoint: StripeEndpoint): Promise<boolean> {
+function waitForSlot(deps: PaySessionDeps, endpoint: StripeEndpoint): Promise<SendSlot | null> {
   return waitForSlotInTime(pacing(deps), endpoint);
 }
 

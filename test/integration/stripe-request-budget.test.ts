@@ -86,6 +86,45 @@ describe('the Stripe request budget and Stripe’s 429s', () => {
     expect(stripe.transfers()).toHaveLength(2);
   });
 
+  it('gives each of the Stripe SDK’s own retries a slot of the budget: after Stripe’s 503s its rate limit answers no 429', async () => {
+    const sessionId = await insertSession(database.db, mentorId);
+    // Stripe allows 1 a second; the first two sends get 503s (not stored under the key), which
+    // the SDK sends again itself (after 0.5-1 s), under the same key, inside the one call.
+    stripe.limitRate(1);
+    stripe.failNext(2, 503);
+
+    const result = await paySession(
+      { ...deps({ createsPerSecond: 1, readsPerSecond: 1 }), sleep: undefined },
+      sessionId,
+    );
+
+    expect(posts().map((request) => request.status)).toEqual([503, 503, 200]);
+    expect(stripe.rateLimited()).toBe(0);
+    // Each of the three requests left in a slot of its own: 1.5 s apart, less the lateness allowed.
+    const [first, second, third] = posts().map((request) => request.at);
+    expect((second ?? 0) - (first ?? 0)).toBeGreaterThanOrEqual(1_000);
+    expect((third ?? 0) - (second ?? 0)).toBeGreaterThanOrEqual(1_000);
+    expect(result.outcome).toBe('paid');
+    expect(stripe.transfers()).toHaveLength(1);
+  });
+
+  it('does not send an SDK retry that finds no slot in time: the payout keeps its key, and the next delivery pays once with it', async () => {
+    const sessionId = await insertSession(database.db, mentorId);
+    // One request every 100 s: the retry after the 503 has no slot within the 10 s it may wait.
+    stripe.failNext(1, 503);
+
+    const first = paySession(deps({ createsPerSecond: 0.01, readsPerSecond: 0.01 }), sessionId);
+
+    await expect(first).rejects.toThrow(/Stripe request budget/);
+    expect(posts().map((request) => request.status)).toEqual([503]);
+    await database.db.deleteFrom('stripe_request_pacing').execute();
+    const second = await paySession(deps(), sessionId);
+    expect(second.outcome).toBe('paid');
+    expect(posts().map((request) => request.status)).toEqual([503, 200]);
+    expect(new Set(posts().map((request) => request.idempotencyKey)).size).toBe(1);
+    expect(stripe.transfers()).toHaveLength(1);
+  });
+
   it('hands a payout back, without calling Stripe, when its slot would come later than it can wait', async () => {
     // One request every 100 s: the second payout's slot is far beyond the 10 s it may wait.
     const budget = { createsPerSecond: 0.01, readsPerSecond: 0.01 };
