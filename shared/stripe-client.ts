@@ -18,8 +18,9 @@ class PacedHttpClient extends Stripe.HttpClient {
   override async makeRequest(
     ...request: Parameters<Stripe.HttpClient['makeRequest']>
   ): ReturnType<Stripe.HttpClient['makeRequest']> {
-    await paceStripeRequest();
-    return this.node.makeRequest(...request);
+    const [host, port, path, method, headers, ...rest] = request;
+    await paceStripeRequest(headers);
+    return this.node.makeRequest(host, port, path, method, headers, ...rest);
   }
 }
 

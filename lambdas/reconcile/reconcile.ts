@@ -210,15 +210,18 @@ async function stripeTransfersBySession(
   let startingAfter: string | undefined;
   do {
     const slot = await readSlot(deps, 'transfers.list');
-    const page = await slot.send(() =>
-      deps.stripe.transfers.list({
-        created: {
-          gte: Math.floor(range.since.getTime() / 1000),
-          lte: Math.ceil(range.until.getTime() / 1000),
+    const page = await slot.send((options) =>
+      deps.stripe.transfers.list(
+        {
+          created: {
+            gte: Math.floor(range.since.getTime() / 1000),
+            lte: Math.ceil(range.until.getTime() / 1000),
+          },
+          limit: 100,
+          ...(startingAfter && { starting_after: startingAfter }),
         },
-        limit: 100,
-        ...(startingAfter && { starting_after: startingAfter }),
-      }),
+        options,
+      ),
     );
     for (const transfer of page.data) {
       const sessionId = transfer.metadata?.session_id;
@@ -256,7 +259,7 @@ async function retrieveTransfer(
 ): Promise<Stripe.Transfer | undefined> {
   const slot = await readSlot(deps, 'transfers.retrieve');
   try {
-    return await slot.send(() => deps.stripe.transfers.retrieve(transferId));
+    return await slot.send((options) => deps.stripe.transfers.retrieve(transferId, {}, options));
   } catch (error) {
     if ((error as { code?: string }).code === 'resource_missing') return undefined;
     throw error;

@@ -167,7 +167,7 @@ async function retrieveAccount(
     return await readInSlot(
       pacing,
       'accounts.retrieve',
-      () => deps.stripe.accounts.retrieve(accountId),
+      (options) => deps.stripe.accounts.retrieve(accountId, {}, options),
       {
         noTime: () => new Error('Too little time left to read the account from Stripe'),
         noSlot: () => new Error('The Stripe request budget has no slot for the account read soon'),

@@ -343,7 +343,7 @@ async function sendTransfer(
   const key = watchIdempotencyKey(deps.stripe, idempotencyKey(payout));
   let transfer: Stripe.Transfer;
   try {
-    transfer = await slot.send(() =>
+    transfer = await slot.send((options) =>
       deps.stripe.transfers.create(
         {
           amount: payout.amount,
@@ -353,7 +353,7 @@ async function sendTransfer(
           metadata: { session_id: payout.session_id },
           ...(payout.source_transaction && { source_transaction: payout.source_transaction }),
         },
-        { idempotencyKey: idempotencyKey(payout) },
+        { idempotencyKey: idempotencyKey(payout), ...options },
       ),
     );
   } catch (error) {
@@ -462,11 +462,16 @@ function listPage(
   deps: PaySessionDeps,
   params: Stripe.TransferListParams,
 ): Promise<Stripe.ApiList<Stripe.Transfer>> {
-  return readInSlot(pacing(deps), 'transfers.list', () => deps.stripe.transfers.list(params), {
-    noTime: () => deferred('Too little time left to search Stripe'),
-    noSlot: () => budgetFullyBooked('search'),
-    rateLimited: rateLimitedByStripe,
-  });
+  return readInSlot(
+    pacing(deps),
+    'transfers.list',
+    (options) => deps.stripe.transfers.list(params, options),
+    {
+      noTime: () => deferred('Too little time left to search Stripe'),
+      noSlot: () => budgetFullyBooked('search'),
+      rateLimited: rateLimitedByStripe,
+    },
+  );
 }
 
 /**

@@ -89,13 +89,13 @@ describe('a Stripe send slot woken too late', () => {
       if (!slot) throw new Error('the test expected a slot at once');
       const afterCheck = await nextSlotAt();
 
-      await slot.send(async () => {
+      await slot.send(async (options) => {
         // Held 200 ms between the slot's check and the request: more than the 125 ms a send may be late.
         const until = performance.now() + 200;
         while (performance.now() < until) {}
         return client.transfers.create(
           { amount: 100, currency: 'usd', destination: 'acct_1LateSendTests' },
-          { idempotencyKey: 'late-send-1' },
+          { idempotencyKey: 'late-send-1', ...options },
         );
       });
 
