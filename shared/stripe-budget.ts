@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { Kysely } from 'kysely';
 import type { Database } from './db/database.ts';
@@ -135,8 +136,19 @@ interface PacedCall {
  * hooks for the whole process, which made promise-heavy code (pg, kysely) 2.5× slower.
  */
 export const PACED_CALL_HEADER = 'X-Payouts-Paced-Call';
-const pacedCalls = new Map<string, PacedCall>();
-let pacedCallCount = 0;
+/**
+ * The calls in flight, one registry per process even if this module is loaded twice (a test's
+ * module reset, a bundle that inlines it twice): the HTTP layer of one copy finds the calls the
+ * other began.
+ */
+const pacedCalls = processWide('payouts.pacedStripeCalls', () => new Map<string, PacedCall>());
+
+function processWide<T>(name: string, create: () => T): T {
+  const registry = globalThis as Record<symbol, unknown>;
+  const key = Symbol.for(name);
+  if (!(key in registry)) registry[key] = create();
+  return registry[key] as T;
+}
 
 /**
  * Called by the Stripe client's HTTP layer just before each request leaves (createStripeClient),
@@ -172,8 +184,7 @@ export async function waitForStripeSlot(
   if (sendBy === null) return null;
   return {
     send: async (call) => {
-      pacedCallCount += 1;
-      const id = String(pacedCallCount);
+      const id = randomUUID();
       pacedCalls.set(id, { endpoint, sendBy, nextSlot });
       try {
         return await call({ headers: { [PACED_CALL_HEADER]: id } });
