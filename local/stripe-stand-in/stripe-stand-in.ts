@@ -115,6 +115,8 @@ export interface RecordedRequest {
   replayed: boolean;
   /** The last four characters of the API key used, as Stripe's dashboard shows it. */
   apiKeyLast4: string;
+  /** The names of the request's headers, lower-case (what reached Stripe, not their values). */
+  headerNames: string[];
 }
 
 export interface StripeStandInOptions {
@@ -386,6 +388,7 @@ export async function startStripeStandIn(
       status: 0,
       replayed: false,
       apiKeyLast4: apiKey.slice(-4),
+      headerNames: Object.keys(req.headers),
     };
     requests.push(record);
 

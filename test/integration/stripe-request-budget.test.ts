@@ -22,7 +22,7 @@ import {
   type PayoutHandBack,
   payoutMessageBody,
 } from '../../shared/payout-queue.ts';
-import type { StripeBudget } from '../../shared/stripe-budget.ts';
+import { PACED_CALL_HEADER, type StripeBudget } from '../../shared/stripe-budget.ts';
 import { insertMentor, insertSession, sessionPayoutStatus } from '../helpers/factories.ts';
 import { fixedClock, recordingLog, testPayoutConfig, transferRoleDeps } from '../helpers/fakes.ts';
 import { receiveAllBodies } from '../helpers/sqs.ts';
@@ -106,6 +106,20 @@ describe('the Stripe request budget and Stripe’s 429s', () => {
     expect((third ?? 0) - (second ?? 0)).toBeGreaterThanOrEqual(1_000);
     expect(result.outcome).toBe('paid');
     expect(stripe.transfers()).toHaveLength(1);
+  });
+
+  it('takes the header naming a paced call off every request before it leaves, retries included', async () => {
+    const sessionId = await insertSession(database.db, mentorId);
+    stripe.failNext(1, 503);
+
+    const result = await paySession({ ...deps(), sleep: undefined }, sessionId);
+
+    expect(result.outcome).toBe('paid');
+    expect(posts().map((request) => request.status)).toEqual([503, 200]);
+    for (const request of stripe.requests()) {
+      expect(request.headerNames).toContain('idempotency-key');
+      expect(request.headerNames).not.toContain(PACED_CALL_HEADER.toLowerCase());
+    }
   });
 
   it('does not send an SDK retry that finds no slot in time: the payout keeps its key, and the next delivery pays once with it', async () => {
